@@ -1,0 +1,127 @@
+"""Policy parameters: the typed knobs a municipality sets, and the law's bounds on them.
+
+This module is the one place where statutory bounds live (``processes.md`` §3). A policy
+value enters a workflow as ``policy[<key>]`` in its data; timers and gateways read it.
+Stricter than the law is allowed, looser is refused with a message naming the rule.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+
+from processes.scripting import parse_duration
+
+# A fixed reference start makes "is P4W longer than P3W" well-defined for month units.
+_REFERENCE = datetime(2027, 1, 1, tzinfo=timezone.utc)
+
+
+def duration_length(value: str):
+    """The length of an ISO duration measured from a fixed reference date."""
+    return TimerEventDefinition.get_timedelta_from_start(parse_duration(value), _REFERENCE)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One policy parameter.
+
+    ``kind`` is ``duration`` (ISO 8601), ``bool``, ``int`` or ``role``. For durations,
+    ``at_most`` means the law sets an upper limit (a deadline: stricter is shorter) and
+    ``at_least`` a lower one (a lead time: stricter is longer). ``rule`` names the rule
+    in the words a process designer knows.
+    """
+
+    key: str
+    case_type: str
+    kind: str
+    default: Any
+    label: str
+    rule: str = ""
+    at_most: Any = None
+    at_least: Any = None
+    statutory: bool = False
+
+
+P = Parameter
+CATALOGUE: tuple[Parameter, ...] = (
+    # sygedagpenge
+    P("sdp_opfoelgning_interval", "sygedagpenge", "duration", "P4W",
+      "Opfølgningssamtale senest hver", "follow-up talk at least every 4 weeks",
+      at_most="P4W", statutory=True),
+    # ressourceforloeb
+    P("rf_opfoelgning_interval", "ressourceforloeb", "duration", "P2M",
+      "Opfølgningssamtale senest hver", "at least 6 follow-up talks a year (every 2 months)",
+      at_most="P2M", statutory=True),
+    P("rf_varighed", "ressourceforloeb", "duration", "P1Y",
+      "Ressourceforløbets standardvarighed", "a ressourceforløb lasts 1 to 5 years",
+      at_least="P1Y", at_most="P5Y", statutory=True),
+    P("rf_naeste_skridt_foer_udloeb", "ressourceforloeb", "duration", "P2W",
+      "Beslut næste skridt senest før udløb", "RSL §7a: decide the next step at least 2 weeks before the end",
+      at_least="P2W", statutory=True),
+    P("rf_naeste_skridt_varsel", "ressourceforloeb", "duration", "P6W",
+      "Opgaven 'næste skridt' oprettes før udløb", "local lead time before the end"),
+    P("rf_foerste_samtale_frist", "ressourceforloeb", "duration", "P2W",
+      "Første samtale senest efter tildeling", "local: first talk after the koordinerende sagsbehandler is assigned"),
+    P("rf_forlaengelse_uden_team", "ressourceforloeb", "bool", False,
+      "Forlængelse uden rehabiliteringsteamet", "proposal from practice (not law today)"),
+    # fleksjob
+    P("fj_foerste_samtale", "fleksjob", "duration", "P3W",
+      "Første samtale efter visitation", "first talk must be within 3 weeks",
+      at_most="P3W", statutory=True),
+    P("fj_ly_kontakt_interval", "fleksjob", "duration", "P3M",
+      "Kontaktsamtale på ledighedsydelse senest hver", "LY contact course at least every 3 months",
+      at_most="P3M", statutory=True),
+    P("fj_anden_aktoer", "fleksjob", "duration", "P12M",
+      "Anden aktør senest efter (på ledighedsydelse)", "anden aktør is mandatory after 12 months on LY",
+      at_most="P12M", statutory=True),
+    P("fj_revurdering", "fleksjob", "duration", "P12M",
+      "Revurdering efter (på ledighedsydelse)", "LY re-evaluation after 12 months, again after 24",
+      at_most="P12M", statutory=True),
+    P("fj_opfoelgning", "fleksjob", "duration", "P30M",
+      "Opfølgning i fleksjob senest efter ansættelse", "fleksjob follow-up at the latest 2½ years after the job starts",
+      at_most="P30M", statutory=True),
+    P("fj_tidlig_opfoelgning", "fleksjob", "bool", False,
+      "Tidlig lokal opfølgning i fleksjob", "local choice"),
+    P("fj_tidlig_opfoelgning_efter", "fleksjob", "duration", "P6M",
+      "Tidlig opfølgning efter ansættelse", "local choice (a few months; proposals say 6)",
+      at_most="P30M"),
+    P("fj_status", "fleksjob", "duration", "P54M",
+      "Status i midlertidigt fleksjob efter ansættelse", "status 4½ years after the job starts",
+      at_most="P54M", statutory=True),
+    P("fj_periode", "fleksjob", "duration", "P5Y",
+      "Midlertidigt fleksjob bevilges for", "a temporary fleksjob is granted for 5 years",
+      at_most="P5Y", statutory=True),
+    # foertidspension
+    P("foep_overfoersel", "foertidspension", "duration", "P3W",
+      "Oversendelse til pensionsteamet efter indstilling", "transfer to pension processing at the latest 3 weeks after the indstilling (principle decision 39-17)",
+      at_most="P3W", statutory=True),
+    P("foep_afgoerelse", "foertidspension", "duration", "P3M",
+      "Afgørelse efter oversendelse", "PL §21: decision within 3 months of transfer, else a delay letter",
+      at_most="P3M", statutory=True),
+    # rehabilitering
+    P("rehab_booking_frist", "rehabilitering", "duration", "P14D",
+      "Mødet bookes mindst så længe forud", "local booking lead time (sundhedskoordinator needs 10 days)",
+      at_least="P10D"),
+    P("rehab_invitation_frist", "rehabilitering", "duration", "P1W",
+      "Invitation sendes senest før mødet", "local practice: 1 to 2 weeks before"),
+    P("rehab_indstilling_arbejdsdage", "rehabilitering", "int", 5,
+      "Indstilling skrives inden (arbejdsdage efter mødet)", "local deadline"),
+    P("rehab_partshoering_svarfrist", "rehabilitering", "duration", "P14D",
+      "Svarfrist ved skriftlig partshøring", "local (14 days common)"),
+    P("rehab_laege_paamindelse", "rehabilitering", "duration", "P14D",
+      "Rykker for lægeattest (LÆ 265) efter", "local"),
+    P("rehab_forberedelse_frist", "rehabilitering", "duration", "P2M",
+      "Forberedende del færdig senest efter start", "local (observed up to 2 months)"),
+    P("rehab_afgoerelse_frist", "rehabilitering", "duration", "P4W",
+      "Afgørelse senest efter indstilling/partshøring", "local service target"),
+)
+
+BY_KEY: dict[str, Parameter] = {p.key: p for p in CATALOGUE}
+CASE_TYPES = ("rehabilitering", "ressourceforloeb", "fleksjob", "foertidspension", "sygedagpenge")
+
+
+def defaults(case_type: str) -> dict[str, Any]:
+    """The default policy values of one case type."""
+    return {p.key: p.default for p in CATALOGUE if p.case_type == case_type}

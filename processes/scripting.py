@@ -1,0 +1,186 @@
+"""The restricted evaluator for everything a BPMN model computes.
+
+Gateway conditions, timer expressions, script tasks and service-task parameters are
+written by process designers in a browser, so they are untrusted input. They are
+compiled with RestrictedPython (``compile_restricted_*``), which rejects imports and
+dunder access at compile time; restricted builtins alone are escapable. Models may call
+the whitelisted helpers in :data:`HELPERS` and nothing else.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable
+
+from RestrictedPython import (
+    compile_restricted_eval,
+    compile_restricted_exec,
+    limited_builtins,
+    safe_builtins,
+)
+from RestrictedPython.Eval import default_guarded_getitem
+from RestrictedPython.Guards import (
+    full_write_guard,
+    guarded_iter_unpack_sequence,
+    guarded_unpack_sequence,
+    safer_getattr,
+)
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+
+
+class ScriptRejected(ValueError):
+    """A script or expression that the restricted compiler refuses."""
+
+
+def parse_duration(value: str) -> dict:
+    """Parse an ISO 8601 duration (``P3W``, ``P30M``, ``P1DT12H``) the way Spiff does."""
+    if not isinstance(value, str) or not value.startswith("P"):
+        raise ValueError(f"not an ISO 8601 duration: {value!r}")
+    return TimerEventDefinition.parse_iso_duration(value)
+
+
+def _to_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def add_duration(start: Any, duration: str) -> str:
+    """``start`` (ISO date or datetime) plus an ISO duration, as an ISO datetime in UTC.
+
+    Months and years are added on the calendar (2027-01-04 + P30M = 2029-07-04), as
+    Spiff's own duration timers do. Use it for ``timeDate`` timers that run from a date
+    in the case data rather than from the moment the timer is reached.
+    """
+    begin = _to_datetime(start)
+    delta = TimerEventDefinition.get_timedelta_from_start(parse_duration(duration), begin)
+    return (begin + delta).isoformat()
+
+
+def subtract_duration(end: Any, duration: str) -> str:
+    """``end`` minus an ISO duration, as an ISO datetime in UTC (RSL §7a: 2 weeks before)."""
+    finish = _to_datetime(end)
+    delta = TimerEventDefinition.get_timedelta_from_end(parse_duration(duration), finish)
+    return (finish - delta).isoformat()
+
+
+def add_working_days(start: Any, days: int) -> str:
+    """``start`` plus ``days`` Monday-to-Friday days, as an ISO datetime in UTC."""
+    current = _to_datetime(start)
+    remaining = int(days)
+    while remaining > 0:
+        current += timedelta(days=1)
+        if current.weekday() < 5:
+            remaining -= 1
+    return current.isoformat()
+
+
+HELPERS: dict[str, Callable] = {
+    "add_duration": add_duration,
+    "subtract_duration": subtract_duration,
+    "add_working_days": add_working_days,
+}
+
+_EXTRA_BUILTINS = {
+    name: obj
+    for name, obj in {
+        "len": len, "min": min, "max": max, "sum": sum, "sorted": sorted, "any": any,
+        "all": all, "dict": dict, "list": list, "set": set, "tuple": tuple,
+        "enumerate": enumerate, "zip": zip, "abs": abs, "round": round,
+    }.items()
+}
+
+
+def _restricted_globals() -> dict:
+    builtins = dict(safe_builtins)
+    builtins.update(limited_builtins)
+    builtins.update(_EXTRA_BUILTINS)
+    return {
+        "__builtins__": builtins,
+        "_getattr_": safer_getattr,
+        "_getitem_": default_guarded_getitem,
+        "_getiter_": iter,
+        "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+        "_unpack_sequence_": guarded_unpack_sequence,
+        "_write_": full_write_guard,
+        "_inplacevar_": _inplacevar,
+        **HELPERS,
+    }
+
+
+def _inplacevar(op: str, x: Any, y: Any) -> Any:
+    ops = {"+=": lambda a, b: a + b, "-=": lambda a, b: a - b, "*=": lambda a, b: a * b}
+    if op not in ops:
+        raise ScriptRejected(f"operator {op} is not allowed")
+    return ops[op](x, y)
+
+
+_compiled_eval: dict[str, Any] = {}
+_compiled_exec: dict[str, Any] = {}
+
+
+def compile_expression(expression: str):
+    """Compile an expression with RestrictedPython (cached); raise ScriptRejected."""
+    code = _compiled_eval.get(expression)
+    if code is None:
+        result = compile_restricted_eval(expression)
+        if result.errors:
+            raise ScriptRejected("; ".join(result.errors))
+        code = _compiled_eval[expression] = result.code
+    return code
+
+
+def compile_script(script: str):
+    """Compile a script with RestrictedPython (cached); raise ScriptRejected."""
+    code = _compiled_exec.get(script)
+    if code is None:
+        result = compile_restricted_exec(script)
+        if result.errors:
+            raise ScriptRejected("; ".join(result.errors))
+        code = _compiled_exec[script] = result.code
+    return code
+
+
+ServiceHandler = Callable[[Any, str, dict], Any]
+
+
+class RestrictedEnvironment(TaskDataEnvironment):
+    """A Spiff script environment that only runs RestrictedPython-compiled code."""
+
+    def __init__(self):
+        super().__init__(_restricted_globals())
+
+    def evaluate(self, expression, context, external_context=None):
+        code = compile_expression(expression)
+        scope = copy.copy(self.globals)
+        scope.update(external_context or {})
+        scope.update(context)
+        return eval(code, scope)
+
+    def execute(self, script, context, external_context=None):
+        return super().execute(compile_script(script), context, external_context)
+
+
+class SagsflowScriptEngine(PythonScriptEngine):
+    """Spiff's script engine on the restricted environment.
+
+    Service tasks (``spiffworkflow:serviceTaskOperator``) are routed to ``service``, a
+    callable ``(task, operation_name, params) -> result`` supplied per engine step; the
+    engine uses it to queue letters in the outbox inside the step's transaction.
+    """
+
+    def __init__(self, service: ServiceHandler | None = None):
+        super().__init__(environment=RestrictedEnvironment())
+        self.service = service
+
+    def call_service(self, task, **kwargs):
+        if self.service is None:
+            raise ScriptRejected(f"service task {task.task_spec.bpmn_id}: no service handler")
+        params = {k: v["value"] for k, v in kwargs.get("operation_params", {}).items()}
+        result = self.service(task, kwargs["operation_name"], params)
+        return json.dumps(result)
