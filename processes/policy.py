@@ -125,3 +125,50 @@ CASE_TYPES = ("rehabilitering", "ressourceforloeb", "fleksjob", "foertidspension
 def defaults(case_type: str) -> dict[str, Any]:
     """The default policy values of one case type."""
     return {p.key: p.default for p in CATALOGUE if p.case_type == case_type}
+
+
+def check_value(param: Parameter, value: Any) -> str | None:
+    """Return why ``value`` is refused for ``param``, or None if it is acceptable."""
+    where = f"{param.case_type}: {param.rule or param.label}"
+    if param.kind == "duration":
+        try:
+            length = duration_length(value)
+        except (ValueError, TypeError, Exception) as exc:  # Spiff raises bare Exception
+            return f"{param.key}: {value!r} is not an ISO 8601 duration ({exc})"
+        if param.at_most is not None and length > duration_length(param.at_most):
+            return f"{where} ({param.at_most}); got {value}"
+        if param.at_least is not None and length < duration_length(param.at_least):
+            return f"{where} (at least {param.at_least}); got {value}"
+        return None
+    if param.kind == "bool":
+        return None if isinstance(value, bool) else f"{param.key}: expected true or false, got {value!r}"
+    if param.kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return f"{param.key}: expected a whole number of days, got {value!r}"
+        return None
+    if param.kind == "role":
+        from processes.roles import ROLES
+        return None if value in ROLES else f"{param.key}: {value!r} is not a role"
+    return f"{param.key}: unknown kind {param.kind}"
+
+
+def check_policy(values: dict[str, Any]) -> list[str]:
+    """Every problem with a set of policy values (unknown keys, wrong types, loosened law)."""
+    problems = []
+    for key, value in values.items():
+        param = BY_KEY.get(key)
+        if param is None:
+            problems.append(f"{key}: unknown policy parameter")
+            continue
+        problem = check_value(param, value)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def split_by_case_type(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Complete policies per case type: the defaults overlaid with ``values``."""
+    out = {case_type: defaults(case_type) for case_type in CASE_TYPES}
+    for key, value in values.items():
+        out[BY_KEY[key].case_type][key] = value
+    return out

@@ -1,0 +1,604 @@
+"""The engine wrapper: one transaction per engine step, the same code for web and worker.
+
+A step locks the instance row, loads the workflow (cached spec + instance state), applies
+one action (complete a task, fire due timers, deliver a message) under the injected
+clock, runs engine steps, saves the state and rewrites the projections (open human
+tasks, timers, message subscriptions, next due time), and writes audit events, deadline
+breaches, outbox rows and thrown messages, all before one COMMIT. No network I/O happens
+inside the transaction; the outbox and the message table are drained afterwards.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Callable, Iterable
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from processes import timekeeping
+from processes.catalogue import LoadedSpec, SpecCache
+from processes.clock import FixedClock, use_clock
+from processes.errors import Conflict, Forbidden, InvalidInput, NotFound
+from processes.forms import validate_form
+from processes.library import HANDOFF_PREFIX
+from processes.models import (
+    AuditEvent, Case, DeadlineEvent, HumanTask, Message, MessageSubscription, Municipality,
+    MunicipalModel, ModelVersion, Outbox, PolicyVersion, ProcessInstance, Timer,
+)
+from processes.scripting import SagsflowScriptEngine
+from processes.serialization import (
+    SERIALIZER_VERSION, SPIFF_VERSION, instance_from_json, instance_to_json,
+)
+
+log = logging.getLogger("sagsflow.engine")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a user (with municipality and roles) or the system (worker, clock)."""
+
+    name: str
+    user_id: int | None = None
+    municipality_id: int | None = None
+    roles: frozenset[str] = frozenset()
+    is_system: bool = False
+
+    @classmethod
+    def system(cls, name: str = "system") -> "Actor":
+        return cls(name=name, is_system=True)
+
+    @classmethod
+    def for_user(cls, user) -> "Actor":
+        return cls(name=user.username, user_id=user.id, municipality_id=user.municipality_id,
+                   roles=frozenset(user.role_keys))
+
+
+@dataclass
+class StepEffects:
+    """What one step produced besides the new state (collected while Spiff runs)."""
+
+    letters: list[tuple[str, str, str, dict]] = field(default_factory=list)  # guid, bpmn id, template, params
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
+
+
+class Engine:
+    """Runs Sagsflow's process instances against the database.
+
+    ``sessions`` is a SQLAlchemy sessionmaker. Time comes from the database clock, or the
+    virtual clock where the installation has one (:mod:`processes.timekeeping`).
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], specs: SpecCache | None = None):
+        self.sessions = sessions
+        self.specs = specs or SpecCache()
+
+    # ----------------------------------------------------------------- loading
+    def _spec(self, version: ModelVersion) -> LoadedSpec:
+        return self.specs.get(version)
+
+    def _load(self, row: ProcessInstance, effects: StepEffects) -> tuple[BpmnWorkflow, LoadedSpec]:
+        loaded = self._spec(row.model_version)
+        engine = SagsflowScriptEngine(service=self._service_handler(effects))
+        wf = instance_from_json(row.state, loaded.spec, loaded.subprocess_specs,
+                                row.serializer_version, script_engine=engine)
+        return wf, loaded
+
+    @staticmethod
+    def _service_handler(effects: StepEffects):
+        def handle(task, operation: str, params: dict):
+            if operation != "letter":
+                raise InvalidInput(f"unknown service operation {operation!r}")
+            template = params.get("template")
+            effects.letters.append((str(task.id), task.task_spec.bpmn_id, template,
+                                    {k: _iso(v) for k, v in params.items()}))
+            return {"queued": True, "template": template}
+        return handle
+
+    @staticmethod
+    def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
+        row = session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance_id)
+                              .with_for_update().execution_options(populate_existing=True)).first()
+        if row is None:
+            raise NotFound(f"process instance {instance_id} not found")
+        return row
+
+    # ------------------------------------------------------------------ steps
+    def run_step(self, session: Session, row: ProcessInstance, now: datetime, actor: Actor,
+                 action: Callable[[BpmnWorkflow], None] | None = None,
+                 workflow: BpmnWorkflow | None = None) -> BpmnWorkflow:
+        """Run one step on a locked instance row inside the caller's transaction."""
+        effects = StepEffects()
+        if workflow is None:
+            wf, loaded = self._load(row, effects)
+        else:
+            wf, loaded = workflow, self._spec(row.model_version)
+            wf.script_engine.service = self._service_handler(effects)
+        pending_before = {t.task_guid: t for t in session.scalars(
+            select(Timer).where(Timer.instance_id == row.id))}
+        with use_clock(FixedClock(now)):
+            wf.refresh_timers()
+            if action is not None:
+                action(wf)
+            wf.do_engine_steps()
+        self._save(session, row, wf, loaded, now, actor, effects, pending_before)
+        return wf
+
+    def _save(self, session, row, wf, loaded, now, actor, effects, pending_before) -> None:
+        row.state = instance_to_json(wf)
+        row.serializer_version = SERIALIZER_VERSION
+        row.spiff_version = SPIFF_VERSION
+        row.updated_at = now
+        if wf.is_completed() and row.status != "completed":
+            row.status = "completed"
+            row.completed_at = now
+            self.audit(session, actor, "instance.complete", row.municipality_id, row.case_id, row.id,
+                       {"process": row.process_id}, now)
+        timers = self._project_timers(session, row, wf, loaded, pending_before, now)
+        row.next_due_at = min((t.due_at for t in timers), default=None)
+        self._project_tasks(session, row, wf, loaded, timers, now)
+        self._project_subscriptions(session, row, wf)
+        for event in wf.get_events():
+            ed = event.event_definition
+            if isinstance(ed, MessageEventDefinition):
+                session.add(Message(
+                    municipality_id=row.municipality_id, case_id=row.case_id, source_instance_id=row.id,
+                    name=ed.name, payload=_json_ready(event.payload), correlations=_json_ready(event.correlations),
+                    created_at=now))
+        for guid, bpmn_id, template, params in effects.letters:
+            key = f"letter:{row.id}:{guid}"
+            exists = session.scalar(select(Outbox.id).where(Outbox.idempotency_key == key))
+            if exists is None:
+                session.add(Outbox(
+                    municipality_id=row.municipality_id, case_id=row.case_id, instance_id=row.id,
+                    kind="letter", idempotency_key=key, created_at=now, next_attempt_at=now,
+                    payload={"template": template, "params": params, "process_id": row.process_id,
+                             "bpmn_id": bpmn_id, "task_guid": guid}))
+        session.flush()
+
+    def _project_timers(self, session, row, wf, loaded, pending_before, now) -> list[Timer]:
+        """Rewrite the timer projection and record the deadlines that fired in this step."""
+        timers_meta = loaded.metadata.get("timers", {})
+        current: dict[str, Timer] = {}
+        for task in wf.get_tasks(state=TaskState.WAITING):
+            ed = getattr(task.task_spec, "event_definition", None)
+            if not isinstance(ed, TimerEventDefinition):
+                continue
+            value = ed.details(task).value
+            if not value:
+                continue
+            meta = timers_meta.get(task.task_spec.bpmn_id, {})
+            current[str(task.id)] = Timer(
+                instance_id=row.id, task_guid=str(task.id), municipality_id=row.municipality_id,
+                case_id=row.case_id, bpmn_id=task.task_spec.bpmn_id,
+                name=meta.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+                due_at=TimerEventDefinition.get_datetime(value), deadline_rule=meta.get("deadline"),
+                attached_to=meta.get("attached_to"))
+        for guid, old in pending_before.items():
+            if guid in current:
+                continue
+            task = wf.get_task_from_id(_uuid(guid))
+            if task is not None and task.state == TaskState.COMPLETED and old.attached_to:
+                exists = session.scalar(select(DeadlineEvent.id).where(DeadlineEvent.task_guid == guid))
+                if exists is None:
+                    session.add(DeadlineEvent(
+                        municipality_id=row.municipality_id, case_id=row.case_id, instance_id=row.id,
+                        process_id=row.process_id, bpmn_id=old.bpmn_id, deadline_rule=old.deadline_rule,
+                        due_at=old.due_at, fired_at=now, task_guid=guid))
+                    self.audit(session, Actor.system("clock"), "deadline.breach", row.municipality_id,
+                               row.case_id, row.id, {"timer": old.bpmn_id, "rule": old.deadline_rule,
+                                                     "due_at": old.due_at.isoformat()}, now)
+        session.execute(Timer.__table__.delete().where(Timer.instance_id == row.id))
+        for timer in current.values():
+            session.add(timer)
+        return list(current.values())
+
+    def _project_tasks(self, session, row, wf, loaded, timers: list[Timer], now) -> None:
+        tasks_meta = loaded.metadata.get("tasks", {})
+        due_by_task: dict[str, tuple[datetime, str | None]] = {}
+        ready = {}
+        for task in wf.get_tasks(state=TaskState.READY, manual=True):
+            ready[str(task.id)] = task
+            parent = task.parent
+            if parent is not None and parent.task_spec.name.endswith(".BoundaryEventSplit"):
+                for sibling in parent.children:
+                    for timer in timers:
+                        if timer.task_guid == str(sibling.id) and timer.attached_to == task.task_spec.bpmn_id:
+                            best = due_by_task.get(str(task.id))
+                            if best is None or timer.due_at < best[0]:
+                                due_by_task[str(task.id)] = (timer.due_at, timer.deadline_rule)
+        open_rows = {t.task_guid: t for t in session.scalars(
+            select(HumanTask).where(HumanTask.instance_id == row.id, HumanTask.state == "open"))}
+        for guid, task_row in open_rows.items():
+            if guid not in ready:
+                task_row.state = "cancelled"
+                task_row.closed_at = now
+                task_row.revision += 1
+        for guid, task in ready.items():
+            due, rule = due_by_task.get(guid, (None, None))
+            existing = open_rows.get(guid)
+            if existing is not None:
+                # A fired deadline keeps its date on the task: it is now overdue.
+                if due is not None and existing.due_at != due:
+                    existing.due_at, existing.deadline_rule = due, rule
+                    existing.revision += 1
+                continue
+            meta = tasks_meta.get(task.task_spec.bpmn_id, {})
+            role = meta.get("role") or task.task_spec.lane
+            session.add(HumanTask(
+                task_guid=guid, instance_id=row.id, case_id=row.case_id, municipality_id=row.municipality_id,
+                process_id=row.process_id, bpmn_id=task.task_spec.bpmn_id,
+                name=meta.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+                role=role, state="open", due_at=due, deadline_rule=rule, created_at=now))
+
+    def _project_subscriptions(self, session, row, wf) -> None:
+        session.execute(MessageSubscription.__table__.delete().where(MessageSubscription.instance_id == row.id))
+        for task in wf.get_tasks(state=TaskState.WAITING):
+            ed = getattr(task.task_spec, "event_definition", None)
+            if isinstance(ed, MessageEventDefinition):
+                session.add(MessageSubscription(
+                    instance_id=row.id, task_guid=str(task.id), municipality_id=row.municipality_id,
+                    case_id=row.case_id, message_name=ed.name,
+                    correlation=_json_ready(ed.details(task).correlations or {})))
+
+    @staticmethod
+    def audit(session, actor: Actor, action: str, municipality_id, case_id, instance_id, detail, now) -> None:
+        session.add(AuditEvent(municipality_id=municipality_id, case_id=case_id, instance_id=instance_id,
+                               actor=actor.name, action=action, detail=_json_ready(detail), at=now))
+
+    # ------------------------------------------------------------ operations
+    def start_case(self, municipality_key: str, case_type: str, cpr: str, citizen_name: str,
+                   data: dict | None = None, actor: Actor | None = None, age: int | None = None) -> ProcessInstance:
+        """Start a process of ``case_type`` for a citizen; one case per citizen and municipality."""
+        actor = actor or Actor.system()
+        cpr = _check_cpr(cpr)
+        with self.sessions.begin() as session:
+            now = timekeeping.now(session)
+            municipality = session.scalar(select(Municipality).where(Municipality.key == municipality_key))
+            if municipality is None or (actor.municipality_id not in (None, municipality.id)):
+                raise NotFound(f"municipality {municipality_key!r} not found")
+            case = session.scalar(select(Case).where(Case.municipality_id == municipality.id,
+                                                     Case.cpr == cpr, Case.status == "open"))
+            if case is None:
+                case = Case(municipality_id=municipality.id, cpr=cpr, citizen_name=citizen_name, created_at=now)
+                session.add(case)
+                session.flush()
+            row = self._start_instance(session, municipality, case, case_type, dict(data or {}),
+                                       actor, now, borger={"navn": citizen_name, "alder": age})
+            instance_id = row.id
+        self.deliver_messages()
+        return self.instance(instance_id)
+
+    def _start_instance(self, session, municipality, case, case_type, data, actor, now, borger=None,
+                        handoff=None) -> ProcessInstance:
+        choice = session.get(MunicipalModel, (municipality.id, case_type))
+        if choice is None:
+            raise NotFound(f"{municipality.key} has no model for case type {case_type!r}")
+        version = session.get(ModelVersion, choice.model_version_id)
+        policy = self.current_policy(session, municipality.id, case_type, now)
+        loaded = self._spec(version)
+        engine = SagsflowScriptEngine()
+        wf = BpmnWorkflow(loaded.spec, loaded.subprocess_specs, script_engine=engine)
+        initial = {
+            "policy": dict(policy.values) if policy else {},
+            "sag": {"id": case.id, "kommune": municipality.key},
+            "borger": borger or {"navn": case.citizen_name, "alder": None},
+            "startdato": now.date().isoformat(),
+        }
+        if handoff is not None:
+            initial["overdragelse"] = handoff
+        initial.update(data)
+        wf.task_tree.data.update(initial)
+        row = ProcessInstance(
+            municipality_id=municipality.id, case_id=case.id, model_version_id=version.id,
+            policy_version_id=policy.id if policy else None, process_id=version.process_id,
+            status="running", state="", serializer_version=SERIALIZER_VERSION, spiff_version=SPIFF_VERSION,
+            started_at=now, updated_at=now)
+        row.model_version = version
+        session.add(row)
+        session.flush()
+        self.audit(session, actor, "case.start", municipality.id, case.id, row.id,
+                   {"process": case_type, "model_version": version.version}, now)
+        self.run_step(session, row, now, actor, workflow=wf)
+        return row
+
+    @staticmethod
+    def current_policy(session, municipality_id: int, case_type: str, now: datetime) -> PolicyVersion | None:
+        return session.scalars(
+            select(PolicyVersion).where(PolicyVersion.municipality_id == municipality_id,
+                                        PolicyVersion.case_type == case_type,
+                                        PolicyVersion.effective_from <= now)
+            .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.id.desc()).limit(1)).first()
+
+    def _task_for(self, session, task_id: int, actor: Actor, lock: bool = False) -> HumanTask:
+        query = select(HumanTask).where(HumanTask.id == task_id)
+        if lock:
+            query = query.with_for_update()
+        task = session.scalars(query.execution_options(populate_existing=True)).first()
+        if task is None or (not actor.is_system and task.municipality_id != actor.municipality_id):
+            raise NotFound(f"task {task_id} not found")
+        if not actor.is_system and task.role not in actor.roles:
+            raise Forbidden(f"task {task_id} needs the role {task.role!r}")
+        return task
+
+    def complete_task(self, task_id: int, data: dict, actor: Actor, revision: int | None = None) -> HumanTask:
+        """Complete an open user task with form data; exactly once, even under races.
+
+        ``revision`` (optional) is the task revision the user's form was rendered from;
+        a task changed meanwhile answers :class:`Conflict`.
+        """
+        with self.sessions.begin() as session:
+            task = self._task_for(session, task_id, actor)
+            instance_id = task.instance_id
+        with self.sessions.begin() as session:
+            now = timekeeping.now(session)
+            row = self.lock_instance(session, instance_id)
+            task = self._task_for(session, task_id, actor)
+            if task.state != "open":
+                raise Conflict(f"task {task_id} is no longer open ({task.state})")
+            if revision is not None and revision != task.revision:
+                raise Conflict(f"task {task_id} has changed since the form was opened")
+            if task.claimed_by_id is not None and actor.user_id is not None and task.claimed_by_id != actor.user_id:
+                raise Conflict(f"task {task_id} is claimed by another user")
+            form = self._spec(row.model_version).metadata.get("tasks", {}).get(task.bpmn_id, {}).get("form", [])
+            clean, errors = validate_form(form, data)
+            if errors:
+                raise InvalidInput("the form has errors", errors)
+            guid = task.task_guid
+
+            def apply(wf: BpmnWorkflow) -> None:
+                spiff_task = wf.get_task_from_id(_uuid(guid))
+                if spiff_task is None or spiff_task.state != TaskState.READY:
+                    raise Conflict(f"task {task_id} is no longer open")
+                spiff_task.set_data(**clean)
+                spiff_task.run()
+
+            self.run_step(session, row, now, actor, action=apply)
+            task.state = "completed"
+            task.completed_by_id = actor.user_id
+            task.closed_at = now
+            task.data = clean
+            task.revision += 1
+            self.audit(session, actor, "task.complete", task.municipality_id, task.case_id, task.instance_id,
+                       {"task": task.bpmn_id, "name": task.name, "data": clean}, now)
+        self.deliver_messages()
+        return task
+
+    def claim_task(self, task_id: int, actor: Actor, unclaim: bool = False) -> HumanTask:
+        with self.sessions.begin() as session:
+            now = timekeeping.now(session)
+            task = self._task_for(session, task_id, actor, lock=True)
+            if task.state != "open":
+                raise Conflict(f"task {task_id} is no longer open ({task.state})")
+            if unclaim:
+                if task.claimed_by_id not in (None, actor.user_id) and "teamleder" not in actor.roles:
+                    raise Conflict(f"task {task_id} is claimed by another user")
+                task.claimed_by_id = None
+            else:
+                if task.claimed_by_id not in (None, actor.user_id):
+                    raise Conflict(f"task {task_id} is already claimed by another user")
+                task.claimed_by_id = actor.user_id
+            task.revision += 1
+            self.audit(session, actor, "task.unclaim" if unclaim else "task.claim", task.municipality_id,
+                       task.case_id, task.instance_id, {"task": task.bpmn_id}, now)
+            return task
+
+    def reassign_task(self, task_id: int, to_user, actor: Actor) -> HumanTask:
+        """A teamleder gives an open task to a user of the same municipality with its role."""
+        if "teamleder" not in actor.roles:
+            raise Forbidden("only a teamleder can reassign tasks")
+        with self.sessions.begin() as session:
+            now = timekeeping.now(session)
+            task = session.scalars(select(HumanTask).where(HumanTask.id == task_id).with_for_update()).first()
+            if task is None or task.municipality_id != actor.municipality_id:
+                raise NotFound(f"task {task_id} not found")
+            if task.state != "open":
+                raise Conflict(f"task {task_id} is no longer open ({task.state})")
+            if to_user.municipality_id != actor.municipality_id or task.role not in to_user.role_keys:
+                raise InvalidInput(f"{to_user.username} cannot take a {task.role} task")
+            task.claimed_by_id = to_user.id
+            task.revision += 1
+            self.audit(session, actor, "task.reassign", task.municipality_id, task.case_id, task.instance_id,
+                       {"task": task.bpmn_id, "to": to_user.username}, now)
+            return task
+
+    def fire_due(self, session: Session, row: ProcessInstance, now: datetime) -> BpmnWorkflow:
+        """Fire the due timers of a locked instance (the worker's step)."""
+        return self.run_step(session, row, now, Actor.system("worker"))
+
+    def fire_instance(self, instance_id: int) -> None:
+        with self.sessions.begin() as session:
+            now = timekeeping.now(session)
+            row = self.lock_instance(session, instance_id)
+            if row.status == "running":
+                self.fire_due(session, row, now)
+
+    def due_instance_ids(self, session: Session, now: datetime, limit: int = 100) -> list[int]:
+        return list(session.scalars(
+            select(ProcessInstance.id).where(ProcessInstance.next_due_at <= now,
+                                             ProcessInstance.status == "running")
+            .order_by(ProcessInstance.next_due_at).limit(limit)))
+
+    def fire_all_due(self) -> int:
+        """Fire every instance that is due now, one transaction each; return how many."""
+        fired = 0
+        while True:
+            with self.sessions.begin() as session:
+                ids = self.due_instance_ids(session, timekeeping.now(session))
+            if not ids:
+                break
+            for instance_id in ids:
+                self.fire_instance(instance_id)
+                fired += 1
+            self.deliver_messages()
+        return fired
+
+    def advance_clock(self, delta: timedelta, fire: bool = True, progress: Callable[[datetime], None] | None = None
+                      ) -> datetime:
+        """Move the virtual clock forward, firing timers in the order they fall due.
+
+        Each due time is visited in turn (the clock stops just past it), so a deadline
+        computed when an earlier timer fires counts from that timer's date, as it would
+        on the real clock.
+        """
+        with self.sessions.begin() as session:
+            target = timekeeping.now(session) + delta
+            timekeeping.require_virtual(session)
+        while fire:
+            with self.sessions.begin() as session:
+                next_due = session.scalar(
+                    select(ProcessInstance.next_due_at).where(ProcessInstance.status == "running",
+                                                              ProcessInstance.next_due_at.isnot(None))
+                    .order_by(ProcessInstance.next_due_at).limit(1))
+                current = timekeeping.now(session)
+                if next_due is None or next_due >= target:
+                    break
+                timekeeping.set_virtual(session, max(current, next_due + timekeeping.TICK))
+            if progress:
+                progress(next_due)
+            self.fire_all_due()
+        with self.sessions.begin() as session:
+            timekeeping.set_virtual(session, max(target, timekeeping.now(session)))
+        if fire:
+            self.fire_all_due()
+        return target
+
+    # -------------------------------------------------------------- messages
+    def deliver_messages(self, limit: int = 100) -> int:
+        """Route undelivered messages within their case; return how many were delivered."""
+        delivered = 0
+        with self.sessions.begin() as session:
+            pending = list(session.scalars(select(Message.id).where(Message.delivered_at.is_(None),
+                                                                    Message.error.is_(None))
+                                           .order_by(Message.id).limit(limit)))
+        for message_id in pending:
+            if self._deliver(message_id):
+                delivered += 1
+        return delivered
+
+    def _deliver(self, message_id: int) -> bool:
+        with self.sessions.begin() as session:
+            now = timekeeping.now(session)
+            message = session.scalars(select(Message).where(Message.id == message_id).with_for_update()
+                                      .execution_options(populate_existing=True)).first()
+            if message is None or message.delivered_at is not None:
+                return False
+            if message.name.startswith(HANDOFF_PREFIX):
+                case = session.get(Case, message.case_id)
+                municipality = session.get(Municipality, message.municipality_id)
+                case_type = message.name[len(HANDOFF_PREFIX):]
+                row = self._start_instance(session, municipality, case, case_type, {}, Actor.system("handoff"),
+                                           now, handoff=message.payload)
+                message.target_instance_id = row.id
+                message.delivered_at = now
+                return True
+            sub = session.scalars(select(MessageSubscription).where(
+                MessageSubscription.case_id == message.case_id,
+                MessageSubscription.message_name == message.name,
+                MessageSubscription.instance_id != message.source_instance_id)
+                .order_by(MessageSubscription.instance_id).limit(1)).first()
+            if sub is None:
+                return False  # stays queued until a receiver subscribes
+            row = self.lock_instance(session, sub.instance_id)
+            payload, correlations = message.payload, message.correlations
+
+            def apply(wf: BpmnWorkflow) -> None:
+                waiting = wf.get_task_from_id(_uuid(sub.task_guid))
+                event = BpmnEvent(waiting.task_spec.event_definition, payload, correlations)
+                wf.send_event(event)
+
+            try:
+                self.run_step(session, row, now, Actor.system("messages"), action=apply)
+            except WorkflowException as exc:
+                message.error = str(exc)
+                return False
+            message.target_instance_id = row.id
+            message.delivered_at = now
+            return True
+
+    # --------------------------------------------------------------- queries
+    def instance(self, instance_id: int) -> ProcessInstance:
+        with self.sessions() as session:
+            row = session.get(ProcessInstance, instance_id)
+            if row is None:
+                raise NotFound(f"process instance {instance_id} not found")
+            return row
+
+    def open_tasks(self, municipality_id: int | None = None, roles: Iterable[str] | None = None,
+                   case_id: int | None = None) -> list[HumanTask]:
+        with self.sessions() as session:
+            query = select(HumanTask).where(HumanTask.state == "open")
+            if municipality_id is not None:
+                query = query.where(HumanTask.municipality_id == municipality_id)
+            if roles is not None:
+                query = query.where(HumanTask.role.in_(list(roles)))
+            if case_id is not None:
+                query = query.where(HumanTask.case_id == case_id)
+            return list(session.scalars(query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)))
+
+    def task_form(self, task: HumanTask) -> list[dict]:
+        with self.sessions() as session:
+            row = session.get(ProcessInstance, task.instance_id)
+            return self._spec(row.model_version).metadata.get("tasks", {}).get(task.bpmn_id, {}).get("form", [])
+
+    def case_detail(self, case_id: int, actor: Actor | None = None) -> dict:
+        """Everything about one case: instances, history, open tasks, pending deadlines, letters."""
+        actor = actor or Actor.system()
+        with self.sessions.begin() as session:
+            case = session.get(Case, case_id)
+            if case is None or (not actor.is_system and case.municipality_id != actor.municipality_id):
+                raise NotFound(f"case {case_id} not found")
+            now = timekeeping.now(session)
+            if not actor.is_system:
+                self.audit(session, actor, "case.view", case.municipality_id, case.id, None, {}, now)
+            instances = list(session.scalars(select(ProcessInstance).where(ProcessInstance.case_id == case_id)
+                                             .order_by(ProcessInstance.id)))
+            tasks = list(session.scalars(select(HumanTask).where(HumanTask.case_id == case_id)
+                                         .order_by(HumanTask.id)))
+            timers = list(session.scalars(select(Timer).where(Timer.case_id == case_id).order_by(Timer.due_at)))
+            letters = list(session.scalars(select(Outbox).where(Outbox.case_id == case_id, Outbox.kind == "letter")
+                                           .order_by(Outbox.id)))
+            breaches = list(session.scalars(select(DeadlineEvent).where(DeadlineEvent.case_id == case_id)
+                                            .order_by(DeadlineEvent.due_at)))
+            audit = list(session.scalars(select(AuditEvent).where(AuditEvent.case_id == case_id)
+                                         .order_by(AuditEvent.id)))
+            municipality = session.get(Municipality, case.municipality_id)
+            return {"case": case, "municipality": municipality, "instances": instances, "tasks": tasks,
+                    "timers": timers, "letters": letters, "breaches": breaches, "audit": audit, "now": now}
+
+
+def _uuid(value: str):
+    from uuid import UUID
+    return UUID(value)
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_json_ready(v) for v in value]
+    return _iso(value)
+
+
+def _check_cpr(cpr: str) -> str:
+    digits = cpr.replace("-", "").strip()
+    if len(digits) != 10 or not digits.isdigit():
+        raise InvalidInput(f"CPR number must be 10 digits (DDMMÅÅ-XXXX), got {cpr!r}")
+    return f"{digits[:6]}-{digits[6:]}"
+
+
+def mask_cpr(cpr: str) -> str:
+    """``010190-1234`` becomes ``010190-XXXX``: lists never show the full number."""
+    return cpr[:7] + "XXXX" if len(cpr) >= 7 else "XXXXXX-XXXX"

@@ -1,0 +1,43 @@
+"""Sagsflow's exception hierarchy. Every layer maps these to its own surface
+(the CLI to a one-line message and exit code, the API to an HTTP status).
+
+- SagsflowError
+  - NotFound        unknown id, or an id in another municipality (404)
+  - Forbidden       the user lacks the task's role (403)
+  - Conflict        the task is no longer open, was claimed or changed meanwhile (409)
+  - InvalidInput    bad input; ``errors`` maps field ids to messages (400/422)
+  - ClockError      a virtual-clock operation on a real-clock installation
+  - ConfigurationError  a municipality or policy Sagsflow refuses (processes.library.ModelInvalid too)
+"""
+
+
+class SagsflowError(Exception):
+    status = 400
+
+
+class NotFound(SagsflowError):
+    status = 404
+
+
+class Forbidden(SagsflowError):
+    status = 403
+
+
+class Conflict(SagsflowError):
+    status = 409
+
+
+class InvalidInput(SagsflowError):
+    status = 422
+
+    def __init__(self, message: str, errors: dict | None = None):
+        super().__init__(message)
+        self.errors = errors or {}
+
+
+class ClockError(SagsflowError):
+    status = 400
+
+
+class ConfigurationError(SagsflowError):
+    status = 422

@@ -1,0 +1,312 @@
+"""Loading BPMN models: parse, validate against Sagsflow's conventions, extract metadata.
+
+A model is refused with a :class:`ModelInvalid` listing every problem as
+``file: element id: problem``. Conventions are in ``docs/modelling.md``.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, VALIDATOR
+
+from processes.policy import BY_KEY
+from processes.roles import ROLES
+from processes.scripting import RestrictedEnvironment, ScriptRejected, compile_expression, compile_script
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BPMN_DIR = REPO_ROOT / "bpmn"
+
+NS = {
+    "bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
+    "camunda": "http://camunda.org/schema/1.0/bpmn",
+    "spiffworkflow": "http://spiffworkflow.org/bpmn/schema/1.0/core",
+}
+CASE_TYPES = ("rehabilitering", "ressourceforloeb", "fleksjob", "foertidspension", "sygedagpenge")
+FIELD_TYPES = {"string", "long", "boolean", "date", "enum"}
+HANDOFF_PREFIX = "start_"
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    element: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.element}" if self.element else self.file
+        return f"{where}: {self.message}"
+
+
+class ModelInvalid(ValueError):
+    """A model (or a municipality's configuration) that Sagsflow refuses."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass
+class ParsedModel:
+    process_id: str
+    file_name: str
+    xml: str
+    sha256: str
+    spec: Any
+    subprocess_specs: dict
+    metadata: dict = field(default_factory=dict)
+
+
+def _q(tag: str) -> str:
+    prefix, name = tag.split(":")
+    return f"{{{NS[prefix]}}}{name}"
+
+
+def _field(node) -> dict:
+    spec: dict[str, Any] = {
+        "id": node.get("id"), "label": node.get("label") or node.get("id"),
+        "type": node.get("type") or "string", "required": False,
+        "options": [{"id": v.get("id"), "name": v.get("name") or v.get("id")}
+                    for v in node.findall("camunda:value", NS)],
+    }
+    if node.get("defaultValue") is not None:
+        spec["default"] = node.get("defaultValue")
+    for constraint in node.findall("camunda:validation/camunda:constraint", NS):
+        name, config = constraint.get("name"), constraint.get("config")
+        if name == "required":
+            spec["required"] = True
+        elif name in ("min", "max", "minlength", "maxlength") and config is not None:
+            spec[name] = int(config)
+    for prop in node.findall("camunda:properties/camunda:property", NS):
+        if prop.get("id") == "multiline" or prop.get("name") == "multiline":
+            spec["multiline"] = prop.get("value") == "true"
+    return spec
+
+
+def _properties(node) -> dict[str, str]:
+    out = {}
+    for prop in node.findall("bpmn:extensionElements/camunda:properties/camunda:property", NS):
+        out[prop.get("name") or prop.get("id")] = prop.get("value")
+    return out
+
+
+def _policy_keys(expression: str) -> set[str]:
+    """Policy parameters an expression reads as ``policy["key"]``."""
+    keys = set()
+    try:
+        tree = ast.parse(expression, mode="exec")
+    except SyntaxError:
+        return keys
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name)
+                and node.value.id == "policy" and isinstance(node.slice, ast.Constant)):
+            keys.add(node.slice.value)
+    return keys
+
+
+class _SampleData(dict):
+    """Stand-in process data for checking timer expressions at load time."""
+
+    def __init__(self, known_globals: dict, **data):
+        super().__init__(**data)
+        self.known_globals = known_globals
+
+    def __missing__(self, key):
+        if key.startswith("_") or key in self.known_globals or key in self.known_globals["__builtins__"]:
+            raise KeyError(key)  # let eval find helpers and guards in the globals
+        return "2027-01-01"
+
+
+def check_timer_value(kind: str, value: Any) -> str | None:
+    """Return a problem description if ``value`` is not a valid timer value of ``kind``."""
+    from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition as TED
+    try:
+        if kind == "timeDuration":
+            TED.parse_iso_duration(value)
+        elif kind == "timeDate":
+            TED.get_datetime(value)
+        else:
+            TED.parse_iso_recurring_interval(value)
+    except Exception as exc:  # Spiff raises bare Exceptions for bad ISO text
+        return f"timer value {value!r} is not a valid ISO 8601 {kind}: {exc}"
+    return None
+
+
+def parse_model(xml: str | bytes, file_name: str, policy: dict | None = None,
+                expected_process: str | None = None) -> ParsedModel:
+    """Parse and validate one BPMN file; raise :class:`ModelInvalid` on any problem.
+
+    ``policy`` is the policy the model will run under: timer expressions are evaluated
+    with it and must give valid ISO 8601 values.
+    """
+    raw = xml.encode() if isinstance(xml, str) else xml
+    text = raw.decode("utf-8")
+    problems: list[Problem] = []
+    try:
+        root = etree.fromstring(raw)
+    except etree.XMLSyntaxError as exc:
+        raise ModelInvalid([Problem(file_name, "", f"not well-formed XML: {exc}")]) from None
+    processes = [p for p in root.findall("bpmn:process", NS) if p.get("isExecutable") == "true"]
+    if len(processes) != 1:
+        raise ModelInvalid([Problem(file_name, "", f"expected one executable process, found {len(processes)}")])
+    proc = processes[0]
+    process_id = proc.get("id")
+    if expected_process and process_id != expected_process:
+        problems.append(Problem(file_name, process_id, f"process id must be the case type {expected_process!r}"))
+
+    meta: dict[str, Any] = {"tasks": {}, "timers": {}, "letters": {}, "handoffs": [], "lanes": [],
+                            "policy_keys": []}
+    lane_of: dict[str, str] = {}
+    for lane in proc.iter(_q("bpmn:lane")):
+        name = (lane.get("name") or "").strip()
+        meta["lanes"].append(name)
+        if name not in ROLES:
+            problems.append(Problem(file_name, lane.get("id"), f"lane {name!r} is not a known role "
+                                    f"(known: {', '.join(sorted(ROLES))})"))
+        for ref in lane.findall("bpmn:flowNodeRef", NS):
+            lane_of[ref.text.strip()] = name
+
+    def lane_for(node) -> str | None:
+        current = node
+        while current is not None:
+            if current.get("id") in lane_of:
+                return lane_of[current.get("id")]
+            current = current.getparent()
+        return None
+
+    for task in proc.iter(_q("bpmn:userTask"), _q("bpmn:manualTask")):
+        tid = task.get("id")
+        role = task.get(_q("camunda:candidateGroups")) or lane_for(task)
+        if role is None:
+            problems.append(Problem(file_name, tid, "user task has no lane and no camunda:candidateGroups"))
+        elif role not in ROLES:
+            problems.append(Problem(file_name, tid, f"role {role!r} is not a known role"))
+        fields = [_field(f) for f in task.findall("bpmn:extensionElements/camunda:formData/camunda:formField", NS)]
+        for f in fields:
+            if f["type"] not in FIELD_TYPES:
+                problems.append(Problem(file_name, tid, f"form field {f['id']!r} has unknown type {f['type']!r}"))
+            if not (f["id"] or "").isidentifier():
+                problems.append(Problem(file_name, tid, f"form field id {f['id']!r} is not an identifier"))
+            if f["type"] == "enum" and not f["options"]:
+                problems.append(Problem(file_name, tid, f"enum field {f['id']!r} has no values"))
+        meta["tasks"][tid] = {"name": task.get("name") or tid, "role": role, "form": fields}
+
+    expressions: list[tuple[str, str, str]] = []  # (element id, kind, text)
+    for flow in proc.iter(_q("bpmn:sequenceFlow")):
+        cond = flow.find("bpmn:conditionExpression", NS)
+        if cond is not None and (cond.text or "").strip():
+            expressions.append((flow.get("id"), "condition", cond.text.strip()))
+    for script_task in proc.iter(_q("bpmn:scriptTask")):
+        script = script_task.find("bpmn:script", NS)
+        if script is not None and (script.text or "").strip():
+            expressions.append((script_task.get("id"), "script", script.text))
+    for node in proc.iter(_q("spiffworkflow:preScript"), _q("spiffworkflow:postScript")):
+        if (node.text or "").strip():
+            expressions.append((node.getparent().getparent().get("id"), "script", node.text))
+    for payload in proc.iter(_q("spiffworkflow:messagePayload")):
+        if (payload.text or "").strip():
+            owner = payload.getparent().getparent().getparent()
+            expressions.append((owner.get("id"), "expression", payload.text.strip()))
+
+    for svc in proc.iter(_q("bpmn:serviceTask")):
+        op = svc.find("bpmn:extensionElements/spiffworkflow:serviceTaskOperator", NS)
+        if op is None:
+            problems.append(Problem(file_name, svc.get("id"), "service task without spiffworkflow:serviceTaskOperator"))
+            continue
+        params = {p.get("id"): p.get("value") for p in op.iter(_q("spiffworkflow:parameter"))}
+        for value in params.values():
+            expressions.append((svc.get("id"), "expression", value))
+        if op.get("id") == "letter":
+            try:
+                template = ast.literal_eval(params.get("template") or "")
+            except (ValueError, SyntaxError):
+                template = None
+            if not isinstance(template, str):
+                problems.append(Problem(file_name, svc.get("id"), "letter task needs a quoted template parameter"))
+            meta["letters"][svc.get("id")] = template
+        else:
+            problems.append(Problem(file_name, svc.get("id"), f"unknown service operator {op.get('id')!r}"))
+
+    messages = {m.get("id"): m.get("name") for m in root.findall("bpmn:message", NS)}
+    for event in list(proc.iter(_q("bpmn:intermediateThrowEvent"))) + list(proc.iter(_q("bpmn:endEvent"))):
+        med = event.find("bpmn:messageEventDefinition", NS)
+        if med is not None:
+            name = messages.get(med.get("messageRef"))
+            if name and name.startswith(HANDOFF_PREFIX):
+                target = name[len(HANDOFF_PREFIX):]
+                if target not in CASE_TYPES:
+                    problems.append(Problem(file_name, event.get("id"), f"hand-off to unknown case type {target!r}"))
+                meta["handoffs"].append({"element": event.get("id"), "case_type": target})
+
+    for ted in proc.iter(_q("bpmn:timerEventDefinition")):
+        event = ted.getparent()
+        eid = event.get("id")
+        for kind in ("timeDuration", "timeDate", "timeCycle"):
+            node = ted.find(f"bpmn:{kind}", NS)
+            if node is None:
+                continue
+            expr = (node.text or "").strip()
+            props = _properties(event)
+            meta["timers"][eid] = {
+                "name": event.get("name") or eid, "kind": kind, "expression": expr,
+                "attached_to": event.get("attachedToRef"),
+                "interrupting": event.get("cancelActivity", "true") != "false",
+                "deadline": props.get("deadline"),
+            }
+            expressions.append((eid, kind, expr))
+
+    env = RestrictedEnvironment()
+    sample = _SampleData(env.globals, policy=dict(policy or {}))
+    for eid, kind, expr in expressions:
+        try:
+            if kind == "script":
+                compile_script(expr)
+            else:
+                compile_expression(expr)
+        except ScriptRejected as exc:
+            problems.append(Problem(file_name, eid, f"{kind} refused by the restricted evaluator: {exc}"))
+            continue
+        for key in _policy_keys(expr):
+            meta["policy_keys"].append(key)
+            if key not in BY_KEY:
+                problems.append(Problem(file_name, eid, f"reads unknown policy parameter {key!r}"))
+            elif policy is not None and key not in policy:
+                problems.append(Problem(file_name, eid, f"policy parameter {key!r} is not set"))
+        if kind in ("timeDuration", "timeDate", "timeCycle") and policy is not None:
+            try:
+                value = eval(compile_expression(expr), dict(env.globals), sample)
+            except Exception as exc:
+                problems.append(Problem(file_name, eid, f"timer expression {expr!r} fails: {exc}"))
+                continue
+            issue = check_timer_value(kind, value)
+            if issue:
+                problems.append(Problem(file_name, eid, issue))
+    meta["policy_keys"] = sorted(set(meta["policy_keys"]))
+
+    spec = subs = None
+    if not problems:
+        parser = SpiffBpmnParser(validator=VALIDATOR)
+        try:
+            parser.add_bpmn_str(raw, filename=file_name)
+            spec = parser.get_spec(process_id)
+            subs = parser.get_subprocess_specs(process_id)
+        except ValidationException as exc:
+            problems.append(Problem(file_name, getattr(exc, "id", "") or "", str(exc).splitlines()[0]))
+        except Exception as exc:  # lxml schema errors and the like
+            problems.append(Problem(file_name, "", f"does not parse: {exc}"))
+    if problems:
+        raise ModelInvalid(problems)
+    return ParsedModel(process_id, file_name, text, hashlib.sha256(raw).hexdigest(), spec, subs, meta)
+
+
+def parse_file(path: Path, policy: dict | None = None, expected_process: str | None = None) -> ParsedModel:
+    try:
+        display = str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        display = path.name
+    return parse_model(path.read_bytes(), display, policy=policy, expected_process=expected_process)

@@ -1,0 +1,289 @@
+"""The database schema (SQLAlchemy 2 declarative). Alembic migrations mirror it.
+
+Every row that belongs to a municipality carries ``municipality_id``. The process
+instance row holds instance-only Spiff state; the spec is stored once per model version.
+``human_task``, ``timer`` and ``message_subscription`` are projections rewritten on every
+engine step, so the inbox and the worker never deserialize a workflow to answer a query.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from sqlalchemy import (
+    JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator,
+    UniqueConstraint, text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UtcDateTime(TypeDecorator):
+    """Aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Municipality(Base):
+    __tablename__ = "municipality"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+
+class Role(Base):
+    __tablename__ = "role"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name_da: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+
+
+class User(Base):
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), index=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[Optional[str]] = mapped_column(String(200))
+    api_token_hash: Mapped[Optional[str]] = mapped_column(String(200), index=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    roles: Mapped[list["UserRole"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def role_keys(self) -> set[str]:
+        return {r.role_key for r in self.roles}
+
+
+class UserRole(Base):
+    __tablename__ = "user_role"
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), primary_key=True)
+    role_key: Mapped[str] = mapped_column(ForeignKey("role.key"), primary_key=True)
+
+
+class ModelVersion(Base):
+    """One immutable, parsed BPMN model. ``municipality_id`` is NULL for shared models."""
+
+    __tablename__ = "model_version"
+    __table_args__ = (UniqueConstraint("municipality_id", "process_id", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[Optional[int]] = mapped_column(ForeignKey("municipality.id"), index=True)
+    process_id: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    file_name: Mapped[str] = mapped_column(String(300))
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    spec_json: Mapped[str] = mapped_column(Text)
+    metadata_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+
+class PolicyVersion(Base):
+    """Effective-dated policy values of one municipality and case type."""
+
+    __tablename__ = "policy_version"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), index=True)
+    case_type: Mapped[str] = mapped_column(String(64))
+    effective_from: Mapped[datetime]
+    values: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    changed_by: Mapped[Optional[str]] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
+class MunicipalModel(Base):
+    """Which model version a municipality uses for a case type (new cases only)."""
+
+    __tablename__ = "municipal_model"
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), primary_key=True)
+    case_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_version.id"))
+
+
+class Case(Base):
+    """A citizen's case in one municipality; it holds one or more process instances."""
+
+    __tablename__ = "sag"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), index=True)
+    cpr: Mapped[str] = mapped_column(String(11), index=True)
+    citizen_name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    created_at: Mapped[datetime]
+    instances: Mapped[list["ProcessInstance"]] = relationship(
+        back_populates="case", order_by="ProcessInstance.id", lazy="selectin")
+
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instance"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("sag.id"), index=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_version.id"))
+    policy_version_id: Mapped[Optional[int]] = mapped_column(ForeignKey("policy_version.id"))
+    process_id: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    state: Mapped[str] = mapped_column(Text)
+    serializer_version: Mapped[str] = mapped_column(String(20))
+    spiff_version: Mapped[str] = mapped_column(String(20))
+    next_due_at: Mapped[Optional[datetime]]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime]
+    completed_at: Mapped[Optional[datetime]]
+    updated_at: Mapped[datetime]
+    case: Mapped[Case] = relationship(back_populates="instances")
+    model_version: Mapped[ModelVersion] = relationship(lazy="joined")
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        Index("ix_process_instance_due", "next_due_at",
+              postgresql_where=text("next_due_at IS NOT NULL"),
+              sqlite_where=text("next_due_at IS NOT NULL")),
+    )
+
+
+class HumanTask(Base):
+    """The inbox projection: one row per user task that is or was READY."""
+
+    __tablename__ = "human_task"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_guid: Mapped[str] = mapped_column(String(36), unique=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("sag.id"), index=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"))
+    process_id: Mapped[str] = mapped_column(String(100))
+    bpmn_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(ForeignKey("role.key"))
+    state: Mapped[str] = mapped_column(String(20), default="open")  # open|completed|cancelled
+    claimed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("app_user.id"))
+    completed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("app_user.id"))
+    due_at: Mapped[Optional[datetime]]
+    deadline_rule: Mapped[Optional[str]] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    closed_at: Mapped[Optional[datetime]]
+    data: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (
+        Index("ix_human_task_inbox", "municipality_id", "state", "role", "due_at"),
+    )
+
+
+class Timer(Base):
+    """Pending timers of an instance (projection): what falls due when."""
+
+    __tablename__ = "timer"
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), primary_key=True)
+    task_guid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("sag.id"), index=True)
+    bpmn_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(300))
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    deadline_rule: Mapped[Optional[str]] = mapped_column(String(100))
+    attached_to: Mapped[Optional[str]] = mapped_column(String(200))
+
+
+class MessageSubscription(Base):
+    """A catch event waiting for a message (projection)."""
+
+    __tablename__ = "message_subscription"
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), primary_key=True)
+    task_guid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("sag.id"), index=True)
+    message_name: Mapped[str] = mapped_column(String(200), index=True)
+    correlation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Message(Base):
+    """A message thrown by one instance, routed within its case by the engine."""
+
+    __tablename__ = "message"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("sag.id"), index=True)
+    source_instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    correlations: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[Optional[datetime]] = mapped_column(index=True)
+    target_instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"))
+    error: Mapped[Optional[str]] = mapped_column(Text)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[Optional[int]] = mapped_column(ForeignKey("municipality.id"), index=True)
+    case_id: Mapped[Optional[int]] = mapped_column(ForeignKey("sag.id"), index=True)
+    instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"))
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Outbox(Base):
+    """Side effects (letters, notifications), written in the step, delivered after commit."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), index=True)
+    case_id: Mapped[Optional[int]] = mapped_column(ForeignKey("sag.id"), index=True)
+    instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"))
+    kind: Mapped[str] = mapped_column(String(50))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[Optional[datetime]]
+    sent_at: Mapped[Optional[datetime]]
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+
+
+class DeadlineEvent(Base):
+    """A statutory or local deadline that was breached (its timer fired)."""
+
+    __tablename__ = "deadline_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("sag.id"), index=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
+    process_id: Mapped[str] = mapped_column(String(100))
+    bpmn_id: Mapped[str] = mapped_column(String(200))
+    deadline_rule: Mapped[Optional[str]] = mapped_column(String(100))
+    due_at: Mapped[datetime]
+    fired_at: Mapped[datetime]
+    task_guid: Mapped[str] = mapped_column(String(36), unique=True)
+
+
+class ClockSetting(Base):
+    """The virtual clock of an installation that uses one (demo, test, simulation)."""
+
+    __tablename__ = "clock"
+    scope: Mapped[str] = mapped_column(String(50), primary_key=True)
+    now: Mapped[datetime]

@@ -1,0 +1,109 @@
+"""Create or upgrade the database and load the library, the reference municipalities and
+the demo users. ``sagsflow init`` calls :func:`initialise`; it is safe to run again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from argon2 import PasswordHasher
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from processes import municipalities, timekeeping
+from processes.library import REPO_ROOT, ModelInvalid
+from processes.models import Role, User, UserRole
+from processes.roles import ROLES
+
+DEMO_PASSWORD = "demo"
+# The virtual clock of a new demo installation starts on a Monday morning (case time).
+DEMO_START = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
+
+
+def upgrade_database(engine: Engine) -> None:
+    """Run Alembic migrations up to head on ``engine``."""
+    config = Config()
+    config.set_main_option("script_location", str(REPO_ROOT / "alembic"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def seed_roles(session: Session) -> None:
+    for key, (da, en) in ROLES.items():
+        role = session.get(Role, key)
+        if role is None:
+            session.add(Role(key=key, name_da=da, name_en=en))
+        else:
+            role.name_da, role.name_en = da, en
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    municipality: str
+    roles: tuple[str, ...]
+    full_name: str
+
+
+def demo_users(municipality_keys: list[str]) -> list[DemoUser]:
+    """One demo user per municipality and role (``aaby.sagsbehandler``) and an
+    administrator per municipality (``aaby.admin``) who also leads the team."""
+    users = []
+    for key in municipality_keys:
+        for role, (da, _en) in ROLES.items():
+            users.append(DemoUser(f"{key}.{role}", key, (role,), f"{da} ({key.capitalize()})"))
+        users.append(DemoUser(f"{key}.admin", key, ("teamleder",), f"Administrator ({key.capitalize()})"))
+    return users
+
+
+def seed_demo_users(session: Session, now: datetime) -> list[DemoUser]:
+    from processes.models import Municipality
+    hasher = PasswordHasher()
+    password_hash = hasher.hash(DEMO_PASSWORD)
+    keys = list(session.scalars(select(Municipality.key).order_by(Municipality.key)))
+    created = []
+    for demo in demo_users(keys):
+        if session.scalar(select(User.id).where(User.username == demo.username)) is not None:
+            continue
+        municipality_id = session.scalar(select(Municipality.id).where(Municipality.key == demo.municipality))
+        user = User(municipality_id=municipality_id, username=demo.username, full_name=demo.full_name,
+                    password_hash=password_hash, is_admin=demo.username.endswith(".admin"), created_at=now)
+        user.roles = [UserRole(role_key=r) for r in demo.roles]
+        session.add(user)
+        created.append(demo)
+    return created
+
+
+def load_reference_municipalities(session: Session, now: datetime, folders: list[Path] | None = None) -> list[str]:
+    """Validate every folder first, then register them all (nothing is stored on error)."""
+    configs = []
+    problems = []
+    for folder in folders if folders is not None else municipalities.reference_folders():
+        try:
+            configs.append(municipalities.load_folder(folder))
+        except ModelInvalid as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ModelInvalid(problems)
+    for config in configs:
+        municipalities.register(session, config, now)
+    return [c.key for c in configs]
+
+
+def initialise(engine: Engine, sessions, demo: bool = True, virtual_clock: datetime | None = None) -> dict:
+    """Create or upgrade the schema, seed roles, load municipalities; with ``demo`` add
+    demo users and (unless the installation already has one) a virtual clock."""
+    upgrade_database(engine)
+    with sessions.begin() as session:
+        if virtual_clock is not None and not timekeeping.is_virtual(session):
+            timekeeping.enable_virtual(session, virtual_clock)
+        now = timekeeping.now(session)
+        seed_roles(session)
+        session.flush()
+        keys = load_reference_municipalities(session, now)
+        users = seed_demo_users(session, now) if demo else []
+    return {"municipalities": keys, "users_created": len(users)}
