@@ -37,7 +37,7 @@ const POOL_LABEL = 30;       // vertical label strip of the pool
 const SUB_PAD_X = 30;
 const SUB_PAD_TOP = 40;      // room for the sub-process name
 const SUB_PAD_BOTTOM = 40;
-const BOUNDARY_EXTRA = 40;   // a row whose node has boundary events grows by this
+const BOUNDARY_EXTRA = 50;   // a row whose node has boundary events grows by this
 const POOL_GAP = 60;
 
 const is = (el, type) => el && el.$instanceOf && el.$instanceOf(type);
@@ -46,7 +46,10 @@ function sizeOf(el) {
   if (is(el, 'bpmn:SubProcess')) return null; // computed
   if (is(el, 'bpmn:Event')) return { width: 36, height: 36 };
   if (is(el, 'bpmn:Gateway')) return { width: 50, height: 50 };
-  if (is(el, 'bpmn:Activity')) return { width: 100, height: 80 };
+  if (is(el, 'bpmn:Activity')) {
+    const n = (el.name || '').length;
+    return { width: n > 48 ? 140 : n > 28 ? 120 : 100, height: 80 };
+  }
   if (is(el, 'bpmn:DataObjectReference')) return { width: 36, height: 50 };
   if (is(el, 'bpmn:DataStoreReference')) return { width: 50, height: 50 };
   return { width: 100, height: 80 };
@@ -248,7 +251,8 @@ function layoutContainer(container, lanes, ctx) {
         const cx = h.x + h.width - 25 - i * 45;
         const a = { x: Math.round(cx - 18), y: Math.round(h.y + h.height - 18), width: 36, height: 36 };
         abs.set(b, a);
-        ctx.shapes.push({ el: b, bounds: a });
+        const label = b.name ? textBox(b.name, 90) : null;
+        ctx.shapes.push({ el: b, bounds: a, label: label && { x: a.x + 40, y: a.y + 24, ...label } });
       });
     }
     // horizontal channels in the gaps above and below each (lane, row)
@@ -266,12 +270,14 @@ function layoutContainer(container, lanes, ctx) {
       return Math.round(dy + laneY[li] + rowTop[li][r] - gap / 2);
     };
     const obstacles = [...abs.entries()].map(([el, b]) => ({ el, b }));
-    const env = { obstacles, chBelow, chAbove, hostOf, succ, pred, boundariesOf };
+    const env = { obstacles, chBelow, chAbove, hostOf, succ, pred, boundariesOf, routed: [] };
     for (const f of flows) {
       const s = abs.get(f.sourceRef);
       const t = abs.get(f.targetRef);
       if (!s || !t) continue;
-      ctx.edges.push({ el: f, waypoints: route(f, s, t, back.has(f), env) });
+      const waypoints = route(f, s, t, back.has(f), env);
+      env.routed.push({ src: hostOf(f.sourceRef), tgt: f.targetRef, pts: waypoints });
+      ctx.edges.push({ el: f, waypoints, label: f.name ? flowLabel(f.name, waypoints) : null });
     }
     return abs;
   }
@@ -280,6 +286,34 @@ function layoutContainer(container, lanes, ctx) {
 }
 
 const mid = (b) => ({ x: b.x + b.width / 2, y: b.y + b.height / 2 });
+
+// rough size of a wrapped label (bpmn-js: 11px Arial, about 6px per character)
+function textBox(text, maxWidth) {
+  const chars = Math.max(1, Math.floor(maxWidth / 6));
+  const words = String(text).split(/\s+/);
+  let lines = 1, cur = 0, widest = 0;
+  for (const w of words) {
+    const len = w.length;
+    if (cur && cur + 1 + len > chars) { lines++; widest = Math.max(widest, cur); cur = len; }
+    else cur += (cur ? 1 : 0) + len;
+  }
+  widest = Math.max(widest, cur);
+  return { width: Math.min(maxWidth, Math.ceil(widest * 6) + 4), height: lines * 14 };
+}
+
+// a sequence flow's name sits just above its first horizontal segment, near its start
+function flowLabel(name, pts) {
+  const box = textBox(name, 90);
+  for (let i = 1; i < pts.length; i++) {
+    const p = pts[i - 1], q = pts[i];
+    if (p.y === q.y && Math.abs(q.x - p.x) >= 30) {
+      const x = q.x > p.x ? p.x + 6 : q.x + 6;
+      return { x: Math.round(x), y: Math.round(p.y - box.height - 3), ...box };
+    }
+  }
+  const p = pts[0], q = pts[1];
+  return { x: Math.round(p.x + 6), y: Math.round((p.y + q.y) / 2 - box.height / 2), ...box };
+}
 
 // number of shapes (other than the edge's own ends) that a polyline runs through
 function hits(points, obstacles, skip) {
@@ -292,6 +326,30 @@ function hits(points, obstacles, skip) {
       const sx0 = Math.min(p.x, q.x), sx1 = Math.max(p.x, q.x);
       const sy0 = Math.min(p.y, q.y), sy1 = Math.max(p.y, q.y);
       if (sx1 >= x0 && sx0 <= x1 && sy1 >= y0 && sy0 <= y1) { n++; break; }
+    }
+  }
+  return n;
+}
+
+// number of segments running along (collinear with) edges between other elements
+function sharedRuns(points, routed, src, tgt) {
+  let n = 0;
+  for (const r of routed) {
+    if (r.src === src || r.tgt === tgt) continue; // fan-out / merge may share a line
+    for (let i = 1; i < points.length; i++) {
+      const p = points[i - 1], q = points[i];
+      for (let j = 1; j < r.pts.length; j++) {
+        const a = r.pts[j - 1], b = r.pts[j];
+        if (p.y === q.y && a.y === b.y && Math.abs(p.y - a.y) < 4) {
+          const lo = Math.max(Math.min(p.x, q.x), Math.min(a.x, b.x));
+          const hi = Math.min(Math.max(p.x, q.x), Math.max(a.x, b.x));
+          if (hi - lo > 4) n++;
+        } else if (p.x === q.x && a.x === b.x && Math.abs(p.x - a.x) < 4) {
+          const lo = Math.max(Math.min(p.y, q.y), Math.min(a.y, b.y));
+          const hi = Math.min(Math.max(p.y, q.y), Math.max(a.y, b.y));
+          if (hi - lo > 4) n++;
+        }
+      }
     }
   }
   return n;
@@ -334,6 +392,9 @@ function route(flow, s, t, isBack, env) {
       const sy = cy > sc.y ? s.y + s.height : s.y;
       const ty = cy > tc.y ? t.y + t.height : t.y;
       cands.push([P(sc.x, sy), P(sc.x, cy), P(tEntryX, cy), P(tEntryX, ty)]);
+      // leave to the right first, then around
+      const sR = s.x + s.width;
+      cands.push([P(sR, sc.y), P(sR + half, sc.y), P(sR + half, cy), P(tEntryX, cy), P(tEntryX, ty)]);
     }
   } else {
     const sR = s.x + s.width;
@@ -357,7 +418,8 @@ function route(flow, s, t, isBack, env) {
   let best = null;
   for (const c of cands) {
     const pts = c.filter((p, i) => i === 0 || p.x !== c[i - 1].x || p.y !== c[i - 1].y);
-    const score = hits(pts, env.obstacles, skip) * 100000 + length(pts) + pts.length * 20;
+    const score = hits(pts, env.obstacles, skip) * 100000 + sharedRuns(pts, env.routed, host, tgt) * 5000
+      + length(pts) + pts.length * 20;
     if (!best || score < best.score) best = { pts, score };
   }
   return best.pts;
@@ -450,17 +512,22 @@ function renderDi({ ctx, planeRef }, usedIds, indent, prefix) {
   const lines = [];
   lines.push(`${I1}<${bpmndi}:BPMNDiagram id="${diId('BPMNDiagram_1')}">`);
   lines.push(`${I2}<${bpmndi}:BPMNPlane id="${diId('BPMNPlane_1')}" bpmnElement="${esc(planeRef)}">`);
-  for (const { el, bounds, horizontal } of ctx.shapes) {
+  const labelXml = (l) => l ? [`${I4}<${bpmndi}:BPMNLabel>`,
+    `${I4}${indent}<${dc}:Bounds x="${l.x}" y="${l.y}" width="${l.width}" height="${l.height}" />`,
+    `${I4}</${bpmndi}:BPMNLabel>`] : [];
+  for (const { el, bounds, horizontal, label } of ctx.shapes) {
     let attrs = `id="${diId(el.id + '_di')}" bpmnElement="${esc(el.id)}"`;
     if (horizontal) attrs += ' isHorizontal="true"';
     if (ctx.expanded.has(el.id)) attrs += ' isExpanded="true"';
     lines.push(`${I3}<${bpmndi}:BPMNShape ${attrs}>`);
     lines.push(`${I4}<${dc}:Bounds x="${bounds.x}" y="${bounds.y}" width="${bounds.width}" height="${bounds.height}" />`);
+    lines.push(...labelXml(label));
     lines.push(`${I3}</${bpmndi}:BPMNShape>`);
   }
-  for (const { el, waypoints } of ctx.edges) {
+  for (const { el, waypoints, label } of ctx.edges) {
     lines.push(`${I3}<${bpmndi}:BPMNEdge id="${diId(el.id + '_di')}" bpmnElement="${esc(el.id)}">`);
     for (const p of waypoints) lines.push(`${I4}<${di}:waypoint x="${p.x}" y="${p.y}" />`);
+    lines.push(...labelXml(label));
     lines.push(`${I3}</${bpmndi}:BPMNEdge>`);
   }
   lines.push(`${I2}</${bpmndi}:BPMNPlane>`);
