@@ -228,7 +228,7 @@ function layoutContainer(container, lanes, ctx) {
     const c = layer.get(n);
     const rowH = laneRows[li][r].h;
     rel.set(n, {
-      x: padX + colX[c] + (colW[c] - s.width) / 2,
+      x: padX + colX[c] + (Math.min(colW[c], 140) - s.width) / 2 + (s.width > 140 ? (s.width - Math.min(colW[c], 140)) / 2 : 0),
       y: laneY[li] + rowTop[li][r] + (rowH - s.height) / 2,
       width: s.width,
       height: s.height,
@@ -301,10 +301,10 @@ function textBox(text, maxWidth) {
   return { width: Math.min(maxWidth, Math.ceil(widest * 6) + 4), height: lines * 14 };
 }
 
-// a sequence flow's name sits just above its first horizontal segment, near its start
+// a sequence flow's name sits just above its last horizontal segment, near that segment's start
 function flowLabel(name, pts) {
   const box = textBox(name, 90);
-  for (let i = 1; i < pts.length; i++) {
+  for (let i = pts.length - 1; i >= 1; i--) {
     const p = pts[i - 1], q = pts[i];
     if (p.y === q.y && Math.abs(q.x - p.x) >= 30) {
       const x = q.x > p.x ? p.x + 6 : q.x + 6;

@@ -120,7 +120,9 @@ def render(model: str | os.PathLike, png: str | os.PathLike | None, scale: float
                 w = int(min(max(inner["width"] * scale + 40, 600), 4000))
                 h = int(min(max(inner["height"] * scale + 40, 300), 3000))
                 page.set_viewport_size({"width": w, "height": h})
-                page.evaluate("() => window.__viewer.get('canvas').zoom('fit-viewport', 'auto')")
+                page.evaluate(
+                    "([x, y, w, h]) => window.__viewer.get('canvas').viewbox({ x, y, width: w, height: h })",
+                    [inner["x"] - 20 / scale, inner["y"] - 20 / scale, w / scale, h / scale])
                 page.wait_for_timeout(100)
                 page.screenshot(path=str(png), full_page=False)
         finally:
