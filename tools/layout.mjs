@@ -669,5 +669,5 @@ async function main(argv) {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).then((rc) => process.exit(rc));
+  main(process.argv.slice(2)).then((rc) => { process.exitCode = rc; });
 }
