@@ -1,0 +1,373 @@
+"""Pure SpiffWorkflow tests of the BPMN library in ``bpmn/`` (no database).
+
+Every model is parsed with the validating Spiff parser and checked against the modelling
+conventions (lanes are role keys, every user task resolves to a role, statutory timers
+read a policy parameter, gateways read form fields). The main paths of each process are
+then walked on a :class:`FixedClock`, with a serialize/deserialize round trip between
+steps, asserting which user tasks are READY for which role and when each timer falls.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
+
+from processes.clock import FixedClock, use_clock
+from processes.policy import BY_KEY, defaults
+from processes.scripting import SagsflowScriptEngine
+
+ROOT = Path(__file__).resolve().parents[1]
+BPMN = ROOT / "bpmn"
+SHARED = BPMN / "shared"
+MUNICIPALITIES = BPMN / "municipalities"
+CASE_TYPES = ("rehabilitering", "ressourceforloeb", "fleksjob", "foertidspension", "sygedagpenge")
+ROLE_KEYS = {
+    "sagsbehandler", "fagkonsulent", "sekretariat", "sundhedskoordinator", "moedeleder",
+    "rehabiliteringsteam", "afgoerelse", "pensionsteam", "koordinerende_sagsbehandler",
+    "virksomhedskonsulent", "ydelse", "teamleder",
+}
+LETTER_TEMPLATES = {"invitation_moede", "partshoering", "afgoerelse", "afslag", "oversendelse_pension",
+                    "forsinkelse", "indkaldelse_samtale"}
+# Policy keys the models read that are not (yet) in processes/policy.py, with their defaults.
+EXTRA_POLICY = {
+    "ressourceforloeb": {"rf_ny_koordinerende_sagsbehandler": False},
+}
+
+NS = {
+    "bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
+    "camunda": "http://camunda.org/schema/1.0/bpmn",
+    "spiffworkflow": "http://spiffworkflow.org/bpmn/schema/1.0/core",
+}
+CAMUNDA = "{http://camunda.org/schema/1.0/bpmn}"
+UTC = timezone.utc
+
+
+def d(text: str) -> datetime:
+    """'2027-01-04' -> aware UTC midnight."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def all_model_files() -> list[Path]:
+    files = sorted(SHARED.glob("*.bpmn")) + sorted(MUNICIPALITIES.glob("*/*.bpmn"))
+    return files
+
+
+def model_path(case_type: str, municipality: str | None = None) -> Path:
+    if municipality is None:
+        return SHARED / f"{case_type}.bpmn"
+    config = json.loads((MUNICIPALITIES / municipality / "municipality.json").read_text(encoding="utf-8"))
+    ref = config["models"][case_type]
+    if ref == "shared":
+        return SHARED / f"{case_type}.bpmn"
+    return MUNICIPALITIES / municipality / ref
+
+
+def policy_for(case_type: str, municipality: str | None = None, **overrides) -> dict:
+    values = defaults(case_type)
+    values.update(EXTRA_POLICY.get(case_type, {}))
+    if municipality is not None:
+        config = json.loads((MUNICIPALITIES / municipality / "municipality.json").read_text(encoding="utf-8"))
+        for key, value in config["policy"]["values"].items():
+            param = BY_KEY.get(key)
+            if (param is not None and param.case_type == case_type) or key in EXTRA_POLICY.get(case_type, {}):
+                values[key] = value
+    values.update(overrides)
+    return values
+
+
+# --------------------------------------------------------------------------- static model facts
+def parse(path: Path):
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    parser.add_bpmn_file(str(path))
+    return parser
+
+
+class ModelFacts:
+    """What the XML says beyond what Spiff parses: roles, forms, deadline tags."""
+
+    def __init__(self, path: Path):
+        self.tree = etree.parse(str(path))
+        root = self.tree.getroot()
+        self.lanes = {}
+        for lane in root.iterfind(".//bpmn:lane", NS):
+            for ref in lane.iterfind("bpmn:flowNodeRef", NS):
+                self.lanes[ref.text.strip()] = lane.get("name")
+        self.lane_names = [lane.get("name") for lane in root.iterfind(".//bpmn:lane", NS)]
+        self.user_tasks = {}
+        self.form_fields = {}
+        self.form_defaults = {}
+        for task in root.iterfind(".//bpmn:userTask", NS):
+            tid = task.get("id")
+            self.user_tasks[tid] = task.get(CAMUNDA + "candidateGroups") or self.lanes.get(tid)
+            self.form_fields[tid] = [f.get("id") for f in task.iterfind(".//camunda:formField", NS)]
+            self.form_defaults[tid] = {f.get("id"): _default(f) for f in task.iterfind(".//camunda:formField", NS)}
+        self.deadlines = {}
+        for event in root.iterfind(".//bpmn:boundaryEvent", NS):
+            tag = event.find(".//camunda:property[@name='deadline']", NS)
+            self.deadlines[event.get("id")] = tag.get("value") if tag is not None else None
+        self.timers = {}
+        for ted in root.iterfind(".//bpmn:timerEventDefinition", NS):
+            event = ted.getparent()
+            expr = "".join(ted.itertext()).strip()
+            self.timers[event.get("id")] = (event.tag.split("}")[1], expr)
+        self.conditions = [c.text for c in root.iterfind(".//bpmn:conditionExpression", NS)]
+        self.letters = {}
+        for st in root.iterfind(".//bpmn:serviceTask", NS):
+            op = st.find(".//spiffworkflow:serviceTaskOperator", NS)
+            param = op.find(".//spiffworkflow:parameter[@id='template']", NS)
+            self.letters[st.get("id")] = (op.get("id"), param.get("value").strip('"'))
+        self.messages = {m.get("id"): m.get("name") for m in root.iterfind("bpmn:message", NS)}
+        self.process_ids = [p.get("id") for p in root.iterfind("bpmn:process", NS)]
+
+    def all_fields(self) -> set[str]:
+        return {f for fields in self.form_fields.values() for f in fields}
+
+
+def _default(field):
+    """The value a submitted form carries for a field the user left alone."""
+    value = field.get("defaultValue")
+    if field.get("type") == "boolean":
+        return value == "true"
+    if value is not None and field.get("type") == "long":
+        return int(value)
+    return value
+
+
+def role_of(facts: ModelFacts, task) -> str | None:
+    return facts.user_tasks.get(task.task_spec.bpmn_id) or task.task_spec.lane
+
+
+# --------------------------------------------------------------------------- a walkable case
+class Case:
+    """One process instance on a fixed clock, saved and restored between steps."""
+
+    serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+
+    def __init__(self, case_type: str, start: str, municipality: str | None = None, overdragelse=None,
+                 policy: dict | None = None, alder: int = 45):
+        self.path = model_path(case_type, municipality)
+        self.facts = ModelFacts(self.path)
+        parser = parse(self.path)
+        spec = parser.get_spec(case_type)
+        subs = parser.get_subprocess_specs(case_type)
+        self.clock = FixedClock(d(start) + timedelta(hours=9))
+        self.letters: list[tuple[str, str]] = []
+        self.messages: list[tuple[str, dict]] = []
+        self.engine = SagsflowScriptEngine(service=self._service)
+        self.wf = BpmnWorkflow(spec, subs, script_engine=self.engine)
+        self.wf.task_tree.data.update(
+            policy=policy if policy is not None else policy_for(case_type, municipality),
+            sag={"id": "SAG-1", "kommune": municipality or "standard"},
+            borger={"navn": "Test Borger", "alder": alder},
+            startdato=start,
+            overdragelse=overdragelse or {},
+        )
+        self._step()
+
+    def _service(self, task, operation, params):
+        assert operation == "letter"
+        self.letters.append((task.task_spec.bpmn_id, params["template"]))
+        return {"queued": params["template"]}
+
+    def _step(self):
+        with use_clock(self.clock):
+            self.wf.do_engine_steps()
+            self.wf.refresh_timers()
+            self.wf.do_engine_steps()
+        for event in self.wf.get_events():
+            self.messages.append((event.event_definition.name, event.payload))
+        self._roundtrip()
+
+    def _roundtrip(self):
+        js = self.serializer.serialize_json(self.wf)
+        self.wf = self.serializer.deserialize_json(js)
+        self.wf.script_engine = self.engine
+
+    @property
+    def today(self) -> str:
+        return self.clock.now().date().isoformat()
+
+    # -- inspection ------------------------------------------------------
+    def ready(self) -> dict[str, str]:
+        """READY user tasks: bpmn id -> role."""
+        return {t.task_spec.bpmn_id: role_of(self.facts, t)
+                for t in self.wf.get_tasks(state=TaskState.READY, manual=True)}
+
+    def timers(self) -> dict[str, str]:
+        """Pending timers: bpmn id -> ISO date (UTC) they fall on (engineering notes §1.6)."""
+        with use_clock(self.clock):
+            self.wf.refresh_timers()
+        rows = {}
+        for task in self.wf.get_tasks(state=TaskState.WAITING):
+            ed = getattr(task.task_spec, "event_definition", None)
+            if isinstance(ed, TimerEventDefinition) and ed.details(task).value:
+                rows[task.task_spec.bpmn_id] = datetime.fromisoformat(ed.details(task).value).astimezone(UTC)
+        return {k: v.date().isoformat() for k, v in rows.items()}
+
+    def templates(self) -> list[str]:
+        return [template for _, template in self.letters]
+
+    # -- actions -----------------------------------------------------------
+    def complete(self, bpmn_id: str, **form):
+        tasks = [t for t in self.wf.get_tasks(state=TaskState.READY, manual=True)
+                 if t.task_spec.bpmn_id == bpmn_id]
+        assert tasks, f"{bpmn_id} is not ready; ready: {self.ready()}"
+        task = tasks[0]
+        unknown = set(form) - set(self.facts.form_fields.get(bpmn_id, []))
+        assert not unknown, f"{bpmn_id}: not form fields: {unknown}"
+        submitted = dict(self.facts.form_defaults.get(bpmn_id, {}))
+        submitted.update(form)
+        task.data.update(submitted)
+        with use_clock(self.clock):
+            task.run()
+        self._step()
+
+    def at(self, when: str, hour: int = 9):
+        """Move the clock to ``when`` (date) at ``hour`` and let due timers fire."""
+        target = d(when) + timedelta(hours=hour)
+        assert target >= self.clock.now()
+        self.clock.set(target)
+        self._step()
+
+    def end_of(self, when: str):
+        """Move the clock to the end of ``when`` (next midnight): every timer falling on that date fires."""
+        target = d(when) + timedelta(days=1)
+        assert target >= self.clock.now()
+        self.clock.set(target)
+        self._step()
+
+    @property
+    def completed(self) -> bool:
+        return self.wf.is_completed()
+
+
+# =========================================================================== static checks
+MODEL_FILES = all_model_files()
+
+
+def test_model_inventory():
+    names = {p.relative_to(BPMN).as_posix() for p in MODEL_FILES}
+    for case_type in CASE_TYPES:
+        assert f"shared/{case_type}.bpmn" in names
+    for municipality in ("aaby", "boegeby", "cederholm"):
+        assert f"municipalities/{municipality}/rehabilitering.bpmn" in names
+
+
+@pytest.mark.parametrize("path", MODEL_FILES, ids=lambda p: p.relative_to(BPMN).as_posix())
+def test_model_parses_and_follows_conventions(path):
+    facts = ModelFacts(path)
+    assert len(facts.process_ids) == 1 and facts.process_ids[0] in CASE_TYPES
+    case_type = facts.process_ids[0]
+    assert path.stem == case_type
+    parser = parse(path)
+    spec = parser.get_spec(case_type)
+    parser.get_subprocess_specs(case_type)
+
+    # one collaboration with one participant that references the process
+    root = facts.tree.getroot()
+    participants = root.findall("bpmn:collaboration/bpmn:participant", NS)
+    assert [p.get("processRef") for p in participants] == [case_type]
+    assert root.find(".//{http://www.omg.org/spec/BPMN/20100524/DI}BPMNDiagram") is None
+
+    # lanes are role keys; every user task resolves to exactly one role key
+    assert facts.lane_names and set(facts.lane_names) <= ROLE_KEYS
+    for task_id, role in facts.user_tasks.items():
+        assert role in ROLE_KEYS, f"{task_id} has no role ({role})"
+    for task_spec in spec.task_specs.values():
+        if task_spec.lane is not None:
+            assert task_spec.lane in ROLE_KEYS
+
+    # deadlines: every boundary timer is non-interrupting, tagged with a policy key of this case
+    # type (or a key we asked to add), and its expression reads that key
+    known = set(policy_for(case_type))
+    for event_id, key in facts.deadlines.items():
+        event = root.find(f".//bpmn:boundaryEvent[@id='{event_id}']", NS)
+        assert event.get("cancelActivity") == "false", event_id
+        assert key in known, f"{event_id}: deadline tag {key!r} is not a {case_type} policy key"
+        assert f'policy["{key}"]' in facts.timers[event_id][1], event_id
+    for event_id, (_, expr) in facts.timers.items():
+        keys = re.findall(r'policy\["(\w+)"\]', expr)
+        assert all(k in known for k in keys), (event_id, keys)
+        assert not re.search(r'(?<!")\bP\d', expr), f"{event_id}: unquoted ISO duration in {expr!r}"
+
+    # letters use the letter operator and a known template; messages are hand-offs
+    for task_id, (operator, template) in facts.letters.items():
+        assert operator == "letter" and template in LETTER_TEMPLATES, task_id
+    for name in facts.messages.values():
+        assert name.startswith("start_") and name[len("start_"):] in CASE_TYPES
+
+    # gateway conditions only read form fields, policy and a few computed variables
+    computed = {"policy", "afslut_tidligt", "ly_udfald", "add_duration", "subtract_duration",
+                "add_working_days", "and", "or", "not", "True", "False"}
+    fields = facts.all_fields()
+    for cond in facts.conditions:
+        for name in re.findall(r'(?<![".\w])([a-z_][a-z0-9_]*)\b(?!")', re.sub(r'"[^"]*"', '""', cond)):
+            assert name in fields or name in computed, f"{path.name}: condition {cond!r} reads {name!r}"
+
+    # form field ids never collide with element ids (Spiff looks nodes up by @id)
+    element_ids = {e.get("id") for e in root.iter() if e.get("id") and not e.tag.startswith(CAMUNDA)}
+    assert not (fields & element_ids), fields & element_ids
+
+
+def test_every_node_reaches_an_end_event():
+    """No dead ends: from every flow node some path leads to an end event (within its scope)."""
+    for path in MODEL_FILES:
+        root = etree.parse(str(path)).getroot()
+        for scope in list(root.iterfind(".//bpmn:process", NS)) + list(root.iterfind(".//bpmn:subProcess", NS)):
+            nodes = {}
+            for child in scope:
+                tag = etree.QName(child).localname
+                if tag in ("sequenceFlow", "laneSet", "documentation", "extensionElements", "incoming",
+                           "outgoing"):
+                    continue
+                nodes[child.get("id")] = tag
+            succ = {n: set() for n in nodes}
+            for flow in scope.iterfind("bpmn:sequenceFlow", NS):
+                succ[flow.get("sourceRef")].add(flow.get("targetRef"))
+            for event in scope.iterfind("bpmn:boundaryEvent", NS):
+                succ[event.get("attachedToRef")].add(event.get("id"))
+            ends = {n for n, tag in nodes.items() if tag == "endEvent"}
+            good = set(ends)
+            changed = True
+            while changed:
+                changed = False
+                for n, targets in succ.items():
+                    if n not in good and targets & good:
+                        good.add(n)
+                        changed = True
+            assert set(nodes) == good, f"{path.name}: no path to an end from {set(nodes) - good}"
+            incoming = {t for targets in succ.values() for t in targets}
+            starts = {n for n, tag in nodes.items() if tag == "startEvent"}
+            assert set(nodes) - incoming <= starts, f"{path.name}: unreachable {set(nodes) - incoming - starts}"
+
+
+def test_municipality_configs():
+    for key, name in (("aaby", "Aaby Kommune"), ("boegeby", "Bøgeby Kommune"), ("cederholm", "Cederholm Kommune")):
+        config = json.loads((MUNICIPALITIES / key / "municipality.json").read_text(encoding="utf-8"))
+        assert config["key"] == key and config["name"] == name
+        assert set(config["models"]) == set(CASE_TYPES)
+        for case_type, ref in config["models"].items():
+            assert model_path(case_type, key).exists()
+        values = config["policy"]["values"]
+        extra = {k for ct in EXTRA_POLICY.values() for k in ct}
+        for k, v in values.items():
+            assert k in BY_KEY or k in extra, k
+    aaby = json.loads((MUNICIPALITIES / "aaby" / "municipality.json").read_text())["policy"]["values"]
+    assert aaby["fj_tidlig_opfoelgning"] is True and aaby["fj_tidlig_opfoelgning_efter"] == "P3M"
+    assert aaby["rf_opfoelgning_interval"] == "P1M"
+    boegeby = json.loads((MUNICIPALITIES / "boegeby" / "municipality.json").read_text())["policy"]["values"]
+    assert boegeby["rf_opfoelgning_interval"] == "P2M" and boegeby["rehab_partshoering_svarfrist"] == "P14D"
+    assert boegeby["rehab_indstilling_arbejdsdage"] == 5 and boegeby["fj_tidlig_opfoelgning"] is False
+    cederholm = json.loads((MUNICIPALITIES / "cederholm" / "municipality.json").read_text())["policy"]["values"]
+    assert cederholm["fj_tidlig_opfoelgning_efter"] == "P6M" and cederholm["rehab_booking_frist"] == "P21D"
+    assert cederholm["rehab_partshoering_svarfrist"] == "P10D"
