@@ -17,6 +17,7 @@ import pytest
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
@@ -185,7 +186,8 @@ class Case:
             self.wf.refresh_timers()
             self.wf.do_engine_steps()
         for event in self.wf.get_events():
-            self.messages.append((event.event_definition.name, event.payload))
+            if isinstance(event.event_definition, MessageEventDefinition):
+                self.messages.append((event.event_definition.name, event.payload))
         self._roundtrip()
 
     def _roundtrip(self):
@@ -371,3 +373,183 @@ def test_municipality_configs():
     cederholm = json.loads((MUNICIPALITIES / "cederholm" / "municipality.json").read_text())["policy"]["values"]
     assert cederholm["fj_tidlig_opfoelgning_efter"] == "P6M" and cederholm["rehab_booking_frist"] == "P21D"
     assert cederholm["rehab_partshoering_svarfrist"] == "P10D"
+
+
+# =========================================================================== walks: sygedagpenge
+def test_sygedagpenge_talk_every_four_weeks_then_rehabilitering():
+    case = Case("sygedagpenge", "2027-01-04")
+    assert case.ready() == {"opfoelgningssamtale": "sagsbehandler"}
+    assert case.timers() == {"frist_opfoelgningssamtale": "2027-02-01"}
+    assert case.templates() == ["indkaldelse_samtale"]
+    case.end_of("2027-01-31")
+    assert case.ready() == {"opfoelgningssamtale": "sagsbehandler"}
+    case.end_of("2027-02-01")
+    assert case.ready() == {"opfoelgningssamtale": "sagsbehandler", "eskaler_opfoelgningssamtale": "teamleder"}
+    case.complete("eskaler_opfoelgningssamtale", eskalering_handling="rykket")
+    case.at("2027-02-02")
+    case.complete("opfoelgningssamtale", samtaledato="2027-02-02", uarbejdsdygtighed="fuld", forloeb="fortsaet")
+    assert case.timers() == {"frist_opfoelgningssamtale": "2027-03-02"}
+    case.at("2027-03-01")
+    case.complete("opfoelgningssamtale", samtaledato="2027-03-01", uarbejdsdygtighed="fuld", forloeb="fortsaet",
+                  standby=True)
+    assert case.ready() == {"standby_status": "sagsbehandler"}
+    assert case.timers() == {"frist_standby_status": "2027-03-29"}
+    case.at("2027-03-20")
+    case.complete("standby_status", statusattest_dato="2027-03-20", standby=False, forloeb="fortsaet")
+    assert case.ready() == {"opfoelgningssamtale": "sagsbehandler"}
+    assert case.templates().count("indkaldelse_samtale") == 3
+    case.complete("opfoelgningssamtale", samtaledato="2027-03-20", uarbejdsdygtighed="delvis",
+                  vurdering="Behov for afklaring", forloeb="rehabilitering")
+    assert case.completed
+    assert case.messages == [("start_rehabilitering", {"fra": "sygedagpenge", "oprindelig_ydelse": "sygedagpenge",
+                                                        "vurdering": "Behov for afklaring"})]
+
+
+def test_sygedagpenge_raskmeldt_and_ophoer():
+    case = Case("sygedagpenge", "2027-01-04")
+    case.complete("opfoelgningssamtale", samtaledato="2027-01-10", uarbejdsdygtighed="arbejdsdygtig",
+                  forloeb="raskmeldt")
+    assert case.completed and case.messages == [] and case.templates() == ["indkaldelse_samtale"]
+    case = Case("sygedagpenge", "2027-01-04")
+    case.complete("opfoelgningssamtale", samtaledato="2027-01-10", uarbejdsdygtighed="fuld", forloeb="ophoer")
+    assert case.completed and case.templates() == ["indkaldelse_samtale", "afgoerelse"]
+
+
+# =========================================================================== walks: førtidspension
+def test_foertidspension_transfer_three_weeks_decision_three_months_delay_letter():
+    case = Case("foertidspension", "2027-01-06", overdragelse={"indstillingsdato": "2027-01-04"})
+    assert case.ready() == {"oversend_til_pensionsteam": "sagsbehandler"}
+    assert case.timers() == {"frist_oversend_til_pensionsteam": "2027-01-25"}   # 3 weeks after the indstilling
+    case.end_of("2027-01-25")
+    assert case.ready() == {"oversend_til_pensionsteam": "sagsbehandler",
+                            "eskaler_oversend_til_pensionsteam": "teamleder"}
+    case.complete("eskaler_oversend_til_pensionsteam", eskalering_handling="rykket")
+    case.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-26", pensionstype="ordinaer")
+    assert case.templates() == ["oversendelse_pension"]
+    assert case.ready() == {"tilbyd_moede": "pensionsteam"}
+    assert case.timers() == {"frist_behandling_pensionsteam": "2027-04-26"}     # 3 months after the transfer
+    case.complete("tilbyd_moede", moede_oensket=True, moede_dato="2027-03-01")
+    assert case.ready() == {"moede_med_borger": "pensionsteam"}
+    case.end_of("2027-04-25")
+    assert "forsinkelse" not in case.templates()
+    case.end_of("2027-04-26")
+    assert case.templates() == ["oversendelse_pension", "forsinkelse"]
+    assert case.ready() == {"moede_med_borger": "pensionsteam", "eskaler_behandling_pensionsteam": "teamleder"}
+    case.complete("moede_med_borger", moede_referat="Borgeren uddybede")
+    assert case.templates()[-1] == "partshoering"
+    case.complete("afgoer_foertidspension", afgoerelse="tilkendt", afgoerelsesdato="2027-05-03")
+    assert case.templates() == ["oversendelse_pension", "forsinkelse", "partshoering", "afgoerelse"]
+    assert case.ready() == {"eskaler_behandling_pensionsteam": "teamleder"}
+    case.complete("eskaler_behandling_pensionsteam", eskalering_handling="begrundet")
+    assert case.completed
+
+
+def test_foertidspension_refusal_and_back_to_team():
+    case = Case("foertidspension", "2027-01-04")          # no hand-off: the indstilling date is the start date
+    assert case.timers() == {"frist_oversend_til_pensionsteam": "2027-01-25"}
+    case.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-05", pensionstype="senior")
+    assert case.timers() == {"frist_behandling_pensionsteam": "2027-04-05"}
+    case.complete("tilbyd_moede", moede_oensket=False)
+    case.complete("afgoer_foertidspension", afgoerelse="afslag", afgoerelsesdato="2027-02-01",
+                  arbejdsfunktion="Lettere kontorarbejde")
+    assert case.completed and case.templates() == ["oversendelse_pension", "partshoering", "afslag"]
+    case = Case("foertidspension", "2027-01-04")
+    case.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-05", pensionstype="ordinaer")
+    case.complete("tilbyd_moede", moede_oensket=False)
+    case.complete("afgoer_foertidspension", afgoerelse="tilbage_til_team", afgoerelsesdato="2027-02-01",
+                  begrundelse="Uenig")
+    assert case.completed and case.messages[0][0] == "start_rehabilitering"
+
+
+# =========================================================================== walks: fleksjob
+def _fleksjob_to_job(case, job_start):
+    case.complete("registrer_ansaettelse", ansaettelse_start=job_start, arbejdsgiver="Virksomhed A/S",
+                  ugentlige_timer=15)
+    assert case.ready() == {"beregn_fleksloentilskud": "ydelse"}
+    case.complete("beregn_fleksloentilskud", tilskud_fra=job_start, fleksloentilskud=14000)
+    assert case.templates()[-1] == "afgoerelse"
+
+
+def test_fleksjob_issue_example_first_talk_and_two_and_a_half_years():
+    case = Case("fleksjob", "2027-01-04", overdragelse={"visitationsdato": "2027-01-04"})
+    assert case.templates() == ["indkaldelse_samtale"]
+    assert case.ready() == {"foerste_samtale": "sagsbehandler"}
+    assert case.timers() == {"frist_foerste_samtale": "2027-01-25"}
+    case.end_of("2027-01-24")
+    assert case.ready() == {"foerste_samtale": "sagsbehandler"}
+    case.at("2027-01-25", hour=15)                              # still on time on the due day
+    assert "eskaler_foerste_samtale" not in case.ready()
+    case.end_of("2027-01-25")
+    assert case.ready() == {"foerste_samtale": "sagsbehandler", "eskaler_foerste_samtale": "teamleder"}
+    case.complete("eskaler_foerste_samtale", eskalering_handling="rykket")
+    case.complete("foerste_samtale", samtaledato="2027-01-26", situation="job")
+    assert case.ready() == {"registrer_ansaettelse": "virksomhedskonsulent"}
+    _fleksjob_to_job(case, "2027-01-04")
+    assert case.ready() == {"opfoelgning_fleksjob": "sagsbehandler"}
+    assert case.timers() == {"frist_opfoelgning_fleksjob": "2029-07-04", "status_tid": "2031-07-04"}
+    case.end_of("2029-07-04")
+    assert case.ready() == {"opfoelgning_fleksjob": "sagsbehandler", "eskaler_opfoelgning_fleksjob": "teamleder"}
+    case.complete("opfoelgning_fleksjob", samtaledato="2029-07-05")
+    case.complete("eskaler_opfoelgning_fleksjob", eskalering_handling="begrundet")
+    case.end_of("2031-07-04")
+    assert case.ready() == {"status_fleksjob": "sagsbehandler"}
+    case.complete("status_fleksjob", status_udfald="foertidspension", status_begrundelse="Arbejdsevnen er faldet")
+    assert case.messages == [("start_rehabilitering", {"fra": "fleksjob", "ansoegt_om": "foertidspension",
+                                                        "begrundelse": "Arbejdsevnen er faldet"})]
+    assert case.timers() == {"periode_slut": "2032-01-04"}          # 5 years from the job start
+    case.end_of("2032-01-04")
+    assert case.completed
+
+
+def test_fleksjob_ledighedsydelse_loops_end_when_job_found():
+    case = Case("fleksjob", "2027-01-04", overdragelse={"visitationsdato": "2027-01-04"})
+    case.complete("foerste_samtale", samtaledato="2027-01-11", situation="ledig", cv_jobnet=True)
+    assert case.ready() == {"ly_kontaktsamtale": "sagsbehandler", "henvis_anden_aktoer": "sagsbehandler",
+                            "jobsoegning": "virksomhedskonsulent"}
+    assert case.timers() == {"frist_ly_kontaktsamtale": "2027-04-04",     # contact at least every 3 months
+                             "frist_henvis_anden_aktoer": "2028-01-04",   # anden aktør after 12 months on LY
+                             "revurdering_1_tid": "2028-01-04"}           # re-evaluation after 12 months
+    case.at("2027-04-01")
+    case.complete("ly_kontaktsamtale", samtaledato="2027-04-01", ly_udfald="fortsat")
+    assert case.timers()["frist_ly_kontaktsamtale"] == "2027-07-01"
+    case.at("2027-06-15")
+    case.complete("henvis_anden_aktoer", anden_aktoer="Jobhuset", henvisningsdato="2027-06-15")
+    case.end_of("2027-07-01")
+    assert case.ready()["eskaler_ly_kontaktsamtale"] == "teamleder"
+    case.complete("eskaler_ly_kontaktsamtale", eskalering_handling="rykket")
+    case.complete("ly_kontaktsamtale", samtaledato="2027-07-02", ly_udfald="fortsat")
+    case.end_of("2028-01-04")
+    assert "revurdering_1" in case.ready()
+    case.complete("revurdering_1", revurderingsdato="2028-01-05", ly_udfald="fortsat")
+    assert case.timers()["revurdering_2_tid"] == "2029-01-04"            # again after another 12 months
+    case.at("2028-03-01")
+    case.complete("jobsoegning", arbejdsgiver="Lager ApS")
+    # the job ends the LY phase: every LY loop and timer is gone
+    assert case.ready() == {"registrer_ansaettelse": "virksomhedskonsulent"}
+    assert case.timers() == {}
+    _fleksjob_to_job(case, "2028-03-15")
+    assert case.timers() == {"frist_opfoelgning_fleksjob": "2030-09-15", "status_tid": "2032-09-15"}
+
+
+@pytest.mark.parametrize("municipality, early", [("aaby", "2027-05-01"), ("cederholm", "2027-08-01"),
+                                                  ("boegeby", None)])
+def test_fleksjob_early_follow_up_by_policy(municipality, early):
+    case = Case("fleksjob", "2027-01-04", municipality=municipality, overdragelse={"visitationsdato": "2027-01-04"})
+    case.complete("foerste_samtale", samtaledato="2027-01-11", situation="job")
+    _fleksjob_to_job(case, "2027-02-01")
+    expected = {"frist_opfoelgning_fleksjob": "2029-08-01", "status_tid": "2031-08-01"}
+    if early:
+        expected["tidlig_opfoelgning_tid"] = early
+    assert case.timers() == expected
+    if early:
+        case.end_of(early)
+        assert case.ready() == {"opfoelgning_fleksjob": "sagsbehandler", "tidlig_opfoelgning": "sagsbehandler"}
+
+
+def test_fleksjob_revurdering_ends_in_rehabilitering():
+    case = Case("fleksjob", "2027-01-04")
+    case.complete("foerste_samtale", samtaledato="2027-01-11", situation="ledig")
+    case.end_of("2028-01-04")
+    case.complete("revurdering_1", revurderingsdato="2028-01-05", ly_udfald="rehabilitering")
+    assert case.messages[0][0] == "start_rehabilitering"
+    assert set(case.ready()) <= {"eskaler_ly_kontaktsamtale", "eskaler_henvis_anden_aktoer"}
