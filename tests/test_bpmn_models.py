@@ -553,3 +553,84 @@ def test_fleksjob_revurdering_ends_in_rehabilitering():
     case.complete("revurdering_1", revurderingsdato="2028-01-05", ly_udfald="rehabilitering")
     assert case.messages[0][0] == "start_rehabilitering"
     assert set(case.ready()) <= {"eskaler_ly_kontaktsamtale", "eskaler_henvis_anden_aktoer"}
+
+
+# =========================================================================== walks: ressourceforløb
+def test_ressourceforloeb_two_month_loop_and_rsl_7a():
+    case = Case("ressourceforloeb", "2027-01-04", overdragelse={"afgoerelsesdato": "2027-01-04"})
+    assert case.ready() == {"foerste_samtale": "koordinerende_sagsbehandler"}     # same caseworker continues
+    assert case.timers() == {"frist_foerste_samtale": "2027-01-18"}
+    case.at("2027-01-11")
+    case.complete("foerste_samtale", samtaledato="2027-01-11", forloeb_start="2027-01-11", varighed="standard",
+                  indsatsplan="Praktik og behandling")
+    # slutdato 2028-01-11 (policy rf_varighed P1Y); §7a task 6 weeks before, due 2 weeks before
+    assert case.timers() == {"frist_opfoelgningssamtale": "2027-03-11", "varsel_udloeb": "2027-11-30"}
+    talks = ["2027-03-10", "2027-05-10", "2027-07-09", "2027-09-08", "2027-11-05"]
+    for day in talks:
+        case.at(day)
+        assert case.ready() == {"opfoelgningssamtale": "koordinerende_sagsbehandler"}
+        case.complete("opfoelgningssamtale", samtaledato=day, progression="OK")
+    assert case.timers() == {"frist_opfoelgningssamtale": "2028-01-05", "varsel_udloeb": "2027-11-30"}
+    assert case.templates().count("indkaldelse_samtale") == 1 + len(talks) + 1
+    case.end_of("2027-11-29")
+    assert "beslut_naeste_skridt" not in case.ready()
+    case.end_of("2027-11-30")
+    assert case.ready() == {"opfoelgningssamtale": "koordinerende_sagsbehandler",
+                            "beslut_naeste_skridt": "koordinerende_sagsbehandler"}
+    assert case.timers() == {"frist_opfoelgningssamtale": "2028-01-05", "frist_beslut_naeste_skridt": "2027-12-28"}
+    case.end_of("2027-12-28")
+    assert case.ready()["eskaler_beslut_naeste_skridt"] == "teamleder"
+    case.complete("beslut_naeste_skridt", naeste_skridt="ny_rehabilitering", naeste_skridt_dato="2027-12-29",
+                  naeste_skridt_begrundelse="Fleksjob bør vurderes")
+    assert case.timers() == {"frist_opfoelgningssamtale": "2028-01-05", "udloeb": "2028-01-11"}
+    case.end_of("2028-01-05")
+    assert case.ready()["eskaler_opfoelgningssamtale"] == "teamleder"   # talks go on until the end
+    case.end_of("2028-01-11")
+    # the programme ended: the loop is gone and the case goes back to the team
+    assert case.completed and case.ready() == {}
+    assert case.messages == [("start_rehabilitering", {
+        "fra": "ressourceforloeb", "oprindelig_ydelse": "ressourceforloebsydelse",
+        "slutdato": "2028-01-11T00:00:00+00:00", "begrundelse": "Fleksjob bør vurderes"})]
+
+
+def test_ressourceforloeb_monthly_in_aaby_and_handover_in_boegeby():
+    aaby = Case("ressourceforloeb", "2027-01-04", municipality="aaby")
+    aaby.complete("foerste_samtale", samtaledato="2027-01-04", forloeb_start="2027-01-04", varighed="P2Y",
+                  indsatsplan="Plan")
+    assert aaby.timers() == {"frist_opfoelgningssamtale": "2027-02-04", "varsel_udloeb": "2028-11-23"}
+    boegeby = Case("ressourceforloeb", "2027-01-04", municipality="boegeby")
+    assert boegeby.ready() == {"tildel_koordinerende": "teamleder"}
+    boegeby.complete("tildel_koordinerende", koordinerende_sagsbehandler="Ny KS")
+    assert boegeby.ready() == {"overdragelsesmoede": "koordinerende_sagsbehandler"}
+    boegeby.complete("overdragelsesmoede", overdragelsesdato="2027-01-06")
+    assert boegeby.ready() == {"foerste_samtale": "koordinerende_sagsbehandler"}
+    boegeby.complete("foerste_samtale", samtaledato="2027-01-04", forloeb_start="2027-01-04", varighed="P1Y",
+                     indsatsplan="Plan")
+    assert boegeby.timers()["frist_opfoelgningssamtale"] == "2027-03-04"
+
+
+def test_ressourceforloeb_early_end_and_extension_without_team():
+    case = Case("ressourceforloeb", "2027-01-04")
+    case.complete("foerste_samtale", samtaledato="2027-01-04", forloeb_start="2027-01-04", varighed="P1Y",
+                  indsatsplan="Plan")
+    case.at("2027-02-01")
+    case.complete("opfoelgningssamtale", samtaledato="2027-02-01", fravaer=True)
+    assert case.ready() == {"vurder_fravaer": "koordinerende_sagsbehandler"}
+    case.complete("vurder_fravaer", fravaer_aarsag="Sygdom")
+    case.complete("opfoelgningssamtale", samtaledato="2027-02-02", afslut_tidligt=True)
+    assert case.ready() == {"beslut_naeste_skridt": "koordinerende_sagsbehandler"}
+    assert case.timers() == {"frist_beslut_naeste_skridt": "2027-12-21", "varsel_udloeb": "2027-11-23"}
+    case.complete("beslut_naeste_skridt", naeste_skridt="fleksjob", naeste_skridt_dato="2027-02-03")
+    assert case.completed
+    assert case.messages == [("start_fleksjob", {"fra": "ressourceforloeb", "visitationsdato": "2027-02-03"})]
+
+    case = Case("ressourceforloeb", "2027-01-04",
+                policy=policy_for("ressourceforloeb", rf_forlaengelse_uden_team=True))
+    case.complete("foerste_samtale", samtaledato="2027-01-04", forloeb_start="2027-01-04", varighed="P1Y",
+                  indsatsplan="Plan")
+    case.end_of("2027-11-23")
+    case.complete("beslut_naeste_skridt", naeste_skridt="forlaengelse", naeste_skridt_dato="2027-11-24")
+    case.end_of("2028-01-04")
+    assert case.ready() == {"forlaeng_forloeb": "koordinerende_sagsbehandler"}
+    case.complete("forlaeng_forloeb", forlaengelse_varighed="P1Y", indsatsplan="Ny plan")
+    assert case.timers() == {"frist_opfoelgningssamtale": "2028-03-05", "varsel_udloeb": "2028-11-23"}
