@@ -634,3 +634,197 @@ def test_ressourceforloeb_early_end_and_extension_without_team():
     assert case.ready() == {"forlaeng_forloeb": "koordinerende_sagsbehandler"}
     case.complete("forlaeng_forloeb", forlaengelse_varighed="P1Y", indsatsplan="Ny plan")
     assert case.timers() == {"frist_opfoelgningssamtale": "2028-03-05", "varsel_udloeb": "2028-11-23"}
+
+
+# =========================================================================== walks: rehabilitering
+def _rehab_prepare(case):
+    """The common story: Monday 2027-01-04, the citizen has applied for fleksjob."""
+    assert case.ready() == {"vurder_rute": "sagsbehandler"}
+    case.complete("vurder_rute", oprindelig_ydelse="sygedagpenge", ansoegt_om="fleksjob", rute="team")
+    case.complete("planlaeg_forberedelse", laegeattest_noedvendig=True)
+    assert case.ready() == {"indhent_laegeattest": "sagsbehandler", "indhent_oplysninger": "sagsbehandler",
+                            "forberedende_del": "sagsbehandler"}
+    assert case.timers() == {"paamind_laege": "2027-01-18", "frist_forberedende_del": "2027-03-04"}
+    case.end_of("2027-01-18")
+    assert case.ready()["ryk_laege"] == "sagsbehandler"                  # local GP reminder, not an escalation
+    case.complete("ryk_laege", rykket_dato="2027-01-19")
+    case.at("2027-01-25")
+    case.complete("indhent_laegeattest", laegeattest_modtaget="2027-01-25")
+    case.complete("indhent_oplysninger", oplysninger="Ingen sociale sager")
+    case.at("2027-01-29")
+    case.complete("forberedende_del", underskriftsdato="2027-01-29")
+
+
+def _rehab_book_and_meet(case, indstilling="fleksjob"):
+    assert case.ready() == {"book_moede": "sekretariat"}
+    case.complete("book_moede", bookingdato="2027-02-01", moededato="2027-02-22")
+    assert case.ready() == {"forbered_sundhedskoordinator": "sundhedskoordinator"}
+    expected_invitation = "2027-02-15"
+    assert case.timers() == {"invitation_tid": expected_invitation}
+    case.complete("forbered_sundhedskoordinator", sundhedsfaglig_vurdering="Kan arbejde 12 timer")
+    case.end_of(expected_invitation)
+    assert case.templates() == ["invitation_moede"]
+    assert case.timers() == {"moededag": "2027-02-22"}
+    case.at("2027-02-22")
+    assert case.ready() == {"rehabiliteringsmoede": "rehabiliteringsteam"}
+    case.complete("rehabiliteringsmoede", indstilling=indstilling, indstilling_begrundelse="Nedsat arbejdsevne")
+
+
+def _ready_sequence(case):
+    return sorted(case.ready().items())
+
+
+def test_rehabilitering_standard_written_hearing_separate_decision():
+    case = Case("rehabilitering", "2027-01-04")
+    _rehab_prepare(case)
+    _rehab_book_and_meet(case)
+    assert case.ready() == {"skriv_indstilling": "moedeleder"}
+    assert case.timers() == {}                                       # written at the meeting: no deadline
+    case.complete("skriv_indstilling", indstillingsdato="2027-02-22", indstilling_tekst="Fleksjob")
+    assert case.templates() == ["invitation_moede", "partshoering"]
+    assert case.timers() == {"svarfrist": "2027-03-08"}
+    case.end_of("2027-03-08")
+    assert case.ready() == {"traef_afgoerelse": "afgoerelse"}
+    case.complete("traef_afgoerelse", afgoerelse="fleksjob", afgoerelsesdato="2027-03-10")
+    assert case.completed
+    assert case.templates() == ["invitation_moede", "partshoering", "afgoerelse"]
+    assert case.messages == [("start_fleksjob", {"fra": "rehabilitering", "visitationsdato": "2027-03-10",
+                                                  "indstilling": "fleksjob"})]
+
+
+def test_rehabilitering_aaby_decides_at_the_meeting():
+    case = Case("rehabilitering", "2027-01-04", municipality="aaby")
+    _rehab_prepare(case)
+    _rehab_book_and_meet(case)
+    assert case.ready() == {"afgoerelse_paa_moedet": "rehabiliteringsteam"}
+    case.complete("afgoerelse_paa_moedet", mundtlig_partshoering=True, afgoerelse="fleksjob",
+                  afgoerelsesdato="2027-02-22")
+    assert case.completed
+    assert "partshoering" not in case.templates()
+    assert case.templates() == ["invitation_moede", "afgoerelse"]
+    assert case.messages == [("start_fleksjob", {"fra": "rehabilitering", "visitationsdato": "2027-02-22",
+                                                  "indstilling": "fleksjob"})]
+
+
+def test_rehabilitering_boegeby_indstilling_in_working_days_written_hearing_14_days():
+    case = Case("rehabilitering", "2027-01-04", municipality="boegeby")
+    _rehab_prepare(case)
+    _rehab_book_and_meet(case)
+    assert case.ready() == {"skriv_indstilling": "moedeleder"}
+    assert case.timers() == {"frist_skriv_indstilling": "2027-03-01"}   # 5 working days after Mon 2027-02-22
+    case.end_of("2027-03-01")
+    assert case.ready() == {"skriv_indstilling": "moedeleder", "eskaler_skriv_indstilling": "teamleder"}
+    case.complete("eskaler_skriv_indstilling", eskalering_handling="rykket")
+    case.at("2027-03-02")
+    case.complete("skriv_indstilling", indstillingsdato="2027-03-02", indstilling_tekst="Fleksjob")
+    assert case.templates() == ["invitation_moede", "partshoering"]
+    assert case.timers() == {"svarfrist": "2027-03-16"}                 # 14 days' reply
+    case.end_of("2027-03-15")
+    assert case.ready() == {}
+    case.end_of("2027-03-16")
+    assert case.ready() == {"traef_afgoerelse": "afgoerelse"}
+    assert case.timers() == {"frist_traef_afgoerelse": "2027-04-14"}   # P4W after the reply period, reached at midnight
+    # the decider disagrees: the case goes back to the team before any decision
+    case.complete("traef_afgoerelse", enig_i_indstilling=False, afgoerelse="ressourceforloeb",
+                  afgoerelsesdato="2027-03-17")
+    assert case.ready() == {"book_moede": "sekretariat"}
+    assert case.templates() == ["invitation_moede", "partshoering"]
+
+
+def test_rehabilitering_cederholm_screening_first_fleksjob_at_meeting_rest_written():
+    case = Case("rehabilitering", "2027-01-04", municipality="cederholm")
+    _rehab_prepare(case)
+    assert case.ready() == {"screening": "fagkonsulent"}
+    case.complete("screening", screening_resultat="tilbage", screening_bemaerkninger="Mangler LÆ 265-resumé")
+    assert case.ready() == {"ret_efter_screening": "sagsbehandler"}
+    case.complete("ret_efter_screening", rettelser="Tilføjet")
+    case.complete("screening", screening_resultat="klar")
+    # booking lead time P21D: a meeting 14 days ahead is refused, 21 days ahead accepted
+    case.complete("book_moede", bookingdato="2027-02-01", moededato="2027-02-15")
+    assert case.ready() == {"book_moede": "sekretariat"}
+    case.complete("book_moede", bookingdato="2027-02-01", moededato="2027-02-22")
+    case.complete("forbered_sundhedskoordinator")
+    case.at("2027-02-22")
+    case.complete("rehabiliteringsmoede", indstilling="fleksjob")
+    assert case.ready() == {"afgoerelse_paa_moedet": "rehabiliteringsteam"}
+    case.complete("afgoerelse_paa_moedet", afgoerelse="fleksjob", afgoerelsesdato="2027-02-22")
+    assert case.completed and "partshoering" not in case.templates()
+    assert case.messages[0][0] == "start_fleksjob"
+
+    other = Case("rehabilitering", "2027-01-04", municipality="cederholm")
+    _rehab_prepare(other)
+    other.complete("screening", screening_resultat="klar")
+    other.complete("book_moede", bookingdato="2027-02-01", moededato="2027-02-22")
+    other.complete("forbered_sundhedskoordinator")
+    other.at("2027-02-22")
+    other.complete("rehabiliteringsmoede", indstilling="ressourceforloeb", team_vil_se_sagen_igen=True)
+    assert other.ready() == {"skriv_indstilling": "moedeleder"}
+    other.complete("skriv_indstilling", indstillingsdato="2027-02-22", indstilling_tekst="RF")
+    assert other.timers() == {"svarfrist": "2027-03-04"}               # 10 days' reply
+    other.end_of("2027-03-04")
+    other.complete("traef_afgoerelse", afgoerelse="ressourceforloeb", afgoerelsesdato="2027-03-05")
+    assert other.templates() == ["invitation_moede", "partshoering", "afgoerelse", "afslag"]  # applied for fleksjob
+    assert other.messages == [("start_ressourceforloeb", {
+        "fra": "rehabilitering", "afgoerelsesdato": "2027-03-05", "indstilling": "ressourceforloeb",
+        "team_vil_se_sagen_igen": True})]
+
+
+def test_rehabilitering_variants_differ_for_the_same_story():
+    """Same citizen, same dates: after the preparation, each municipality does something else."""
+    first_after_preparation = {}
+    after_meeting = {}
+    for municipality in (None, "aaby", "boegeby", "cederholm"):
+        case = Case("rehabilitering", "2027-01-04", municipality=municipality)
+        _rehab_prepare(case)
+        first_after_preparation[municipality] = case.ready()
+        if municipality == "cederholm":
+            case.complete("screening", screening_resultat="klar")
+        _rehab_book_and_meet(case, indstilling="ressourceforloeb")
+        after_meeting[municipality] = case.ready()
+    assert first_after_preparation == {None: {"book_moede": "sekretariat"}, "aaby": {"book_moede": "sekretariat"},
+                                       "boegeby": {"book_moede": "sekretariat"},
+                                       "cederholm": {"screening": "fagkonsulent"}}
+    assert after_meeting == {None: {"skriv_indstilling": "moedeleder"},
+                             "aaby": {"afgoerelse_paa_moedet": "rehabiliteringsteam"},
+                             "boegeby": {"skriv_indstilling": "moedeleder"},
+                             "cederholm": {"skriv_indstilling": "moedeleder"}}
+
+
+@pytest.mark.parametrize("municipality", [None, "aaby", "boegeby", "cederholm"])
+def test_rehabilitering_foertidspension_goes_to_pensionsteam(municipality):
+    case = Case("rehabilitering", "2027-01-04", municipality=municipality)
+    _rehab_prepare(case)
+    if municipality == "cederholm":
+        case.complete("screening", screening_resultat="klar")
+    _rehab_book_and_meet(case, indstilling="foertidspension")
+    assert case.ready() == {"skriv_indstilling": "moedeleder"}
+    case.complete("skriv_indstilling", indstillingsdato="2027-02-24", indstilling_tekst="FØP")
+    assert case.completed and "partshoering" not in case.templates()
+    assert case.messages == [("start_foertidspension", {"fra": "rehabilitering", "indstillingsdato": "2027-02-24",
+                                                         "indstilling": "foertidspension",
+                                                         "ansoegt_om": "fleksjob"})]
+
+
+@pytest.mark.parametrize("municipality", [None, "aaby", "boegeby", "cederholm"])
+def test_rehabilitering_routes_without_the_team_and_postponement(municipality):
+    case = Case("rehabilitering", "2027-01-04", municipality=municipality)
+    case.complete("vurder_rute", oprindelig_ydelse="kontanthjaelp", ansoegt_om="foertidspension",
+                  rute="foep_uden_team")
+    assert case.ready() == {"udtalelse_sundhedskoordinator": "sundhedskoordinator"}
+    case.complete("udtalelse_sundhedskoordinator", udtalelse="terminal", indstillingsdato="2027-01-05")
+    assert case.completed and case.messages[0][0] == "start_foertidspension"
+    assert case.messages[0][1]["indstillingsdato"] == "2027-01-05"
+
+    case = Case("rehabilitering", "2027-01-04", municipality=municipality)
+    case.complete("vurder_rute", oprindelig_ydelse="kontanthjaelp", ansoegt_om="fleksjob", rute="afslag_uden_team")
+    assert case.ready() == {"afslag_uden_team": "afgoerelse"}
+    case.complete("afslag_uden_team", arbejdsfunktion="Kassearbejde", afgoerelsesdato="2027-01-10",
+                  afgoerelse_begrundelse="Fuld arbejdsevne")
+    assert case.completed and case.templates() == ["afslag"]
+
+    case = Case("rehabilitering", "2027-01-04", municipality=municipality)
+    _rehab_prepare(case)
+    if municipality == "cederholm":
+        case.complete("screening", screening_resultat="klar")
+    _rehab_book_and_meet(case, indstilling="udsaettelse")
+    assert case.ready() == {"planlaeg_forberedelse": "sagsbehandler"}    # back to the preparation
