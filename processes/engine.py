@@ -200,10 +200,19 @@ class Engine:
                     self.audit(session, Actor.system("clock"), "deadline.breach", row.municipality_id,
                                row.case_id, row.id, {"timer": old.bpmn_id, "rule": old.deadline_rule,
                                                      "due_at": old.due_at.isoformat()}, now)
-        session.execute(Timer.__table__.delete().where(Timer.instance_id == row.id))
-        for timer in current.values():
-            session.add(timer)
-        return list(current.values())
+        for guid, old in pending_before.items():
+            if guid not in current:
+                session.delete(old)
+        result = []
+        for guid, timer in current.items():
+            old = pending_before.get(guid)
+            if old is None:
+                session.add(timer)
+                result.append(timer)
+            else:
+                old.due_at, old.name, old.deadline_rule = timer.due_at, timer.name, timer.deadline_rule
+                result.append(old)
+        return result
 
     def _project_tasks(self, session, row, wf, loaded, timers: list[Timer], now) -> None:
         tasks_meta = loaded.metadata.get("tasks", {})
@@ -244,14 +253,22 @@ class Engine:
                 role=role, state="open", due_at=due, deadline_rule=rule, created_at=now))
 
     def _project_subscriptions(self, session, row, wf) -> None:
-        session.execute(MessageSubscription.__table__.delete().where(MessageSubscription.instance_id == row.id))
+        existing = {s.task_guid: s for s in session.scalars(
+            select(MessageSubscription).where(MessageSubscription.instance_id == row.id))}
+        waiting = set()
         for task in wf.get_tasks(state=TaskState.WAITING):
             ed = getattr(task.task_spec, "event_definition", None)
             if isinstance(ed, MessageEventDefinition):
+                waiting.add(str(task.id))
+                if str(task.id) in existing:
+                    continue
                 session.add(MessageSubscription(
                     instance_id=row.id, task_guid=str(task.id), municipality_id=row.municipality_id,
                     case_id=row.case_id, message_name=ed.name,
                     correlation=_json_ready(ed.details(task).correlations or {})))
+        for guid, sub in existing.items():
+            if guid not in waiting:
+                session.delete(sub)
 
     @staticmethod
     def audit(session, actor: Actor, action: str, municipality_id, case_id, instance_id, detail, now) -> None:
@@ -456,6 +473,7 @@ class Engine:
         with self.sessions.begin() as session:
             target = timekeeping.now(session) + delta
             timekeeping.require_virtual(session)
+        previous = None
         while fire:
             with self.sessions.begin() as session:
                 next_due = session.scalar(
@@ -465,6 +483,12 @@ class Engine:
                 current = timekeeping.now(session)
                 if next_due is None or next_due >= target:
                     break
+                if next_due == previous:
+                    # The instance did not move past this due time: it is failing. Leave it
+                    # to the worker's error handling rather than spin here.
+                    log.error("instance due at %s did not fire; stopping the clock there", next_due)
+                    break
+                previous = next_due
                 timekeeping.set_virtual(session, max(current, next_due + timekeeping.TICK))
             if progress:
                 progress(next_due)

@@ -64,6 +64,8 @@ CATALOGUE: tuple[Parameter, ...] = (
       "Opgaven 'næste skridt' oprettes før udløb", "local lead time before the end"),
     P("rf_foerste_samtale_frist", "ressourceforloeb", "duration", "P2W",
       "Første samtale senest efter tildeling", "local: first talk after the koordinerende sagsbehandler is assigned"),
+    P("rf_ny_koordinerende_sagsbehandler", "ressourceforloeb", "bool", False,
+      "Ny koordinerende sagsbehandler overtager (overdragelsesmøde)", "local choice"),
     P("rf_forlaengelse_uden_team", "ressourceforloeb", "bool", False,
       "Forlængelse uden rehabiliteringsteamet", "proposal from practice (not law today)"),
     # fleksjob
