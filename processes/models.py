@@ -287,3 +287,43 @@ class ClockSetting(Base):
     __tablename__ = "clock"
     scope: Mapped[str] = mapped_column(String(50), primary_key=True)
     now: Mapped[datetime]
+
+
+class Document(Base):
+    """A letter rendered from the outbox and stored with the case."""
+
+    __tablename__ = "document"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("sag.id"), index=True)
+    instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"))
+    outbox_id: Mapped[Optional[int]] = mapped_column(ForeignKey("outbox.id"), unique=True)
+    template: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(50), default="text/html")
+    created_at: Mapped[datetime]
+
+
+class SavedFilter(Base):
+    """A caseworker's saved inbox filter."""
+
+    __tablename__ = "saved_filter"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    query: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+
+class WorkerHeartbeat(Base):
+    """One row per running worker process: what ``sagsflow worker --status`` reads."""
+
+    __tablename__ = "worker_heartbeat"
+    worker_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    last_tick_at: Mapped[datetime]
+    steps: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20), default="running")

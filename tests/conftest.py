@@ -1,0 +1,88 @@
+"""Shared fixtures: a fresh database per test on SQLite and (where reachable) PostgreSQL.
+
+PostgreSQL tests use the server on 127.0.0.1:5432 (user postgres, trust auth) or
+``SAGSFLOW_TEST_PG_URL``. Each test run creates its own database and drops it at the
+end, so runs never see each other's data; each test gets a fresh schema in it. Without
+a reachable server the PostgreSQL variants skip with the reason.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from processes import setup, timekeeping
+from processes.runtime import open_runtime
+
+PG_ADMIN_URL = os.environ.get("SAGSFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+START = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="session")
+def pg_database_url():
+    """A PostgreSQL database for this test run, dropped afterwards."""
+    name = f"sagsflow_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # no server, no permission: say why and skip
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc.__class__.__name__}: {exc}".splitlines()[0])
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A URL to an empty database; every test using it runs on both backends."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sagsflow.sqlite3'}"
+    url = request.getfixturevalue("pg_database_url")
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'sagsflow.sqlite3'}"
+
+
+def make_runtime(url: str, reference: bool = True, start: datetime = START):
+    """An initialised installation on a virtual clock starting at ``start``."""
+    rt = open_runtime(url)
+    setup.upgrade_database(rt.db)
+    with rt.sessions.begin() as session:
+        timekeeping.enable_virtual(session, start)
+        setup.seed_roles(session)
+        session.flush()
+        if reference:
+            now = timekeeping.now(session)
+            setup.load_reference_municipalities(session, now)
+            setup.seed_demo_users(session, now)
+    return rt
+
+
+@pytest.fixture
+def runtime(db_url):
+    """Reference municipalities and demo users on a virtual clock, on both backends."""
+    rt = make_runtime(db_url)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def sqlite_runtime(sqlite_url):
+    rt = make_runtime(sqlite_url)
+    yield rt
+    rt.close()
