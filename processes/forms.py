@@ -70,4 +70,17 @@ def validate_form(form: list[dict], data: dict) -> tuple[dict, dict]:
             else:
                 errors[key] = ["Ukendt felt."]
         return {}, errors
-    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in loaded.items()}, {}
+    # Gateways may read any field of the form, so every field gets a value: what the
+    # user gave, else the model's defaultValue, else None.
+    complete = {f["id"]: _default(f) for f in form}
+    complete.update({k: (v.isoformat() if isinstance(v, date) else v) for k, v in loaded.items()})
+    return complete, {}
+
+
+def _default(spec: dict) -> Any:
+    value = spec.get("default")
+    if spec["type"] == "boolean":
+        return value == "true" if value is not None else False
+    if spec["type"] == "long" and value is not None:
+        return int(value)
+    return value
