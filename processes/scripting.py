@@ -12,6 +12,7 @@ import copy
 import json
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
+from zoneinfo import ZoneInfo
 
 from RestrictedPython import (
     compile_restricted_eval,
@@ -41,43 +42,49 @@ def parse_duration(value: str) -> dict:
     return TimerEventDefinition.parse_iso_duration(value)
 
 
+# Dates in case data are Danish calendar dates: "2027-01-25" starts at midnight in
+# Copenhagen, and a deadline at the end of that day ends at 23:59:59 Danish time.
+LOCAL_TZ = ZoneInfo("Europe/Copenhagen")
+
+
 def _to_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=LOCAL_TZ)
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        return datetime(value.year, value.month, value.day, tzinfo=LOCAL_TZ)
     parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=LOCAL_TZ)
 
 
 def add_duration(start: Any, duration: str) -> str:
-    """``start`` (ISO date or datetime) plus an ISO duration, as an ISO datetime in UTC.
+    """``start`` (ISO date or datetime; a plain date is midnight in Copenhagen) plus an
+    ISO duration, as an ISO datetime in UTC.
 
     Months and years are added on the calendar (2027-01-04 + P30M = 2029-07-04), as
     Spiff's own duration timers do. Use it for ``timeDate`` timers that run from a date
     in the case data rather than from the moment the timer is reached.
     """
-    begin = _to_datetime(start)
+    begin = _to_datetime(start).astimezone(LOCAL_TZ)
     delta = TimerEventDefinition.get_timedelta_from_start(parse_duration(duration), begin)
-    return (begin + delta).isoformat()
+    return (begin + delta).astimezone(timezone.utc).isoformat()
 
 
 def subtract_duration(end: Any, duration: str) -> str:
     """``end`` minus an ISO duration, as an ISO datetime in UTC (RSL §7a: 2 weeks before)."""
-    finish = _to_datetime(end)
+    finish = _to_datetime(end).astimezone(LOCAL_TZ)
     delta = TimerEventDefinition.get_timedelta_from_end(parse_duration(duration), finish)
-    return (finish - delta).isoformat()
+    return (finish - delta).astimezone(timezone.utc).isoformat()
 
 
 def add_working_days(start: Any, days: int) -> str:
     """``start`` plus ``days`` Monday-to-Friday days, as an ISO datetime in UTC."""
-    current = _to_datetime(start)
+    current = _to_datetime(start).astimezone(LOCAL_TZ)
     remaining = int(days)
     while remaining > 0:
         current += timedelta(days=1)
         if current.weekday() < 5:
             remaining -= 1
-    return current.isoformat()
+    return current.astimezone(timezone.utc).isoformat()
 
 
 HELPERS: dict[str, Callable] = {

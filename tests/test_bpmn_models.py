@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from zoneinfo import ZoneInfo
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
@@ -51,11 +52,12 @@ NS = {
 }
 CAMUNDA = "{http://camunda.org/schema/1.0/bpmn}"
 UTC = timezone.utc
+LOCAL_TZ = ZoneInfo("Europe/Copenhagen")
 
 
 def d(text: str) -> datetime:
-    """'2027-01-04' -> aware UTC midnight."""
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    """'2027-01-04' -> midnight in Copenhagen (case dates are Danish calendar dates)."""
+    return datetime.fromisoformat(text).replace(tzinfo=LOCAL_TZ)
 
 
 def all_model_files() -> list[Path]:
@@ -206,14 +208,14 @@ class Case:
                 for t in self.wf.get_tasks(state=TaskState.READY, manual=True)}
 
     def timers(self) -> dict[str, str]:
-        """Pending timers: bpmn id -> ISO date (UTC) they fall on (engineering notes §1.6)."""
+        """Pending timers: bpmn id -> the Danish calendar date they fall on (engineering notes §1.6)."""
         with use_clock(self.clock):
             self.wf.refresh_timers()
         rows = {}
         for task in self.wf.get_tasks(state=TaskState.WAITING):
             ed = getattr(task.task_spec, "event_definition", None)
             if isinstance(ed, TimerEventDefinition) and ed.details(task).value:
-                rows[task.task_spec.bpmn_id] = datetime.fromisoformat(ed.details(task).value).astimezone(UTC)
+                rows[task.task_spec.bpmn_id] = datetime.fromisoformat(ed.details(task).value).astimezone(LOCAL_TZ)
         return {k: v.date().isoformat() for k, v in rows.items()}
 
     def templates(self) -> list[str]:
@@ -589,7 +591,7 @@ def test_ressourceforloeb_two_month_loop_and_rsl_7a():
     assert case.completed and case.ready() == {}
     assert case.messages == [("start_rehabilitering", {
         "fra": "ressourceforloeb", "oprindelig_ydelse": "ressourceforloebsydelse",
-        "slutdato": "2028-01-11T00:00:00+00:00", "begrundelse": "Fleksjob bør vurderes"})]
+        "slutdato": "2028-01-10T23:00:00+00:00", "begrundelse": "Fleksjob bør vurderes"})]
 
 
 def test_ressourceforloeb_monthly_in_aaby_and_handover_in_boegeby():
