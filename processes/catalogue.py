@@ -51,14 +51,16 @@ class SpecCache:
         self._specs: dict[int, LoadedSpec] = {}
         self._lock = threading.Lock()
 
-    def get(self, version: ModelVersion) -> LoadedSpec:
-        loaded = self._specs.get(version.id)
+    def get(self, session: Session, version_id: int) -> LoadedSpec:
+        """The parsed spec of a model version, read from the database once per process."""
+        loaded = self._specs.get(version_id)
         if loaded is None:
+            version = session.get(ModelVersion, version_id)
             spec, subs = spec_from_json(version.spec_json)
             loaded = LoadedSpec(spec, subs, version.metadata_json, version.process_id)
             with self._lock:
-                self._specs.setdefault(version.id, loaded)
-        return self._specs[version.id]
+                self._specs.setdefault(version_id, loaded)
+        return self._specs[version_id]
 
 
 def model_count(session: Session) -> int:

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -86,11 +86,11 @@ class Engine:
         self.specs = specs or SpecCache()
 
     # ----------------------------------------------------------------- loading
-    def _spec(self, version: ModelVersion) -> LoadedSpec:
-        return self.specs.get(version)
+    def _spec(self, session: Session, version_id: int) -> LoadedSpec:
+        return self.specs.get(session, version_id)
 
-    def _load(self, row: ProcessInstance, effects: StepEffects) -> tuple[BpmnWorkflow, LoadedSpec]:
-        loaded = self._spec(row.model_version)
+    def _load(self, session: Session, row: ProcessInstance, effects: StepEffects) -> tuple[BpmnWorkflow, LoadedSpec]:
+        loaded = self._spec(session, row.model_version_id)
         engine = SagsflowScriptEngine(service=self._service_handler(effects))
         wf = instance_from_json(row.state, loaded.spec, loaded.subprocess_specs,
                                 row.serializer_version, script_engine=engine)
@@ -122,9 +122,9 @@ class Engine:
         """Run one step on a locked instance row inside the caller's transaction."""
         effects = StepEffects()
         if workflow is None:
-            wf, loaded = self._load(row, effects)
+            wf, loaded = self._load(session, row, effects)
         else:
-            wf, loaded = workflow, self._spec(row.model_version)
+            wf, loaded = workflow, self._spec(session, row.model_version_id)
             wf.script_engine.service = self._service_handler(effects)
         pending_before = {t.task_guid: t for t in session.scalars(
             select(Timer).where(Timer.instance_id == row.id))}
@@ -305,7 +305,7 @@ class Engine:
             raise NotFound(f"{municipality.key} has no model for case type {case_type!r}")
         version = session.get(ModelVersion, choice.model_version_id)
         policy = self.current_policy(session, municipality.id, case_type, now)
-        loaded = self._spec(version)
+        loaded = self._spec(session, version.id)
         engine = SagsflowScriptEngine()
         wf = BpmnWorkflow(loaded.spec, loaded.subprocess_specs, script_engine=engine)
         initial = {
@@ -323,7 +323,6 @@ class Engine:
             policy_version_id=policy.id if policy else None, process_id=version.process_id,
             status="running", state="", serializer_version=SERIALIZER_VERSION, spiff_version=SPIFF_VERSION,
             started_at=now, updated_at=now)
-        row.model_version = version
         session.add(row)
         session.flush()
         self.audit(session, actor, "case.start", municipality.id, case.id, row.id,
@@ -369,7 +368,7 @@ class Engine:
                 raise Conflict(f"task {task_id} has changed since the form was opened")
             if task.claimed_by_id is not None and actor.user_id is not None and task.claimed_by_id != actor.user_id:
                 raise Conflict(f"task {task_id} is claimed by another user")
-            form = self._spec(row.model_version).metadata.get("tasks", {}).get(task.bpmn_id, {}).get("form", [])
+            form = self._spec(session, row.model_version_id).metadata.get("tasks", {}).get(task.bpmn_id, {}).get("form", [])
             clean, errors = validate_form(form, data)
             if errors:
                 raise InvalidInput("the form has errors", errors)
@@ -575,7 +574,7 @@ class Engine:
     def task_form(self, task: HumanTask) -> list[dict]:
         with self.sessions() as session:
             row = session.get(ProcessInstance, task.instance_id)
-            return self._spec(row.model_version).metadata.get("tasks", {}).get(task.bpmn_id, {}).get("form", [])
+            return self._spec(session, row.model_version_id).metadata.get("tasks", {}).get(task.bpmn_id, {}).get("form", [])
 
     def case_detail(self, case_id: int, actor: Actor | None = None) -> dict:
         """Everything about one case: instances, history, open tasks, pending deadlines, letters."""
@@ -588,6 +587,7 @@ class Engine:
             if not actor.is_system:
                 self.audit(session, actor, "case.view", case.municipality_id, case.id, None, {}, now)
             instances = list(session.scalars(select(ProcessInstance).where(ProcessInstance.case_id == case_id)
+                                             .options(selectinload(ProcessInstance.model_version))
                                              .order_by(ProcessInstance.id)))
             tasks = list(session.scalars(select(HumanTask).where(HumanTask.case_id == case_id)
                                          .order_by(HumanTask.id)))

@@ -31,7 +31,9 @@ class InvalidInput(SagsflowError):
     status = 422
 
     def __init__(self, message: str, errors: dict | None = None):
-        super().__init__(message)
+        detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in (errors or {}).items())
+        super().__init__(f"{message} ({detail})" if detail else message)
+        self.message = message
         self.errors = errors or {}
 
 

@@ -15,7 +15,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, VALIDATOR
 
-from processes.policy import BY_KEY
+from processes.policy import BY_KEY, check_value
 from processes.roles import ROLES
 from processes.scripting import RestrictedEnvironment, ScriptRejected, compile_expression, compile_script
 
@@ -135,6 +135,41 @@ def check_timer_value(kind: str, value: Any) -> str | None:
     except Exception as exc:  # Spiff raises bare Exceptions for bad ISO text
         return f"timer value {value!r} is not a valid ISO 8601 {kind}: {exc}"
     return None
+
+
+def _duration_literals(expression: str) -> list[str]:
+    """Quoted ISO durations written into an expression (``"P4W"``)."""
+    try:
+        tree = ast.parse(expression, mode="exec")
+    except SyntaxError:
+        return []
+    return [node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and node.value.startswith("P") and len(node.value) > 1]
+
+
+def _check_deadline_tag(file_name: str, eid: str, key: str | None, expr: str) -> list[Problem]:
+    """A timer tagged with a bounded rule must be that rule's clock: it reads the policy
+    parameter, so the bound (checked on every policy) governs it. A hard-wired duration
+    would loosen the law behind the policy's back; a literal beyond the bound is named."""
+    if key is None:
+        return []
+    param = BY_KEY.get(key)
+    if param is None:
+        return [Problem(file_name, eid, f"deadline tag {key!r} is not a policy parameter")]
+    if key in _policy_keys(expr):
+        return []
+    found = []
+    if param.kind == "duration":
+        for literal in _duration_literals(expr):
+            issue = check_value(param, literal)
+            if issue:
+                found.append(Problem(file_name, eid, issue))
+    if param.statutory or param.at_most is not None or param.at_least is not None:
+        found.append(Problem(file_name, eid, f"timer tagged with the rule {key!r} ({param.case_type}: "
+                                            f"{param.rule}) must read policy[\"{key}\"]; "
+                                            f"its expression is {expr!r}"))
+    return found
 
 
 def parse_model(xml: str | bytes, file_name: str, policy: dict | None = None,
@@ -259,6 +294,7 @@ def parse_model(xml: str | bytes, file_name: str, policy: dict | None = None,
                 "deadline": props.get("deadline"),
             }
             expressions.append((eid, kind, expr))
+            problems.extend(_check_deadline_tag(file_name, eid, props.get("deadline"), expr))
 
     env = RestrictedEnvironment()
     sample = _SampleData(env.globals, policy=dict(policy or {}))

@@ -93,8 +93,8 @@ class ModelVersion(Base):
     version: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     file_name: Mapped[str] = mapped_column(String(300))
-    bpmn_xml: Mapped[str] = mapped_column(Text)
-    spec_json: Mapped[str] = mapped_column(Text)
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
+    spec_json: Mapped[str] = mapped_column(Text, deferred=True)
     metadata_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
 
@@ -153,7 +153,7 @@ class ProcessInstance(Base):
     completed_at: Mapped[Optional[datetime]]
     updated_at: Mapped[datetime]
     case: Mapped[Case] = relationship(back_populates="instances")
-    model_version: Mapped[ModelVersion] = relationship(lazy="joined")
+    model_version: Mapped[ModelVersion] = relationship(lazy="select")
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (

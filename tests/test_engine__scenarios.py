@@ -1,0 +1,102 @@
+"""Each process walked through the persisted engine on the virtual clock, on SQLite and
+PostgreSQL: which task lands in which role's inbox, and on which date each deadline falls.
+Every step is loaded from and saved to the database (a save/restore round trip)."""
+from walk import Walk
+
+
+def test_fleksjob_issue_example(runtime):
+    """Visitation 2027-01-04: first talk due 2027-01-25, escalation to teamleder after it;
+    the job starts the same day, so the 2½-year follow-up is due 2029-07-04."""
+    case = Walk(runtime, "boegeby", "fleksjob", {"overdragelse": {"visitationsdato": "2027-01-04"}})
+    assert case.ready() == {"foerste_samtale": "sagsbehandler"}
+    assert case.due("foerste_samtale") == "2027-01-25"
+    assert case.timers() == {"frist_foerste_samtale": "2027-01-25"}
+    assert case.templates() == ["indkaldelse_samtale"]
+    case.at("2027-01-25", hour=16)
+    assert case.ready() == {"foerste_samtale": "sagsbehandler"}       # still on time on the due day
+    case.end_of("2027-01-25")
+    assert case.ready() == {"foerste_samtale": "sagsbehandler", "eskaler_foerste_samtale": "teamleder"}
+    case.complete("eskaler_foerste_samtale", eskalering_handling="rykket")
+    case.complete("foerste_samtale", samtaledato="2027-01-26", situation="job")
+    assert case.ready() == {"registrer_ansaettelse": "virksomhedskonsulent"}
+    case.complete("registrer_ansaettelse", ansaettelse_start="2027-01-04", arbejdsgiver="Virksomhed A/S",
+                  ugentlige_timer=15)
+    case.complete("beregn_fleksloentilskud", tilskud_fra="2027-01-04", fleksloentilskud=14000)
+    assert case.ready() == {"opfoelgning_fleksjob": "sagsbehandler"}
+    assert case.due("opfoelgning_fleksjob") == "2029-07-04"
+    assert case.timers() == {"frist_opfoelgning_fleksjob": "2029-07-04", "status_tid": "2031-07-04"}
+    case.at("2029-06-01")
+    case.complete("opfoelgning_fleksjob", samtaledato="2029-06-01")
+    case.end_of("2031-07-04")
+    assert case.ready() == {"status_fleksjob": "sagsbehandler"}       # status after 4½ years
+    case.complete("status_fleksjob", status_udfald="fortsat", status_begrundelse="Uændret arbejdsevne")
+    assert case.timers() == {"periode_slut": "2032-01-04"}            # 5 years from the job start
+    case.end_of("2032-01-04")
+    assert case.ready() == {"ny_bevilling": "sagsbehandler"}          # decide the next period
+    case.complete("ny_bevilling", bevillingstype="permanent", bevillingsdato="2032-01-05")
+    assert case.instances() == [("fleksjob", "completed")]
+
+
+def test_sygedagpenge_every_four_weeks_hands_over_to_rehabilitering(runtime):
+    case = Walk(runtime, "aaby", "sygedagpenge")
+    assert case.ready() == {"opfoelgningssamtale": "sagsbehandler"}
+    assert case.timers() == {"frist_opfoelgningssamtale": "2027-02-01"}
+    case.end_of("2027-02-01")
+    assert case.ready() == {"opfoelgningssamtale": "sagsbehandler", "eskaler_opfoelgningssamtale": "teamleder"}
+    case.complete("eskaler_opfoelgningssamtale", eskalering_handling="rykket")
+    case.at("2027-02-02")
+    case.complete("opfoelgningssamtale", samtaledato="2027-02-02", uarbejdsdygtighed="fuld", forloeb="fortsaet")
+    assert case.timers() == {"frist_opfoelgningssamtale": "2027-03-02"}
+    case.complete("opfoelgningssamtale", samtaledato="2027-02-02", uarbejdsdygtighed="delvis",
+                  vurdering="Behov for afklaring", forloeb="rehabilitering")
+    # the hand-off message starts Aaby's rehabilitering in the same case
+    assert case.instances() == [("sygedagpenge", "completed"), ("rehabilitering", "running")]
+    assert case.ready() == {"vurder_rute": "sagsbehandler"}
+
+
+def test_foertidspension_three_weeks_three_months_and_delay_letter(runtime):
+    case = Walk(runtime, "boegeby", "foertidspension", {"overdragelse": {"indstillingsdato": "2027-01-04"}})
+    assert case.ready() == {"oversend_til_pensionsteam": "sagsbehandler"}
+    assert case.due("oversend_til_pensionsteam") == "2027-01-25"
+    case.end_of("2027-01-25")
+    assert case.ready()["eskaler_oversend_til_pensionsteam"] == "teamleder"
+    case.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-26", pensionstype="ordinaer")
+    assert case.templates() == ["oversendelse_pension"]
+    assert case.ready(process="foertidspension") == {"tilbyd_moede": "pensionsteam",
+                                                     "eskaler_oversend_til_pensionsteam": "teamleder"}
+    assert case.timers() == {"frist_behandling_pensionsteam": "2027-04-26"}
+    case.complete("tilbyd_moede", moede_oensket=True, moede_dato="2027-03-01")
+    case.end_of("2027-04-25")
+    assert "forsinkelse" not in case.templates()
+    case.end_of("2027-04-26")
+    assert case.templates() == ["oversendelse_pension", "forsinkelse"]
+    assert case.ready()["eskaler_behandling_pensionsteam"] == "teamleder"
+    case.complete("moede_med_borger", moede_referat="Borgeren uddybede")
+    case.complete("afgoer_foertidspension", afgoerelse="tilkendt", afgoerelsesdato="2027-05-03")
+    assert case.templates() == ["oversendelse_pension", "forsinkelse", "partshoering", "afgoerelse"]
+
+
+def test_ressourceforloeb_follow_up_loop_and_rsl_7a(runtime):
+    case = Walk(runtime, "boegeby", "ressourceforloeb", {"overdragelse": {"afgoerelsesdato": "2027-01-04"}})
+    # Bøgeby: a new koordinerende sagsbehandler takes over after a handover meeting
+    assert case.ready() == {"tildel_koordinerende": "teamleder"}
+    case.complete("tildel_koordinerende", koordinerende_sagsbehandler="Ny KS")
+    case.complete("overdragelsesmoede", overdragelsesdato="2027-01-06")
+    assert case.ready() == {"foerste_samtale": "koordinerende_sagsbehandler"}
+    case.at("2027-01-11")
+    case.complete("foerste_samtale", samtaledato="2027-01-11", forloeb_start="2027-01-11", varighed="standard",
+                  indsatsplan="Praktik og behandling")
+    assert case.timers() == {"frist_opfoelgningssamtale": "2027-03-11", "varsel_udloeb": "2027-11-30"}
+    for day in ["2027-03-10", "2027-05-10", "2027-07-09", "2027-09-08", "2027-11-05"]:
+        case.at(day)
+        case.complete("opfoelgningssamtale", samtaledato=day, progression="OK")
+    case.end_of("2027-11-30")
+    assert case.ready()["beslut_naeste_skridt"] == "koordinerende_sagsbehandler"
+    assert case.due("beslut_naeste_skridt") == "2027-12-28"             # 2 weeks before 2028-01-11
+    case.end_of("2027-12-28")
+    assert case.ready()["eskaler_beslut_naeste_skridt"] == "teamleder"
+    case.complete("beslut_naeste_skridt", naeste_skridt="ny_rehabilitering", naeste_skridt_dato="2027-12-29",
+                  naeste_skridt_begrundelse="Fleksjob bør vurderes")
+    assert case.timers()["udloeb"] == "2028-01-11"
+    case.end_of("2028-01-11")
+    assert ("rehabilitering", "running") in case.instances()
