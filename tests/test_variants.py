@@ -1,0 +1,149 @@
+"""One citizen story through Aaby, Bøgeby and Cederholm on the persisted engine.
+
+The same citizen, applying for fleksjob, is prepared on the same dates in each
+municipality; the municipal models and policies (``bpmn/municipalities``) then give
+different task sequences, letters and deadline dates, as ``processes.md`` §6 describes.
+Runs on SQLite and PostgreSQL (the ``runtime`` fixture).
+"""
+from __future__ import annotations
+
+import pytest
+
+from story import Story
+
+PREPARATION = [
+    ("vurder_rute", "sagsbehandler", "2027-01-04"),
+    ("planlaeg_forberedelse", "sagsbehandler", "2027-01-04"),
+    ("indhent_laegeattest", "sagsbehandler", "2027-01-04"),
+    ("indhent_oplysninger", "sagsbehandler", "2027-01-04"),
+    ("forberedende_del", "sagsbehandler", "2027-01-04"),
+]
+
+
+def prepare(story: Story) -> None:
+    """Monday 2027-01-04: the case goes to the team; everything is ready a week later."""
+    story.start("rehabilitering")
+    story.complete("vurder_rute", oprindelig_ydelse="sygedagpenge", ansoegt_om="fleksjob", rute="team")
+    story.complete("planlaeg_forberedelse", laegeattest_noedvendig=True)
+    story.advance_to("2027-01-11")
+    story.complete("indhent_laegeattest", laegeattest_modtaget="2027-01-11")
+    story.complete("indhent_oplysninger", oplysninger="Ingen sociale sager")
+    story.complete("forberedende_del", underskriftsdato="2027-01-11")
+
+
+def book_and_meet(story: Story) -> None:
+    """Booked 2027-01-11 for Monday 2027-02-01; the team recommends fleksjob."""
+    story.complete("book_moede", bookingdato="2027-01-11", moededato="2027-02-01")
+    story.complete("forbered_sundhedskoordinator", sundhedsfaglig_vurdering="Kan arbejde 12 timer")
+    assert story.timers() == {"invitation_tid": "2027-01-25"}           # one week before the meeting
+    story.advance_to("2027-02-01")
+    assert story.letters() == [("invitation_moede", "2027-01-25")]
+    assert story.open() == {"rehabiliteringsmoede": "rehabiliteringsteam"}
+    story.complete("rehabiliteringsmoede", indstilling="fleksjob", indstilling_begrundelse="Nedsat arbejdsevne")
+
+
+def fleksjob_first_talk(story: Story) -> tuple[str, str]:
+    """The fleksjob process the decision handed the citizen to: its first talk and due date."""
+    instances = story.instances()
+    assert [i.process_id for i in instances] == ["rehabilitering", "fleksjob"]
+    assert instances[0].status == "completed" and instances[1].status == "running"
+    task = story.task("foerste_samtale")
+    return task.role, story.due("foerste_samtale")
+
+
+def test_aaby_decides_fleksjob_at_the_meeting(runtime):
+    story = Story(runtime, "aaby")
+    prepare(story)
+    book_and_meet(story)
+    assert story.open() == {"afgoerelse_paa_moedet": "rehabiliteringsteam"}
+    story.complete("afgoerelse_paa_moedet", mundtlig_partshoering=True, afgoerelse="fleksjob",
+                   afgoerelsesdato="2027-02-01")
+    # oral partshøring at the meeting: no hearing letter; visitation the day of the meeting
+    assert [t for t, _ in story.letters()] == ["invitation_moede", "afgoerelse", "indkaldelse_samtale"]
+    assert fleksjob_first_talk(story) == ("sagsbehandler", "2027-02-22")  # 3 weeks after the meeting
+    assert story.history() == PREPARATION + [
+        ("book_moede", "sekretariat", "2027-01-11"),
+        ("forbered_sundhedskoordinator", "sundhedskoordinator", "2027-01-11"),
+        ("rehabiliteringsmoede", "rehabiliteringsteam", "2027-02-01"),
+        ("afgoerelse_paa_moedet", "rehabiliteringsteam", "2027-02-01"),
+        ("foerste_samtale", "sagsbehandler", "2027-02-01"),
+    ]
+
+
+def test_boegeby_written_hearing_then_separate_decision(runtime):
+    story = Story(runtime, "boegeby")
+    prepare(story)
+    book_and_meet(story)
+    assert story.open() == {"skriv_indstilling": "moedeleder"}
+    assert story.due("skriv_indstilling") == "2027-02-08"               # 5 working days after the meeting
+    story.advance_to("2027-02-03")
+    story.complete("skriv_indstilling", indstillingsdato="2027-02-03", indstilling_tekst="Fleksjob")
+    assert story.letters() == [("invitation_moede", "2027-01-25"), ("partshoering", "2027-02-03")]
+    assert story.timers() == {"svarfrist": "2027-02-17"}                # 14 days' reply
+    story.end_of("2027-02-16")
+    assert story.open() == {}                                           # the afgørelse unit waits
+    story.end_of("2027-02-17")
+    assert story.open() == {"traef_afgoerelse": "afgoerelse"}
+    story.advance_to("2027-02-18")
+    story.complete("traef_afgoerelse", enig_i_indstilling=True, afgoerelse="fleksjob",
+                   afgoerelsesdato="2027-02-18")
+    assert [t for t, _ in story.letters()] == ["invitation_moede", "partshoering", "afgoerelse",
+                                               "indkaldelse_samtale"]
+    assert fleksjob_first_talk(story) == ("sagsbehandler", "2027-03-11")  # 3 weeks after the decision
+    assert story.history() == PREPARATION + [
+        ("book_moede", "sekretariat", "2027-01-11"),
+        ("forbered_sundhedskoordinator", "sundhedskoordinator", "2027-01-11"),
+        ("rehabiliteringsmoede", "rehabiliteringsteam", "2027-02-01"),
+        ("skriv_indstilling", "moedeleder", "2027-02-01"),
+        ("traef_afgoerelse", "afgoerelse", "2027-02-17"),
+        ("foerste_samtale", "sagsbehandler", "2027-02-18"),
+    ]
+
+
+def test_cederholm_screens_first_then_decides_fleksjob_at_the_meeting(runtime):
+    story = Story(runtime, "cederholm")
+    prepare(story)
+    assert story.open() == {"screening": "fagkonsulent"}
+    story.complete("screening", screening_resultat="klar")
+    book_and_meet(story)
+    assert story.open() == {"afgoerelse_paa_moedet": "rehabiliteringsteam"}
+    story.complete("afgoerelse_paa_moedet", afgoerelse="fleksjob", afgoerelsesdato="2027-02-01")
+    assert [t for t, _ in story.letters()] == ["invitation_moede", "afgoerelse", "indkaldelse_samtale"]
+    assert fleksjob_first_talk(story) == ("sagsbehandler", "2027-02-22")
+    assert story.history() == PREPARATION + [
+        ("screening", "fagkonsulent", "2027-01-11"),
+        ("book_moede", "sekretariat", "2027-01-11"),
+        ("forbered_sundhedskoordinator", "sundhedskoordinator", "2027-01-11"),
+        ("rehabiliteringsmoede", "rehabiliteringsteam", "2027-02-01"),
+        ("afgoerelse_paa_moedet", "rehabiliteringsteam", "2027-02-01"),
+        ("foerste_samtale", "sagsbehandler", "2027-02-01"),
+    ]
+
+
+def test_cederholm_booking_lead_time_is_21_days(runtime):
+    """Cederholm's policy (rehab_booking_frist P21D) refuses a meeting 14 days ahead,
+    which Aaby accepts: the secretariat gets the booking task back."""
+    results = {}
+    for key in ("aaby", "cederholm"):
+        story = Story(runtime, key, cpr="020290-2345")
+        prepare(story)
+        if key == "cederholm":
+            story.complete("screening", screening_resultat="klar")
+        story.complete("book_moede", bookingdato="2027-01-11", moededato="2027-01-25")
+        results[key] = story.open()
+    assert results == {"aaby": {"forbered_sundhedskoordinator": "sundhedskoordinator"},
+                       "cederholm": {"book_moede": "sekretariat"}}
+
+
+@pytest.mark.parametrize("municipality, talk_interval", [("aaby", "2027-02-04"), ("boegeby", "2027-03-04")])
+def test_ressourceforloeb_follow_up_interval_by_policy(runtime, municipality, talk_interval):
+    """Aaby talks monthly, Bøgeby every 2 months; Bøgeby hands over to a new coordinator."""
+    story = Story(runtime, municipality)
+    story.start("ressourceforloeb", {"overdragelse": {"afgoerelsesdato": "2027-01-04"}})
+    if municipality == "boegeby":
+        assert story.open() == {"tildel_koordinerende": "teamleder"}
+        story.complete("tildel_koordinerende", koordinerende_sagsbehandler="Ny KS")
+        story.complete("overdragelsesmoede", overdragelsesdato="2027-01-04")
+    story.complete("foerste_samtale", samtaledato="2027-01-04", forloeb_start="2027-01-04", varighed="P1Y",
+                   indsatsplan="Plan")
+    assert story.due("opfoelgningssamtale") == talk_interval
