@@ -22,6 +22,7 @@ from processes.catalogue import register_model
 from processes.library import BPMN_DIR, CASE_TYPES, ModelInvalid, ParsedModel, Problem, parse_file
 from processes.models import Municipality, MunicipalModel, PolicyVersion
 from processes.policy import check_policy, split_by_case_type
+from processes.scripting import LOCAL_TZ
 
 SHARED_DIR = BPMN_DIR / "shared"
 
@@ -85,7 +86,9 @@ def load_folder(folder: Path, shared_dir: Path = SHARED_DIR) -> MunicipalityConf
             problems.extend(exc.problems)
     if problems:
         raise ModelInvalid(problems)
-    return MunicipalityConfig(key, display, datetime.combine(effective, datetime.min.time(), timezone.utc),
+    # A Danish date: the policy applies from midnight in Copenhagen.
+    starts = datetime.combine(effective, datetime.min.time(), LOCAL_TZ).astimezone(timezone.utc)
+    return MunicipalityConfig(key, display, starts,
                               values, policies, models, folder)
 
 
@@ -106,10 +109,12 @@ def register(session: Session, config: MunicipalityConfig, now: datetime, change
         else:
             choice.model_version_id = version.id
         policy_values = config.policies[case_type]
-        latest = session.scalars(select(PolicyVersion).where(
-            PolicyVersion.municipality_id == municipality.id, PolicyVersion.case_type == case_type)
-            .order_by(PolicyVersion.id.desc()).limit(1)).first()
-        if latest is None or latest.values != policy_values or latest.effective_from != config.effective_from:
+        # The folder's version is stored once: registering the folder again (``sagsflow
+        # init``) must not undo a later ``policy set``; a folder with new values adds a version.
+        same_date = session.scalars(select(PolicyVersion).where(
+            PolicyVersion.municipality_id == municipality.id, PolicyVersion.case_type == case_type,
+            PolicyVersion.effective_from == config.effective_from))
+        if not any(v.values == policy_values for v in same_date):
             session.add(PolicyVersion(municipality_id=municipality.id, case_type=case_type,
                                       effective_from=config.effective_from, values=policy_values,
                                       changed_by=changed_by, created_at=now))

@@ -407,5 +407,8 @@ def municipality_list(ctx):
             click.echo(f"{m.key:12} {m.name}")
 
 
+from sagsflow.policy_cli import policy  # noqa: E402  (its commands use this module's runtime)
+main.add_command(policy)
+
 if __name__ == "__main__":
     main()
