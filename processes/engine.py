@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -39,6 +39,10 @@ from processes.serialization import (
 )
 
 log = logging.getLogger("sagsflow.engine")
+# PostgreSQL channel the worker LISTENs on; a step notifies it (delivered on COMMIT) when
+# it leaves work for the worker soon: a timer due within this window, a message, a letter.
+WORK_CHANNEL = "sagsflow_work"
+WAKE_WORKERS_WITHIN = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,8 @@ class Engine:
             if action is not None:
                 action(wf)
             wf.do_engine_steps()
-        self._save(session, row, wf, loaded, now, actor, effects, pending_before)
+        with session.no_autoflush:  # one flush at the end instead of one per query
+            self._save(session, row, wf, loaded, now, actor, effects, pending_before)
         return wf
 
     def _save(self, session, row, wf, loaded, now, actor, effects, pending_before) -> None:
@@ -150,9 +155,11 @@ class Engine:
         row.next_due_at = min((t.due_at for t in timers), default=None)
         self._project_tasks(session, row, wf, loaded, timers, now)
         self._project_subscriptions(session, row, wf)
+        thrown = 0
         for event in wf.get_events():
             ed = event.event_definition
             if isinstance(ed, MessageEventDefinition):
+                thrown += 1
                 session.add(Message(
                     municipality_id=row.municipality_id, case_id=row.case_id, source_instance_id=row.id,
                     name=ed.name, payload=_json_ready(event.payload), correlations=_json_ready(event.correlations),
@@ -166,7 +173,12 @@ class Engine:
                     kind="letter", idempotency_key=key, created_at=now, next_attempt_at=now,
                     payload={"template": template, "params": params, "process_id": row.process_id,
                              "bpmn_id": bpmn_id, "task_guid": guid}))
+        session.info["messages_thrown"] = session.info.get("messages_thrown", 0) + thrown
         session.flush()
+        if session.get_bind().dialect.name == "postgresql" and (
+                thrown or effects.letters
+                or (row.next_due_at is not None and row.next_due_at - now <= WAKE_WORKERS_WITHIN)):
+            session.execute(text(f"SELECT pg_notify('{WORK_CHANNEL}', '')"))
 
     def _project_timers(self, session, row, wf, loaded, pending_before, now) -> list[Timer]:
         """Rewrite the timer projection and record the deadlines that fired in this step."""
@@ -356,12 +368,10 @@ class Engine:
         a task changed meanwhile answers :class:`Conflict`.
         """
         with self.sessions.begin() as session:
-            task = self._task_for(session, task_id, actor)
-            instance_id = task.instance_id
-        with self.sessions.begin() as session:
+            instance_id = self._task_for(session, task_id, actor).instance_id
             now = timekeeping.now(session)
             row = self.lock_instance(session, instance_id)
-            task = self._task_for(session, task_id, actor)
+            task = self._task_for(session, task_id, actor)  # re-read under the instance lock
             if task.state != "open":
                 raise Conflict(f"task {task_id} is no longer open ({task.state})")
             if revision is not None and revision != task.revision:
@@ -389,7 +399,9 @@ class Engine:
             task.revision += 1
             self.audit(session, actor, "task.complete", task.municipality_id, task.case_id, task.instance_id,
                        {"task": task.bpmn_id, "name": task.name, "data": clean}, now)
-        self.deliver_messages()
+            thrown = session.info.pop("messages_thrown", 0)
+        if thrown:
+            self.deliver_messages()
         return task
 
     def claim_task(self, task_id: int, actor: Actor, unclaim: bool = False) -> HumanTask:
@@ -500,21 +512,32 @@ class Engine:
 
     # -------------------------------------------------------------- messages
     def deliver_messages(self, limit: int = 100) -> int:
-        """Route undelivered messages within their case; return how many were delivered."""
+        """Route undelivered messages within their case; return how many were delivered.
+
+        Safe to call from many processes at once: a message another process is delivering
+        is skipped, and each message is delivered at most once. Pages past messages that
+        wait for a receiver, so they never starve newer ones.
+        """
         delivered = 0
-        with self.sessions.begin() as session:
-            pending = list(session.scalars(select(Message.id).where(Message.delivered_at.is_(None),
-                                                                    Message.error.is_(None))
-                                           .order_by(Message.id).limit(limit)))
-        for message_id in pending:
-            if self._deliver(message_id):
-                delivered += 1
-        return delivered
+        after = 0
+        while True:
+            with self.sessions.begin() as session:
+                pending = list(session.scalars(select(Message.id).where(Message.delivered_at.is_(None),
+                                                                        Message.error.is_(None),
+                                                                        Message.id > after)
+                                               .order_by(Message.id).limit(limit)))
+            for message_id in pending:
+                if self._deliver(message_id):
+                    delivered += 1
+            if len(pending) < limit:
+                return delivered
+            after = pending[-1]
 
     def _deliver(self, message_id: int) -> bool:
         with self.sessions.begin() as session:
             now = timekeeping.now(session)
-            message = session.scalars(select(Message).where(Message.id == message_id).with_for_update()
+            message = session.scalars(select(Message).where(Message.id == message_id)
+                                      .with_for_update(skip_locked=True)
                                       .execution_options(populate_existing=True)).first()
             if message is None or message.delivered_at is not None:
                 return False
@@ -535,6 +558,13 @@ class Engine:
             if sub is None:
                 return False  # stays queued until a receiver subscribes
             row = self.lock_instance(session, sub.instance_id)
+            # Another message may have been delivered to this subscription while we waited
+            # for the instance lock: deliver this one later rather than into the void.
+            still_waiting = session.scalar(select(MessageSubscription.task_guid).where(
+                MessageSubscription.instance_id == sub.instance_id,
+                MessageSubscription.task_guid == sub.task_guid).execution_options(populate_existing=True))
+            if still_waiting is None or row.status != "running":
+                return False
             payload, correlations = message.payload, message.correlations
 
             def apply(wf: BpmnWorkflow) -> None:

@@ -327,3 +327,30 @@ class WorkerHeartbeat(Base):
     last_tick_at: Mapped[datetime]
     steps: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(20), default="running")
+
+
+class Notification(Base):
+    """A note in an inbox: a task falling due soon, a breached deadline, a failed delivery.
+
+    Addressed to a role of the municipality (``recipient_role``; ``"admin"`` means the
+    municipality's administrators) and optionally to one user. Written by the worker when
+    it delivers a ``notification`` outbox row, so each is created once (``outbox_id``).
+    """
+
+    __tablename__ = "notification"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"))
+    recipient_role: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("app_user.id"))
+    case_id: Mapped[Optional[int]] = mapped_column(ForeignKey("sag.id"), index=True)
+    task_id: Mapped[Optional[int]] = mapped_column(ForeignKey("human_task.id"))
+    kind: Mapped[str] = mapped_column(String(50))  # due_soon | deadline_breach | delivery_failed
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    outbox_id: Mapped[Optional[int]] = mapped_column(ForeignKey("outbox.id"), unique=True)
+    created_at: Mapped[datetime]
+    read_at: Mapped[Optional[datetime]]
+
+    __table_args__ = (
+        Index("ix_notification_inbox", "municipality_id", "recipient_role", "read_at"),
+    )

@@ -1,0 +1,104 @@
+"""Firing due timers: claim one due instance, fire it, commit; one transaction each.
+
+The claim is ``SELECT … FOR UPDATE SKIP LOCKED`` on the instance row itself (PostgreSQL
+re-checks the predicate on the locked row version), so with many workers each due
+instance is taken by exactly one of them, and a caseworker's request holding the row
+makes the worker skip it rather than wait. On SQLite the ``BEGIN IMMEDIATE`` of every
+transaction serializes writers and the clause is left out. A worker killed mid-step
+leaves no trace: its transaction rolls back and the instance is due again.
+
+Due means strictly before "now", as Spiff fires a timer only strictly after its time.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from processes import timekeeping
+from processes.engine import Actor, Engine
+from processes.models import AuditEvent, ProcessInstance, Timer
+
+log = logging.getLogger("sagsflow.worker.timers")
+
+# After a failing step the instance waits before the next try: 1 min, 2, 4 … at most 1 h.
+RETRY_FIRST = timedelta(minutes=1)
+RETRY_MAX = timedelta(hours=1)
+
+
+@dataclass
+class Fired:
+    """What one claim did. ``due_at`` is the oldest timer that was due when it fired."""
+
+    instance_id: int
+    ok: bool
+    now: datetime
+    due_at: datetime | None = None
+    timers: list[str] = field(default_factory=list)
+    progressed: bool = True
+    error: str | None = None
+
+
+def claim_due(session, now: datetime, exclude: set[int] | frozenset = frozenset()) -> int | None:
+    """Lock and return the id of the instance that has been due longest, or None."""
+    query = (select(ProcessInstance.id)
+             .where(ProcessInstance.status == "running", ProcessInstance.next_due_at < now)
+             .order_by(ProcessInstance.next_due_at).limit(1)
+             .with_for_update(skip_locked=True))
+    if exclude:
+        query = query.where(ProcessInstance.id.notin_(list(exclude)))
+    return session.scalar(query)
+
+
+def fire_next(engine: Engine, worker_id: str, exclude: set[int] | frozenset = frozenset()) -> Fired | None:
+    """Claim one due instance and fire its due timers in one transaction.
+
+    Returns None when nothing is due. A step that fails is rolled back, recorded in the
+    audit log, and the instance is tried again later with backoff; the error never stops
+    the worker or other cases.
+    """
+    instance_id = None
+    try:
+        with engine.sessions.begin() as session:
+            now = timekeeping.now(session)
+            instance_id = claim_due(session, now, exclude)
+            if instance_id is None:
+                return None
+            row = engine.lock_instance(session, instance_id)  # ours already; loads it fresh
+            due = list(session.execute(select(Timer.bpmn_id, Timer.due_at).where(
+                Timer.instance_id == instance_id, Timer.due_at < now).order_by(Timer.due_at)))
+            before = row.next_due_at
+            engine.fire_due(session, row, now)
+            fired = Fired(instance_id, True, now, due[0][1] if due else before, [b for b, _ in due],
+                          progressed=row.next_due_at != before or row.status != "running")
+            engine.audit(session, Actor.system("worker"), "timer.fire", row.municipality_id, row.case_id,
+                         row.id, {"timers": fired.timers, "due_at": fired.due_at, "worker": worker_id}, now)
+        return fired
+    except Exception as exc:  # noqa: BLE001 - one broken case must not stop the worker
+        if instance_id is None:
+            raise
+        error = f"{exc.__class__.__name__}: {exc}"
+        log.error("step failed", extra={"event": "step_failed", "instance_id": instance_id, "error": error},
+                  exc_info=True)
+        return _defer(engine, instance_id, error, worker_id)
+
+
+def _defer(engine: Engine, instance_id: int, error: str, worker_id: str) -> Fired:
+    """Record a failed step and push the instance's next try out with backoff."""
+    with engine.sessions.begin() as session:
+        now = timekeeping.now(session)
+        row = session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance_id)
+                              .with_for_update(skip_locked=True)
+                              .execution_options(populate_existing=True)).first()
+        if row is None:  # someone else holds it now; they will see the same error
+            return Fired(instance_id, False, now, error=error, progressed=False)
+        failures = session.scalar(select(func.count(AuditEvent.id)).where(
+            AuditEvent.case_id == row.case_id, AuditEvent.instance_id == instance_id,
+            AuditEvent.action == "worker.step_failed", AuditEvent.at >= row.updated_at)) or 0
+        delay = min(RETRY_FIRST * (2 ** failures), RETRY_MAX)
+        row.next_due_at = now + delay
+        engine.audit(session, Actor.system("worker"), "worker.step_failed", row.municipality_id, row.case_id,
+                     row.id, {"error": error[:2000], "retry_at": row.next_due_at, "worker": worker_id}, now)
+    return Fired(instance_id, False, now, error=error, progressed=False)
