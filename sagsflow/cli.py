@@ -410,5 +410,30 @@ def municipality_list(ctx):
 from sagsflow.policy_cli import policy  # noqa: E402  (its commands use this module's runtime)
 main.add_command(policy)
 
+# ------------------------------------------------------------------------ worker
+@main.command()
+@click.option("--status", "show_status", is_flag=True, help="Show lag, queue sizes and the workers' last ticks.")
+@click.option("--once", is_flag=True, help="Run one poll cycle (drain what is due now) and exit.")
+@click.option("--interval", type=float, default=1.0, show_default=True, help="Seconds between polls.")
+@click.option("--log-level", default="INFO", show_default=True, help="DEBUG logs every fired timer.")
+@click.option("--json", "as_json", is_flag=True, help="With --status or --once: print JSON.")
+@click.pass_context
+def worker(ctx, show_status, once, interval, log_level, as_json):
+    """Fire due timers, deliver messages, letters and notifications (run one or many)."""
+    from worker import logs, status as worker_status
+    from worker.service import run_worker
+    if show_status:
+        rt = _runtime(ctx)
+        with rt.sessions() as session:
+            report = worker_status.collect(session)
+        click.echo(json.dumps(report, default=str, indent=2) if as_json else worker_status.render(report))
+        return
+    logs.configure(log_level)
+    stats = run_worker(ctx.ensure_object(dict).get("url"), interval=interval, once=once)
+    if once:
+        click.echo(json.dumps(dict(stats)) if as_json else
+                   ", ".join(f"{k} {v}" for k, v in sorted(stats.items())) or "nothing due")
+
+
 if __name__ == "__main__":
     main()
