@@ -435,5 +435,62 @@ def worker(ctx, show_status, once, interval, log_level, as_json):
                    ", ".join(f"{k} {v}" for k, v in sorted(stats.items())) or "nothing due")
 
 
+# --------------------------------------------------------------------- web app
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on (0: any free port).")
+@click.option("--threads", default=8, show_default=True, type=int, help="Web server threads.")
+@click.option("--worker/--no-worker", "with_worker", default=True, show_default=True,
+              help="Also run the background worker (timers, messages, letters) in this process.")
+@click.pass_context
+def run(ctx, host, port, threads, with_worker):
+    """Start the caseworker web application (and the worker) and print its address."""
+    from waitress import create_server
+    from inbox import create_app
+    rt = _runtime(ctx)
+    app = create_app(rt)
+    server = create_server(app, host=host, port=port, threads=threads)
+    background = None
+    if with_worker:
+        from worker.service import start_background
+        background = start_background(rt.url)
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    click.echo(f"Sagsflow is running: open http://{shown}:{server.effective_port}/")
+    click.echo(f"  database {rt.url}; worker {'running' if background else 'off'}; Ctrl+C stops")
+    click.echo(f"  log in as <municipality>.<role>, e.g. aaby.sagsbehandler, password '{setup.DEMO_PASSWORD}'"
+               " (demo installations)")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        if background is not None:
+            background.stop()
+
+
+@main.group()
+def user():
+    """Users of the web application and the API."""
+
+
+@user.command("token")
+@click.argument("username")
+@click.pass_context
+def user_token(ctx, username):
+    """Issue a new API token for USERNAME (replaces the old one) and print it once."""
+    from inbox.tokens import issue_token
+    from processes.engine import Engine
+    rt = _runtime(ctx)
+    with rt.sessions.begin() as session:
+        found = session.scalar(select(User).where(User.username == username))
+        if found is None:
+            raise click.UsageError(f"unknown user {username!r}")
+        token = issue_token(session, found)
+        Engine.audit(session, Actor.system("cli"), "user.token", found.municipality_id, None, None,
+                     {"user": username}, timekeeping.now(session))
+    click.echo(token)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,56 @@
+"""Sagsflow's web application: the caseworker inbox, task and case pages, REST API.
+
+``create_app(target)`` takes a :class:`processes.runtime.Runtime` or a database URL
+(default: ``SAGSFLOW_DATABASE_URL``). Every page and endpoint is scoped to the signed-in
+user's municipality and roles; see :mod:`inbox.access`.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+
+from flask import Flask
+from flask_babel import Babel
+from flask_wtf.csrf import CSRFProtect
+
+from processes.runtime import Runtime, open_runtime
+
+csrf = CSRFProtect()
+
+
+def create_app(target: Runtime | str | None = None, **config) -> Flask:
+    runtime = target if isinstance(target, Runtime) else open_runtime(target)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=os.environ.get("SAGSFLOW_SECRET_KEY") or secrets.token_hex(32),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        BABEL_DEFAULT_LOCALE="da",
+        BABEL_DEFAULT_TIMEZONE="Europe/Copenhagen",
+        WTF_CSRF_TIME_LIMIT=None,
+        INBOX_PAGE_SIZE=25,
+        BPMN_JS_DIR=str(_repo_root() / "node_modules" / "bpmn-js" / "dist"),
+    )
+    app.config.update(config)
+    app.extensions["sagsflow"] = runtime
+
+    from inbox import i18n
+    Babel(app, locale_selector=i18n.select_locale)
+    csrf.init_app(app)
+
+    from inbox import api, auth, cases, errors, formatting, pages, tasks, vendor
+    formatting.register(app)
+    errors.register(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(tasks.bp)
+    app.register_blueprint(cases.bp)
+    app.register_blueprint(vendor.bp)
+    api.register(app)
+    csrf.exempt(api.blp)
+    return app
+
+
+def _repo_root():
+    from processes.library import REPO_ROOT
+    return REPO_ROOT

@@ -1,0 +1,91 @@
+"""Who may see and do what. Every page and endpoint goes through these checks.
+
+- A task or case of another municipality does not exist for the user: :class:`NotFound`
+  (404), so ids of other municipalities leak nothing.
+- A task needs one of the user's roles (403 otherwise).
+- A case is visible to the users of its municipality who hold a role that has, or had,
+  a task in the case, to the user who started it, and to a teamleder (403 otherwise).
+"""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import current_app, g, redirect, request, session as web_session, url_for
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from processes.engine import Actor
+from processes.errors import Forbidden, NotFound
+from processes.models import AuditEvent, Case, HumanTask, ProcessInstance, User
+
+TEAMLEDER = "teamleder"
+STARTS_CASES = "sagsbehandler"
+
+
+def runtime():
+    return current_app.extensions["sagsflow"]
+
+
+def load_user(user_id: int | None) -> User | None:
+    if user_id is None:
+        return None
+    with runtime().sessions() as session:
+        return session.get(User, user_id)
+
+
+def current_user() -> User | None:
+    if "user" not in g:
+        g.user = load_user(web_session.get("user_id"))
+    return g.user
+
+
+def current_actor() -> Actor:
+    return Actor.for_user(current_user())
+
+
+def login_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if current_user() is None:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def task_for(session: Session, actor: Actor, task_id: int, need_role: bool = True) -> HumanTask:
+    task = session.get(HumanTask, task_id, populate_existing=True)
+    if task is None or task.municipality_id != actor.municipality_id:
+        raise NotFound(f"task {task_id} not found")
+    if need_role and task.role not in actor.roles:
+        raise Forbidden(f"task {task_id} needs the role {task.role!r}")
+    return task
+
+
+def case_for(session: Session, actor: Actor, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    if case is None or case.municipality_id != actor.municipality_id:
+        raise NotFound(f"case {case_id} not found")
+    if TEAMLEDER in actor.roles:
+        return case
+    involved = session.scalar(select(exists().where(HumanTask.case_id == case_id,
+                                                    HumanTask.role.in_(sorted(actor.roles)))))
+    if not involved:
+        involved = session.scalar(select(exists().where(AuditEvent.case_id == case_id,
+                                                        AuditEvent.action == "case.start",
+                                                        AuditEvent.actor == actor.name)))
+    if not involved:
+        raise Forbidden(f"case {case_id} has no task for your roles")
+    return case
+
+
+def instance_for(session: Session, actor: Actor, case_id: int, instance_id: int) -> ProcessInstance:
+    case_for(session, actor, case_id)
+    row = session.get(ProcessInstance, instance_id)
+    if row is None or row.case_id != case_id:
+        raise NotFound(f"process instance {instance_id} not found")
+    return row
+
+
+def require_role(actor: Actor, role: str) -> None:
+    if role not in actor.roles:
+        raise Forbidden(f"this needs the role {role!r}")

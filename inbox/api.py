@@ -1,0 +1,252 @@
+"""REST API under /api/v1 (OpenAPI at /api/v1/openapi.json), with bearer tokens.
+
+Same operations and the same access rules as the pages: ids of another municipality
+answer 404, a task outside the user's roles 403, a stale or repeated completion 409,
+invalid form data 422 with Danish messages per field, malformed JSON 400, and a missing
+or unknown token 401.
+"""
+from __future__ import annotations
+
+from flask import Flask, g, request
+from flask_smorest import Api, Blueprint
+from sqlalchemy import select
+
+from inbox import schemas
+from inbox.access import STARTS_CASES, TEAMLEDER, case_for, require_role, runtime, task_for
+from inbox.cases import validate_start
+from inbox.errors import api_error
+from inbox.queries import InboxQuery, due_state, inbox_page, process_choices
+from inbox.tokens import user_for_token
+from processes import timekeeping
+from processes.engine import Actor, Engine, mask_cpr
+from processes.errors import InvalidInput
+from processes.models import Case, Document, HumanTask, Municipality, User
+
+
+class _Api(Api):
+    """flask-smorest's Api without its app-wide error handler: :mod:`inbox.errors` answers
+    JSON under /api/ and HTML pages everywhere else."""
+
+    def _register_error_handlers(self):
+        pass
+
+
+blp = Blueprint("api", __name__, url_prefix="/api/v1", description="Sagsflow caseworker API")
+_RESPONSES = {code: schemas.ApiErrorSchema for code in (400, 401, 403, 404, 409, 422)}
+
+
+def register(app: Flask) -> None:
+    app.config.setdefault("API_TITLE", "Sagsflow")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    api = _Api(app, spec_kwargs={"components": {"securitySchemes": {
+        "bearer": {"type": "http", "scheme": "bearer",
+                   "description": "A token from `sagsflow user token USERNAME` or the API key page."}}},
+        "security": [{"bearer": []}]})
+    api.register_blueprint(blp)
+
+
+@blp.before_request
+def authenticate():
+    if request.path.endswith("/openapi.json"):
+        return None
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    with runtime().sessions() as db:
+        user = user_for_token(db, token)
+    if user is None:
+        return api_error(401, "a valid bearer token is required")
+    g.api_user = user
+    g.api_actor = Actor.for_user(user)
+    return None
+
+
+def _actor() -> Actor:
+    return g.api_actor
+
+
+def _task_json(task: HumanTask, case: Case, claimer: str | None, now) -> dict:
+    return {"id": task.id, "name": task.name, "bpmn_id": task.bpmn_id, "process_id": task.process_id,
+            "role": task.role, "state": task.state, "case_id": task.case_id, "instance_id": task.instance_id,
+            "citizen": case.citizen_name, "cpr": mask_cpr(case.cpr), "due_at": task.due_at,
+            "due_state": due_state(task.due_at, now), "deadline_rule": task.deadline_rule,
+            "claimed_by": claimer, "revision": task.revision, "created_at": task.created_at}
+
+
+def _task_detail(task_id: int, audit: bool) -> dict:
+    actor = _actor()
+    with runtime().sessions.begin() as db:
+        task = task_for(db, actor, task_id)
+        case = db.get(Case, task.case_id)
+        names = {u.id: u.username for u in db.scalars(
+            select(User).where(User.id.in_({task.claimed_by_id, task.completed_by_id} - {None})))}
+        now = timekeeping.now(db)
+        if audit:
+            Engine.audit(db, actor, "task.view", task.municipality_id, task.case_id, task.instance_id,
+                         {"task": task.bpmn_id, "via": "api"}, now)
+        body = _task_json(task, case, names.get(task.claimed_by_id), now)
+    body.update(form=runtime().engine.task_form(task), data=task.data,
+                completed_by=names.get(task.completed_by_id), closed_at=task.closed_at)
+    return body
+
+
+def _open_tasks_json(case_id: int, exclude: set[int] = frozenset()) -> list[dict]:
+    with runtime().sessions() as db:
+        now = timekeeping.now(db)
+        case = db.get(Case, case_id)
+        rows = [t for t in runtime().engine.open_tasks(case_id=case_id) if t.id not in exclude]
+        names = {u.id: u.username for u in db.scalars(
+            select(User).where(User.id.in_({t.claimed_by_id for t in rows} - {None})))}
+        return [_task_json(t, case, names.get(t.claimed_by_id), now) for t in rows]
+
+
+@blp.route("/tasks")
+@blp.arguments(schemas.TaskListArgs, location="query")
+@blp.response(200, schemas.TaskPageSchema)
+@blp.alt_response(401, schema=schemas.ApiErrorSchema)
+@blp.alt_response(403, schema=schemas.ApiErrorSchema)
+def list_tasks(args):
+    """The inbox: open tasks of my roles in my municipality (filter, sort, page)."""
+    actor = _actor()
+    team = args["scope"] == "team"
+    if team:
+        require_role(actor, TEAMLEDER)
+    query = InboxQuery(roles=tuple(args["role"]), process=args["process"], due=args["due"],
+                       claim=args["claim"], sort=args["sort"], desc=args["dir"] == "desc",
+                       page=args["page"], per_page=args["per_page"], team=team)
+    with runtime().sessions() as db:
+        now = timekeeping.now(db)
+        page = inbox_page(db, actor, query, now)
+    return {"items": [_task_json(r.task, _CaseView(r.citizen, r.cpr), r.claimed_by, now) for r in page.rows],
+            "total": page.total, "page": query.page, "per_page": query.per_page, "pages": page.pages}
+
+
+class _CaseView:
+    def __init__(self, citizen_name: str, cpr: str):
+        self.citizen_name, self.cpr = citizen_name, cpr
+
+
+@blp.route("/tasks/<int:task_id>")
+@blp.response(200, schemas.TaskDetailSchema)
+@blp.alt_response(404, schema=schemas.ApiErrorSchema)
+@blp.alt_response(403, schema=schemas.ApiErrorSchema)
+def get_task(task_id: int):
+    """One task with its form schema (fields, types, required, choices)."""
+    return _task_detail(task_id, audit=True)
+
+
+@blp.route("/tasks/<int:task_id>/claim", methods=["POST"])
+@blp.response(200, schemas.TaskDetailSchema)
+@blp.alt_response(409, schema=schemas.ApiErrorSchema)
+def claim_task(task_id: int):
+    """Claim a task (others see it is yours)."""
+    runtime().engine.claim_task(task_id, _actor())
+    return _task_detail(task_id, audit=False)
+
+
+@blp.route("/tasks/<int:task_id>/unclaim", methods=["POST"])
+@blp.response(200, schemas.TaskDetailSchema)
+@blp.alt_response(409, schema=schemas.ApiErrorSchema)
+def unclaim_task(task_id: int):
+    """Release a task you claimed."""
+    runtime().engine.claim_task(task_id, _actor(), unclaim=True)
+    return _task_detail(task_id, audit=False)
+
+
+@blp.route("/tasks/<int:task_id>/complete", methods=["POST"])
+@blp.arguments(schemas.CompleteSchema)
+@blp.response(200, schemas.CompletedSchema)
+@blp.alt_response(409, schema=schemas.ApiErrorSchema)
+@blp.alt_response(422, schema=schemas.ApiErrorSchema)
+def complete_task(body, task_id: int):
+    """Complete a task with its form data; pass `revision` to refuse a stale form (409)."""
+    actor = _actor()
+    with runtime().sessions() as db:
+        case_id = task_for(db, actor, task_id).case_id
+    before = {t.id for t in runtime().engine.open_tasks(case_id=case_id)}
+    runtime().engine.complete_task(task_id, body["data"], actor, revision=body["revision"])
+    return {"task": _task_detail(task_id, audit=False), "next_tasks": _open_tasks_json(case_id, before)}
+
+
+@blp.route("/tasks/<int:task_id>/reassign", methods=["POST"])
+@blp.arguments(schemas.ReassignSchema)
+@blp.response(200, schemas.TaskDetailSchema)
+@blp.alt_response(403, schema=schemas.ApiErrorSchema)
+def reassign_task(body, task_id: int):
+    """A teamleder gives a task to a colleague who holds its role."""
+    actor = _actor()
+    require_role(actor, TEAMLEDER)
+    with runtime().sessions() as db:
+        to_user = db.scalar(select(User).where(User.username == body["username"],
+                                               User.municipality_id == actor.municipality_id))
+    if to_user is None:
+        raise InvalidInput("unknown user", {"username": ["Ukendt bruger."]})
+    runtime().engine.reassign_task(task_id, to_user, actor)
+    with runtime().sessions() as db:
+        task = db.get(HumanTask, task_id)
+        case = db.get(Case, task.case_id)
+        body = _task_json(task, case, to_user.username, timekeeping.now(db))
+    body.update(form=runtime().engine.task_form(task), data=task.data, completed_by=None, closed_at=None)
+    return body
+
+
+@blp.route("/cases/<int:case_id>")
+@blp.response(200, schemas.CaseSchema)
+@blp.alt_response(404, schema=schemas.ApiErrorSchema)
+@blp.alt_response(403, schema=schemas.ApiErrorSchema)
+def get_case(case_id: int):
+    """Everything about one citizen's case (the view is written to the audit log)."""
+    actor = _actor()
+    with runtime().sessions() as db:
+        case_for(db, actor, case_id)
+    detail = runtime().engine.case_detail(case_id, actor)
+    with runtime().sessions() as db:
+        ids = {t.completed_by_id for t in detail["tasks"]} | {t.claimed_by_id for t in detail["tasks"]}
+        names = {u.id: u.username for u in db.scalars(select(User).where(User.id.in_(ids - {None})))}
+        documents = {d.outbox_id: d for d in db.scalars(select(Document).where(Document.case_id == case_id))}
+    case, now = detail["case"], detail["now"]
+    return {
+        "id": case.id, "citizen": case.citizen_name, "cpr": mask_cpr(case.cpr),
+        "municipality": detail["municipality"].key, "status": case.status, "now": now,
+        "instances": [{"id": i.id, "process_id": i.process_id, "status": i.status,
+                       "model_version": i.model_version.version, "started_at": i.started_at,
+                       "completed_at": i.completed_at,
+                       "current": sorted({t.bpmn_id for t in detail["tasks"]
+                                          if t.instance_id == i.id and t.state == "open"})}
+                      for i in detail["instances"]],
+        "open_tasks": [_task_json(t, case, names.get(t.claimed_by_id), now)
+                       for t in detail["tasks"] if t.state == "open"],
+        "history": [{"id": t.id, "name": t.name, "task": t.bpmn_id, "process": t.process_id, "role": t.role,
+                     "state": t.state, "completed_by": names.get(t.completed_by_id), "closed_at": t.closed_at}
+                    for t in detail["tasks"] if t.state != "open"],
+        "deadlines": [{"instance_id": t.instance_id, "timer": t.bpmn_id, "name": t.name, "rule": t.deadline_rule,
+                       "due_at": t.due_at, "task": t.attached_to} for t in detail["timers"]],
+        "breaches": [{"instance_id": b.instance_id, "timer": b.bpmn_id, "name": b.bpmn_id, "rule": b.deadline_rule,
+                      "due_at": b.due_at} for b in detail["breaches"]],
+        "letters": [{"id": o.id, "template": o.payload.get("template"), "created_at": o.created_at,
+                     "sent_at": o.sent_at, "document_id": documents[o.id].id if o.id in documents else None,
+                     "title": documents[o.id].title if o.id in documents else None} for o in detail["letters"]],
+    }
+
+
+@blp.route("/cases", methods=["POST"])
+@blp.arguments(schemas.StartCaseSchema)
+@blp.response(201, schemas.StartedSchema)
+@blp.alt_response(403, schema=schemas.ApiErrorSchema)
+@blp.alt_response(422, schema=schemas.ApiErrorSchema)
+def start_case(body):
+    """Start a case type for a citizen in my municipality (needs the sagsbehandler role)."""
+    actor = _actor()
+    require_role(actor, STARTS_CASES)
+    with runtime().sessions() as db:
+        case_types = process_choices(db, actor)
+        municipality = db.get(Municipality, actor.municipality_id)
+    errors = validate_start(body, case_types)
+    if errors:
+        raise InvalidInput("the case cannot be started", errors)
+    instance = runtime().engine.start_case(municipality.key, body["case_type"], body["cpr"],
+                                           body["citizen_name"], actor=actor, age=body.get("age"))
+    return {"case_id": instance.case_id, "instance_id": instance.id, "process": instance.process_id,
+            "status": instance.status, "open_tasks": _open_tasks_json(instance.case_id)}

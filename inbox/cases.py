@@ -1,0 +1,124 @@
+"""The case page (everything about one citizen), starting a case, diagrams and letters."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from inbox.access import (
+    STARTS_CASES, case_for, current_actor, instance_for, login_required, require_role, runtime,
+)
+from inbox.queries import due_state, process_choices
+from processes.errors import InvalidInput, NotFound
+from processes.models import Document, User
+
+bp = Blueprint("cases", __name__)
+
+
+def case_view(case_id: int) -> dict:
+    """The engine's case detail (the view is audited) plus users, letters and diagram marks."""
+    actor = current_actor()
+    with runtime().sessions() as db:
+        case_for(db, actor, case_id)
+    detail = runtime().engine.case_detail(case_id, actor)
+    with runtime().sessions() as db:
+        user_ids = {t.completed_by_id for t in detail["tasks"]} | {t.claimed_by_id for t in detail["tasks"]}
+        detail["users"] = {u.id: u for u in db.scalars(select(User).where(User.id.in_(user_ids - {None})))}
+        detail["documents"] = list(db.scalars(select(Document).where(Document.case_id == case_id)
+                                              .order_by(Document.created_at, Document.id)))
+    by_outbox = {d.outbox_id: d for d in detail["documents"] if d.outbox_id}
+    detail["letter_rows"] = [(o, by_outbox.get(o.id)) for o in detail["letters"]]
+    detail["loose_documents"] = [d for d in detail["documents"] if d.outbox_id not in {o.id for o in detail["letters"]}]
+    marks = {}
+    for instance in detail["instances"]:
+        tasks = [t for t in detail["tasks"] if t.instance_id == instance.id]
+        marks[instance.id] = {
+            "current": sorted({t.bpmn_id for t in tasks if t.state == "open"}),
+            "done": sorted({t.bpmn_id for t in tasks if t.state == "completed"}),
+            "waiting": sorted({t.bpmn_id for t in detail["timers"]
+                               if t.instance_id == instance.id and not t.attached_to}),
+        }
+    detail["marks"] = marks
+    detail["due_state"] = lambda when: due_state(when, detail["now"])
+    return detail
+
+
+@bp.route("/sager/<int:case_id>")
+@login_required
+def show(case_id: int):
+    detail = case_view(case_id)
+    return render_template("case.html", **detail)
+
+
+@bp.route("/sager/<int:case_id>/forloeb/<int:instance_id>/diagram.bpmn")
+@login_required
+def diagram(case_id: int, instance_id: int):
+    with runtime().sessions() as db:
+        row = instance_for(db, current_actor(), case_id, instance_id)
+        xml = row.model_version.bpmn_xml
+    return Response(xml, mimetype="application/xml")
+
+
+@bp.route("/sager/<int:case_id>/breve/<int:document_id>")
+@login_required
+def document(case_id: int, document_id: int):
+    """A rendered letter, shown in a sandboxed frame on the letter page."""
+    with runtime().sessions() as db:
+        case_for(db, current_actor(), case_id)
+        doc = db.get(Document, document_id)
+        if doc is None or doc.case_id != case_id:
+            raise NotFound(f"document {document_id} not found")
+    if request.args.get("raw"):
+        response = Response(doc.body, mimetype=doc.content_type or "text/html")
+        response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+    return render_template("document.html", case_id=case_id, doc=doc)
+
+
+@bp.route("/sager/ny", methods=["GET", "POST"])
+@login_required
+def start():
+    actor = current_actor()
+    require_role(actor, STARTS_CASES)
+    with runtime().sessions() as db:
+        case_types = process_choices(db, actor)
+        from processes.models import Municipality
+        municipality = db.get(Municipality, actor.municipality_id)
+    values = {"case_type": "rehabilitering" if "rehabilitering" in case_types else "", "cpr": "",
+              "citizen_name": "", "age": ""}
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        values = {k: (request.form.get(k) or "").strip() for k in values}
+        errors = validate_start(values, case_types)
+        if not errors:
+            try:
+                instance = runtime().engine.start_case(
+                    municipality.key, values["case_type"], values["cpr"], values["citizen_name"],
+                    actor=actor, age=int(values["age"]) if values["age"] else None)
+            except InvalidInput as exc:
+                errors = exc.errors or {"cpr": [str(exc)]}
+            else:
+                return redirect(url_for("cases.show", case_id=instance.case_id))
+    return render_template("case_start.html", values=values, errors=errors, case_types=case_types), \
+        (422 if errors else 200)
+
+
+def validate_start(values: dict, case_types: list[str]) -> dict[str, list[str]]:
+    """Field errors (Danish) for the start-a-case form; the API uses the same rules."""
+    errors: dict[str, list[str]] = {}
+    if values.get("case_type") not in case_types:
+        errors["case_type"] = [_("Vælg en sagstype.")]
+    digits = (values.get("cpr") or "").replace("-", "").strip()
+    if len(digits) != 10 or not digits.isdigit():
+        errors["cpr"] = [_("CPR-nummeret skal have 10 cifre (DDMMÅÅ-XXXX).")]
+    if not (values.get("citizen_name") or "").strip():
+        errors["citizen_name"] = [_("Skriv borgerens navn.")]
+    age = values.get("age")
+    if age not in (None, ""):
+        try:
+            if not 0 <= int(age) <= 130:
+                raise ValueError
+        except (TypeError, ValueError):
+            errors["age"] = [_("Alderen skal være et helt tal mellem 0 og 130.")]
+    return errors

@@ -1,0 +1,158 @@
+"""Marshmallow schemas of the REST API (requests and responses)."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from inbox.queries import CLAIM_FILTERS, DUE_STATES, SORTS
+
+
+class ApiErrorSchema(Schema):
+    code = fields.Integer(required=True)
+    status = fields.String(required=True)
+    message = fields.String()
+    errors = fields.Dict(metadata={"description": "Field id → list of messages (Danish)."})
+
+
+class TaskListArgs(Schema):
+    role = fields.List(fields.String(), load_default=list, metadata={"description": "Only these roles (repeatable)."})
+    process = fields.String(load_default="")
+    due = fields.String(load_default="", validate=validate.OneOf(("",) + DUE_STATES))
+    claim = fields.String(load_default="", validate=validate.OneOf(("",) + CLAIM_FILTERS))
+    sort = fields.String(load_default="frist", validate=validate.OneOf(tuple(SORTS)))
+    dir = fields.String(load_default="asc", validate=validate.OneOf(("asc", "desc")))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=25, validate=validate.Range(min=1, max=200))
+    scope = fields.String(load_default="mine", validate=validate.OneOf(("mine", "team")),
+                          metadata={"description": "`team`: every role (teamleder only)."})
+
+
+class FormFieldSchema(Schema):
+    id = fields.String(required=True)
+    label = fields.String()
+    type = fields.String(metadata={"description": "string, long, boolean, date, enum"})
+    required = fields.Boolean()
+    options = fields.List(fields.Dict())
+    min = fields.Integer()
+    max = fields.Integer()
+    minlength = fields.Integer()
+    maxlength = fields.Integer()
+    multiline = fields.Boolean()
+    default = fields.Raw()
+
+
+class TaskSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    task = fields.String(attribute="bpmn_id")
+    process = fields.String(attribute="process_id")
+    role = fields.String()
+    state = fields.String()
+    case_id = fields.Integer()
+    instance_id = fields.Integer()
+    citizen = fields.String()
+    cpr = fields.String(metadata={"description": "Masked: DDMMÅÅ-XXXX"})
+    due_at = fields.DateTime(allow_none=True)
+    due_state = fields.String(metadata={"description": "overskredet, snart, ok or ingen"})
+    deadline_rule = fields.String(allow_none=True)
+    claimed_by = fields.String(allow_none=True)
+    revision = fields.Integer()
+    created_at = fields.DateTime()
+
+
+class TaskDetailSchema(TaskSchema):
+    form = fields.List(fields.Nested(FormFieldSchema))
+    data = fields.Dict(allow_none=True)
+    completed_by = fields.String(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+
+
+class TaskPageSchema(Schema):
+    items = fields.List(fields.Nested(TaskSchema))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+    pages = fields.Integer()
+
+
+class CompleteSchema(Schema):
+    data = fields.Dict(required=True, metadata={"description": "The form: field id → value."})
+    revision = fields.Integer(load_default=None, allow_none=True,
+                              metadata={"description": "The task revision the form was filled from."})
+
+
+class CompletedSchema(Schema):
+    task = fields.Nested(TaskDetailSchema)
+    next_tasks = fields.List(fields.Nested(TaskSchema))
+
+
+class ReassignSchema(Schema):
+    username = fields.String(required=True)
+
+
+class StartCaseSchema(Schema):
+    case_type = fields.String(required=True)
+    cpr = fields.String(required=True)
+    citizen_name = fields.String(required=True)
+    age = fields.Integer(load_default=None, allow_none=True)
+
+
+class StartedSchema(Schema):
+    case_id = fields.Integer()
+    instance_id = fields.Integer()
+    process = fields.String()
+    status = fields.String()
+    open_tasks = fields.List(fields.Nested(TaskSchema))
+
+
+class InstanceSchema(Schema):
+    id = fields.Integer()
+    process = fields.String(attribute="process_id")
+    status = fields.String()
+    model_version = fields.Integer()
+    started_at = fields.DateTime()
+    completed_at = fields.DateTime(allow_none=True)
+    current = fields.List(fields.String(), metadata={"description": "BPMN ids of the open tasks"})
+
+
+class HistorySchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    task = fields.String()
+    process = fields.String()
+    role = fields.String()
+    state = fields.String()
+    completed_by = fields.String(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+
+
+class DeadlineSchema(Schema):
+    instance_id = fields.Integer()
+    timer = fields.String()
+    name = fields.String()
+    rule = fields.String(allow_none=True)
+    due_at = fields.DateTime()
+    task = fields.String(allow_none=True)
+
+
+class LetterSchema(Schema):
+    id = fields.Integer()
+    template = fields.String()
+    created_at = fields.DateTime()
+    sent_at = fields.DateTime(allow_none=True)
+    document_id = fields.Integer(allow_none=True)
+    title = fields.String(allow_none=True)
+
+
+class CaseSchema(Schema):
+    id = fields.Integer()
+    citizen = fields.String()
+    cpr = fields.String(metadata={"description": "Masked: DDMMÅÅ-XXXX"})
+    municipality = fields.String()
+    status = fields.String()
+    now = fields.DateTime()
+    instances = fields.List(fields.Nested(InstanceSchema))
+    open_tasks = fields.List(fields.Nested(TaskSchema))
+    history = fields.List(fields.Nested(HistorySchema))
+    deadlines = fields.List(fields.Nested(DeadlineSchema))
+    breaches = fields.List(fields.Nested(DeadlineSchema))
+    letters = fields.List(fields.Nested(LetterSchema))

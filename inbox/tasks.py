@@ -1,0 +1,97 @@
+"""The task page: the form the BPMN model defines, validated on the server.
+
+The form carries the task's ``revision``; a submission rendered from an older revision
+(the task was completed, claimed, reassigned or changed meanwhile) is refused with a
+conflict message and never completes the task twice (:meth:`Engine.complete_task`).
+"""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from inbox.access import current_actor, login_required, runtime, task_for
+from inbox.formatting import role_name
+from inbox.queries import due_state
+from processes import timekeeping
+from processes.engine import Engine
+from processes.errors import Conflict, InvalidInput
+from processes.models import Case, HumanTask, User
+
+bp = Blueprint("tasks", __name__)
+
+
+def form_input(form: list[dict], values) -> dict:
+    """Read the posted fields of a model form; an unticked checkbox is ``False``."""
+    data = {}
+    for spec in form:
+        if spec["type"] == "boolean":
+            data[spec["id"]] = values.get(spec["id"]) in ("true", "on", "1")
+        else:
+            data[spec["id"]] = values.get(spec["id"], "")
+    return data
+
+
+def load_task_view(task_id: int, audit: bool = True) -> dict:
+    """The task with its case, claimer and form; the view is written to the audit log."""
+    actor = current_actor()
+    engine = runtime().engine
+    with runtime().sessions.begin() as db:
+        task = task_for(db, actor, task_id)
+        case = db.get(Case, task.case_id)
+        claimer = db.get(User, task.claimed_by_id) if task.claimed_by_id else None
+        completer = db.get(User, task.completed_by_id) if task.completed_by_id else None
+        now = timekeeping.now(db)
+        if audit:
+            Engine.audit(db, actor, "task.view", task.municipality_id, task.case_id, task.instance_id,
+                         {"task": task.bpmn_id}, now)
+    return {"task": task, "case": case, "claimer": claimer, "completer": completer, "now": now,
+            "due": due_state(task.due_at, now),
+            "form": engine.task_form(task)}
+
+
+def _next_tasks(case_id: int, before: set[int]) -> list[HumanTask]:
+    return [t for t in runtime().engine.open_tasks(case_id=case_id) if t.id not in before]
+
+
+@bp.route("/opgaver/<int:task_id>", methods=["GET", "POST"])
+@login_required
+def show(task_id: int):
+    view = load_task_view(task_id, audit=request.method == "GET")
+    task = view["task"]
+    values: dict = {spec["id"]: spec.get("default") for spec in view["form"]}
+    if task.state != "open" and task.data:
+        values.update(task.data)
+    errors: dict = {}
+    conflict = None
+    status = 200
+    if request.method == "POST":
+        values = form_input(view["form"], request.form)
+        try:
+            revision = int(request.form.get("revision", ""))
+        except ValueError:
+            revision = -1
+        before = {t.id for t in runtime().engine.open_tasks(case_id=task.case_id)}
+        try:
+            done = runtime().engine.complete_task(task_id, values, current_actor(), revision=revision)
+        except InvalidInput as exc:
+            errors, status = exc.errors, 422
+        except Conflict:
+            conflict, status = _("Opgaven er blevet ændret, mens du havde den åben: en anden har taget, "
+                                 "fordelt eller afsluttet den. Se opgaven igen, før du indsender."), 409
+            view = load_task_view(task_id, audit=False)
+        else:
+            _flash_next(done, _next_tasks(done.case_id, before))
+            return redirect(url_for("inbox.index"))
+    return render_template("task.html", values=values, errors=errors, conflict=conflict,
+                           **view), status
+
+
+def _flash_next(done: HumanTask, new: list[HumanTask]) -> None:
+    mine = current_actor().roles
+    flash(_("Opgaven »%(name)s« er afsluttet.", name=done.name), "success")
+    for t in new:
+        where = _("din indbakke") if t.role in mine else _("indbakken for %(role)s", role=role_name(t.role))
+        flash(_("Næste opgave: »%(name)s« er lagt i %(where)s.", name=t.name, where=where), "info")
+    if not new:
+        flash(_("Sagen venter nu på en frist eller en hændelse; der er ingen ny opgave endnu."), "info")
