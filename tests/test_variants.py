@@ -8,8 +8,39 @@ Runs on SQLite and PostgreSQL (the ``runtime`` fixture).
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
-from story import Story
+from processes.models import HumanTask, Outbox, ProcessInstance
+from walk import Walk, local_date
+
+
+class Story(Walk):
+    """A :class:`Walk` that checks each form against the model and reports dates."""
+
+    def complete(self, bpmn_id: str, **form):
+        fields = {f["id"]: f for f in self.engine.task_form(self._open(bpmn_id))}
+        assert not set(form) - set(fields), f"{bpmn_id}: not form fields: {set(form) - set(fields)}"
+        missing = {k for k, f in fields.items() if f["required"] and k not in form}
+        assert not missing, f"{bpmn_id}: required fields missing: {missing}"
+        return super().complete(bpmn_id, **form)
+
+    def dated_letters(self) -> list[tuple[str, str]]:
+        """(template, Danish date queued) of the case's letters, oldest first."""
+        with self.rt.sessions() as session:
+            rows = session.scalars(select(Outbox).where(Outbox.case_id == self.case_id, Outbox.kind == "letter")
+                                   .order_by(Outbox.id))
+            return [(o.payload["template"], local_date(o.created_at)) for o in rows]
+
+    def history(self) -> list[tuple[str, str, str]]:
+        """Every task of the case in order of appearance: (bpmn id, role, Danish date)."""
+        with self.rt.sessions() as session:
+            rows = session.scalars(select(HumanTask).where(HumanTask.case_id == self.case_id).order_by(HumanTask.id))
+            return [(t.bpmn_id, t.role, local_date(t.created_at)) for t in rows]
+
+    def instance_rows(self) -> list[ProcessInstance]:
+        with self.rt.sessions() as session:
+            return list(session.scalars(select(ProcessInstance).where(ProcessInstance.case_id == self.case_id)
+                                        .order_by(ProcessInstance.id)))
 
 PREPARATION = [
     ("vurder_rute", "sagsbehandler", "2027-01-04"),
@@ -22,10 +53,9 @@ PREPARATION = [
 
 def prepare(story: Story) -> None:
     """Monday 2027-01-04: the case goes to the team; everything is ready a week later."""
-    story.start("rehabilitering")
     story.complete("vurder_rute", oprindelig_ydelse="sygedagpenge", ansoegt_om="fleksjob", rute="team")
     story.complete("planlaeg_forberedelse", laegeattest_noedvendig=True)
-    story.advance_to("2027-01-11")
+    story.at("2027-01-11")
     story.complete("indhent_laegeattest", laegeattest_modtaget="2027-01-11")
     story.complete("indhent_oplysninger", oplysninger="Ingen sociale sager")
     story.complete("forberedende_del", underskriftsdato="2027-01-11")
@@ -36,30 +66,30 @@ def book_and_meet(story: Story) -> None:
     story.complete("book_moede", bookingdato="2027-01-11", moededato="2027-02-01")
     story.complete("forbered_sundhedskoordinator", sundhedsfaglig_vurdering="Kan arbejde 12 timer")
     assert story.timers() == {"invitation_tid": "2027-01-25"}           # one week before the meeting
-    story.advance_to("2027-02-01")
-    assert story.letters() == [("invitation_moede", "2027-01-25")]
-    assert story.open() == {"rehabiliteringsmoede": "rehabiliteringsteam"}
+    story.at("2027-02-01")
+    assert story.dated_letters() == [("invitation_moede", "2027-01-25")]
+    assert story.ready() == {"rehabiliteringsmoede": "rehabiliteringsteam"}
     story.complete("rehabiliteringsmoede", indstilling="fleksjob", indstilling_begrundelse="Nedsat arbejdsevne")
 
 
 def fleksjob_first_talk(story: Story) -> tuple[str, str]:
     """The fleksjob process the decision handed the citizen to: its first talk and due date."""
-    instances = story.instances()
+    instances = story.instance_rows()
     assert [i.process_id for i in instances] == ["rehabilitering", "fleksjob"]
     assert instances[0].status == "completed" and instances[1].status == "running"
-    task = story.task("foerste_samtale")
+    task = story._open("foerste_samtale")
     return task.role, story.due("foerste_samtale")
 
 
 def test_aaby_decides_fleksjob_at_the_meeting(runtime):
-    story = Story(runtime, "aaby")
+    story = Story(runtime, "aaby", "rehabilitering")
     prepare(story)
     book_and_meet(story)
-    assert story.open() == {"afgoerelse_paa_moedet": "rehabiliteringsteam"}
+    assert story.ready() == {"afgoerelse_paa_moedet": "rehabiliteringsteam"}
     story.complete("afgoerelse_paa_moedet", mundtlig_partshoering=True, afgoerelse="fleksjob",
                    afgoerelsesdato="2027-02-01")
     # oral partshøring at the meeting: no hearing letter; visitation the day of the meeting
-    assert [t for t, _ in story.letters()] == ["invitation_moede", "afgoerelse", "indkaldelse_samtale"]
+    assert [t for t, _ in story.dated_letters()] == ["invitation_moede", "afgoerelse", "indkaldelse_samtale"]
     assert fleksjob_first_talk(story) == ("sagsbehandler", "2027-02-22")  # 3 weeks after the meeting
     assert story.history() == PREPARATION + [
         ("book_moede", "sekretariat", "2027-01-11"),
@@ -71,23 +101,23 @@ def test_aaby_decides_fleksjob_at_the_meeting(runtime):
 
 
 def test_boegeby_written_hearing_then_separate_decision(runtime):
-    story = Story(runtime, "boegeby")
+    story = Story(runtime, "boegeby", "rehabilitering")
     prepare(story)
     book_and_meet(story)
-    assert story.open() == {"skriv_indstilling": "moedeleder"}
+    assert story.ready() == {"skriv_indstilling": "moedeleder"}
     assert story.due("skriv_indstilling") == "2027-02-08"               # 5 working days after the meeting
-    story.advance_to("2027-02-03")
+    story.at("2027-02-03")
     story.complete("skriv_indstilling", indstillingsdato="2027-02-03", indstilling_tekst="Fleksjob")
-    assert story.letters() == [("invitation_moede", "2027-01-25"), ("partshoering", "2027-02-03")]
+    assert story.dated_letters() == [("invitation_moede", "2027-01-25"), ("partshoering", "2027-02-03")]
     assert story.timers() == {"svarfrist": "2027-02-17"}                # 14 days' reply
     story.end_of("2027-02-16")
-    assert story.open() == {}                                           # the afgørelse unit waits
+    assert story.ready() == {}                                           # the afgørelse unit waits
     story.end_of("2027-02-17")
-    assert story.open() == {"traef_afgoerelse": "afgoerelse"}
-    story.advance_to("2027-02-18")
+    assert story.ready() == {"traef_afgoerelse": "afgoerelse"}
+    story.at("2027-02-18")
     story.complete("traef_afgoerelse", enig_i_indstilling=True, afgoerelse="fleksjob",
                    afgoerelsesdato="2027-02-18")
-    assert [t for t, _ in story.letters()] == ["invitation_moede", "partshoering", "afgoerelse",
+    assert [t for t, _ in story.dated_letters()] == ["invitation_moede", "partshoering", "afgoerelse",
                                                "indkaldelse_samtale"]
     assert fleksjob_first_talk(story) == ("sagsbehandler", "2027-03-11")  # 3 weeks after the decision
     assert story.history() == PREPARATION + [
@@ -101,14 +131,14 @@ def test_boegeby_written_hearing_then_separate_decision(runtime):
 
 
 def test_cederholm_screens_first_then_decides_fleksjob_at_the_meeting(runtime):
-    story = Story(runtime, "cederholm")
+    story = Story(runtime, "cederholm", "rehabilitering")
     prepare(story)
-    assert story.open() == {"screening": "fagkonsulent"}
+    assert story.ready() == {"screening": "fagkonsulent"}
     story.complete("screening", screening_resultat="klar")
     book_and_meet(story)
-    assert story.open() == {"afgoerelse_paa_moedet": "rehabiliteringsteam"}
+    assert story.ready() == {"afgoerelse_paa_moedet": "rehabiliteringsteam"}
     story.complete("afgoerelse_paa_moedet", afgoerelse="fleksjob", afgoerelsesdato="2027-02-01")
-    assert [t for t, _ in story.letters()] == ["invitation_moede", "afgoerelse", "indkaldelse_samtale"]
+    assert [t for t, _ in story.dated_letters()] == ["invitation_moede", "afgoerelse", "indkaldelse_samtale"]
     assert fleksjob_first_talk(story) == ("sagsbehandler", "2027-02-22")
     assert story.history() == PREPARATION + [
         ("screening", "fagkonsulent", "2027-01-11"),
@@ -125,12 +155,12 @@ def test_cederholm_booking_lead_time_is_21_days(runtime):
     which Aaby accepts: the secretariat gets the booking task back."""
     results = {}
     for key in ("aaby", "cederholm"):
-        story = Story(runtime, key, cpr="020290-2345")
+        story = Story(runtime, key, "rehabilitering", cpr="020290-2345")
         prepare(story)
         if key == "cederholm":
             story.complete("screening", screening_resultat="klar")
         story.complete("book_moede", bookingdato="2027-01-11", moededato="2027-01-25")
-        results[key] = story.open()
+        results[key] = story.ready()
     assert results == {"aaby": {"forbered_sundhedskoordinator": "sundhedskoordinator"},
                        "cederholm": {"book_moede": "sekretariat"}}
 
@@ -138,10 +168,9 @@ def test_cederholm_booking_lead_time_is_21_days(runtime):
 @pytest.mark.parametrize("municipality, talk_interval", [("aaby", "2027-02-04"), ("boegeby", "2027-03-04")])
 def test_ressourceforloeb_follow_up_interval_by_policy(runtime, municipality, talk_interval):
     """Aaby talks monthly, Bøgeby every 2 months; Bøgeby hands over to a new coordinator."""
-    story = Story(runtime, municipality)
-    story.start("ressourceforloeb", {"overdragelse": {"afgoerelsesdato": "2027-01-04"}})
+    story = Story(runtime, municipality, "ressourceforloeb", {"overdragelse": {"afgoerelsesdato": "2027-01-04"}})
     if municipality == "boegeby":
-        assert story.open() == {"tildel_koordinerende": "teamleder"}
+        assert story.ready() == {"tildel_koordinerende": "teamleder"}
         story.complete("tildel_koordinerende", koordinerende_sagsbehandler="Ny KS")
         story.complete("overdragelsesmoede", overdragelsesdato="2027-01-04")
     story.complete("foerste_samtale", samtaledato="2027-01-04", forloeb_start="2027-01-04", varighed="P1Y",
