@@ -26,7 +26,7 @@ from SpiffWorkflow.util.task import TaskState
 from processes import timekeeping
 from processes.catalogue import LoadedSpec, SpecCache
 from processes.clock import FixedClock, use_clock
-from processes.errors import Conflict, Forbidden, InvalidInput, NotFound
+from processes.errors import Conflict, Forbidden, InvalidInput, NotFound, SagsflowError
 from processes.forms import validate_form
 from processes.library import HANDOFF_PREFIX
 from processes.models import (
@@ -527,11 +527,23 @@ class Engine:
                                                                         Message.id > after)
                                                .order_by(Message.id).limit(limit)))
             for message_id in pending:
-                if self._deliver(message_id):
-                    delivered += 1
+                try:
+                    if self._deliver(message_id):
+                        delivered += 1
+                except (SagsflowError, WorkflowException) as exc:
+                    # e.g. a hand-off to a case type the municipality has no model for: the
+                    # message is parked with its reason for an administrator; the sender's
+                    # step has committed and is not undone.
+                    self._park_message(message_id, str(exc))
             if len(pending) < limit:
                 return delivered
             after = pending[-1]
+
+    def _park_message(self, message_id: int, reason: str) -> None:
+        log.error("message %s cannot be delivered: %s", message_id, reason)
+        with self.sessions.begin() as session:
+            session.execute(update(Message).where(Message.id == message_id, Message.delivered_at.is_(None))
+                            .values(error=reason[:2000]))
 
     def _deliver(self, message_id: int) -> bool:
         with self.sessions.begin() as session:

@@ -51,3 +51,20 @@ def test_message_without_receiver_waits_in_the_queue(runtime):
     engine.complete_task(case._open("samtale").id, {"udfald": "afholdt"}, Actor.system())
     assert engine.deliver_messages() == 1                              # the worker's poll does this
     assert sorted(case.instances()) == [("fleksjob", "completed"), ("sygedagpenge", "completed")]
+
+
+def test_hand_off_to_a_case_type_without_model_is_parked_not_lost(runtime):
+    from sqlalchemy import delete
+    from processes.models import MunicipalModel, Municipality
+    with runtime.sessions.begin() as s:
+        aaby = s.scalar(select(Municipality).where(Municipality.key == "aaby"))
+        s.execute(delete(MunicipalModel).where(MunicipalModel.municipality_id == aaby.id,
+                                               MunicipalModel.case_type == "rehabilitering"))
+    case = Walk(runtime, "aaby", "sygedagpenge")
+    case.complete("opfoelgningssamtale", samtaledato="2027-01-05", uarbejdsdygtighed="delvis",
+                  vurdering="Behov for afklaring", forloeb="rehabilitering")
+    assert case.instances() == [("sygedagpenge", "completed")]       # the caseworker's step stands
+    with runtime.sessions() as s:
+        message = s.scalar(select(Message))
+    assert message.name == "start_rehabilitering" and message.delivered_at is None
+    assert "aaby has no model for case type 'rehabilitering'" in message.error
