@@ -148,6 +148,15 @@ def _duration_literals(expression: str) -> list[str]:
             and node.value.startswith("P") and len(node.value) > 1]
 
 
+def _refuse_imports(script: str) -> None:
+    """RestrictedPython compiles ``import`` and fails only when the script runs (there is
+    no ``__import__``); a model is refused at load instead."""
+    for node in ast.walk(ast.parse(script, mode="exec")):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = ", ".join(a.name for a in node.names)
+            raise ScriptRejected(f"Line {node.lineno}: import of {getattr(node, 'module', None) or names} is not allowed")
+
+
 def _check_deadline_tag(file_name: str, eid: str, key: str | None, expr: str) -> list[Problem]:
     """A timer tagged with a bounded rule must be that rule's clock: it reads the policy
     parameter, so the bound (checked on every policy) governs it. A hard-wired duration
@@ -302,6 +311,7 @@ def parse_model(xml: str | bytes, file_name: str, policy: dict | None = None,
         try:
             if kind == "script":
                 compile_script(expr)
+                _refuse_imports(expr)
             else:
                 compile_expression(expr)
         except ScriptRejected as exc:
