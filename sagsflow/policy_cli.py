@@ -142,13 +142,14 @@ def policy_apply(ctx, municipality, case_type, dry_run, username):
         target, changes = policy_changes.apply(rt.engine, municipality, case_type, username)
     verb = "would move" if dry_run else "moved"
     click.echo(f"{case_type} in {municipality}: {len(changes)} running instance(s) {verb} to policy version {target.id}")
-    if changes:
-        click.echo(f"{'case':>5}  {'citizen':24} {'cpr':12} {'instance':>8}  {'timer':40} old date -> new date")
-    for change in changes:
-        head = f"{change.case_id:>5}  {change.citizen[:24]:24} {change.cpr:12} {change.instance_id:>8}  "
-        if not change.moves:
-            click.echo(head + "(no pending deadline moves)")
-        for move in change.moves:
-            click.echo(head + f"{move.name[:40]:40} {_local(move.old)} -> {_local(move.new)}")
+    rows = [(str(c.case_id), f"{c.citizen} ({c.cpr})", str(c.instance_id), m.name, f"{_local(m.old)} -> {_local(m.new)}")
+            for c in changes for m in c.moves]
+    rows += [(str(c.case_id), f"{c.citizen} ({c.cpr})", str(c.instance_id), "(no pending deadline moves)", "")
+             for c in changes if not c.moves]
+    if rows:
+        rows.insert(0, ("case", "citizen", "instance", "timer", "old date -> new date"))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        for row in rows:
+            click.echo(("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4]).rstrip())
     if dry_run and changes:
         click.echo("dry run: nothing changed; run again with --yes to apply")
