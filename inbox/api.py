@@ -93,10 +93,10 @@ def _task_detail(task_id: int, audit: bool) -> dict:
 
 
 def _open_tasks_json(case_id: int, exclude: set[int] = frozenset()) -> list[dict]:
+    rows = [t for t in runtime().engine.open_tasks(case_id=case_id) if t.id not in exclude]
     with runtime().sessions() as db:
         now = timekeeping.now(db)
         case = db.get(Case, case_id)
-        rows = [t for t in runtime().engine.open_tasks(case_id=case_id) if t.id not in exclude]
         names = {u.id: u.username for u in db.scalars(
             select(User).where(User.id.in_({t.claimed_by_id for t in rows} - {None})))}
         return [_task_json(t, case, names.get(t.claimed_by_id), now) for t in rows]
@@ -179,6 +179,7 @@ def reassign_task(body, task_id: int):
     actor = _actor()
     require_role(actor, TEAMLEDER)
     with runtime().sessions() as db:
+        task_for(db, actor, task_id, need_role=False)  # another municipality's task: 404
         to_user = db.scalar(select(User).where(User.username == body["username"],
                                                User.municipality_id == actor.municipality_id))
     if to_user is None:

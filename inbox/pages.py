@@ -5,7 +5,9 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from inbox.access import TEAMLEDER, current_actor, current_user, login_required, require_role, runtime
+from inbox.access import (
+    TEAMLEDER, current_actor, current_user, login_required, require_role, runtime, task_for,
+)
 from inbox.auth import _safe_next
 from inbox.queries import InboxQuery, inbox_page, process_choices
 from processes import timekeeping
@@ -88,6 +90,7 @@ def reassign(task_id: int):
     actor = current_actor()
     require_role(actor, TEAMLEDER)
     with runtime().sessions() as db:
+        task_for(db, actor, task_id, need_role=False)  # another municipality's task: 404
         to_user = db.scalar(select(User).where(User.username == request.form.get("username", ""),
                                                User.municipality_id == actor.municipality_id))
     if to_user is None:
