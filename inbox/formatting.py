@@ -1,14 +1,18 @@
 """Template helpers: dates in Copenhagen time, role and case-type names, due states."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
-from flask import Flask
-from flask_babel import format_date, format_datetime, get_locale, lazy_gettext as _l
+from babel.dates import format_date as babel_format_date
+from flask import Flask, url_for
+from flask_babel import format_datetime, get_locale, lazy_gettext as _l
 
 from processes.engine import mask_cpr
 from processes.roles import ROLES
 
+LOCAL = ZoneInfo("Europe/Copenhagen")
 CASE_TYPES = {
     "rehabilitering": _l("Rehabilitering"),
     "ressourceforloeb": _l("Ressourceforløb"),
@@ -40,7 +44,32 @@ def case_type_name(key: str) -> str:
 
 
 def local_date(value: datetime | None) -> str:
-    return format_date(value, "medium") if value else ""
+    if not value:
+        return ""
+    return _date_text(value.astimezone(LOCAL).date(), str(get_locale()))
+
+
+@lru_cache(maxsize=4096)
+def _date_text(day: date, locale: str) -> str:
+    # Formatting with Babel costs more than the inbox query; an inbox page shows few
+    # distinct dates, so each is formatted once per language.
+    return babel_format_date(day, "medium", locale=locale)
+
+
+@lru_cache(maxsize=256)
+def url_pattern(endpoint: str, key: str) -> str:
+    """``url_for(endpoint, key=…)`` as a ``str.format`` pattern: a table of tasks builds
+    its links without one ``url_for`` per row."""
+    return url_for(endpoint, **{key: _SENTINEL}).replace(str(_SENTINEL), "{}")
+
+
+_SENTINEL = 987654321
+
+
+def labels() -> dict:
+    """Role, case-type, due-state and state names in the current language (once per page)."""
+    return {"role": {k: role_name(k) for k in ROLES}, "case_type": {k: str(v) for k, v in CASE_TYPES.items()},
+            "due": {k: str(v) for k, v in DUE_LABELS.items()}}
 
 
 def local_datetime(value: datetime | None) -> str:
@@ -55,5 +84,6 @@ def register(app: Flask) -> None:
         state_label=lambda s: str(STATE_LABELS.get(s, s)))
     from inbox.access import current_user
     app.jinja_env.globals.update(ROLES=ROLES, CASE_TYPES=CASE_TYPES, DUE_LABELS=DUE_LABELS,
-                                 current_user=current_user, get_locale=get_locale)
+                                 current_user=current_user, get_locale=get_locale,
+                                 url_pattern=url_pattern, labels=labels)
     app.jinja_env.add_extension("jinja2.ext.do")

@@ -24,15 +24,15 @@ def _page(team: bool):
         from dataclasses import replace
         query = replace(query, team=True)
     with runtime().sessions() as db:
-        now = timekeeping.now(db)
+        virtual_now = timekeeping.virtual_now(db)
+        now = virtual_now or timekeeping.now(db)
         page = inbox_page(db, actor, query, now)
         processes = process_choices(db, actor)
         saved = list(db.scalars(select(SavedFilter).where(SavedFilter.user_id == actor.user_id)
                                 .order_by(SavedFilter.name)))
         colleagues = _colleagues(db, actor.municipality_id) if team else {}
-        virtual = timekeeping.is_virtual(db)
     return render_template("inbox.html", page=page, query=query, processes=processes, saved=saved,
-                           team=team, colleagues=colleagues, now=now, virtual_clock=virtual)
+                           team=team, colleagues=colleagues, now=now, virtual_clock=virtual_now is not None)
 
 
 def _colleagues(db, municipality_id: int) -> dict[str, list[User]]:
