@@ -453,23 +453,44 @@ class Engine:
             if row.status == "running":
                 self.fire_due(session, row, now)
 
-    def due_instance_ids(self, session: Session, now: datetime, limit: int = 100) -> list[int]:
-        return list(session.scalars(
-            select(ProcessInstance.id).where(ProcessInstance.next_due_at <= now,
-                                             ProcessInstance.status == "running")
-            .order_by(ProcessInstance.next_due_at).limit(limit)))
+    def due_instance_ids(self, session: Session, now: datetime, limit: int = 100,
+                         exclude: Iterable[int] = ()) -> list[int]:
+        """Instances with a timer due strictly before ``now``: SpiffWorkflow fires a timer
+        only once its time has passed, so a timer due exactly now is not due yet."""
+        query = select(ProcessInstance.id).where(ProcessInstance.next_due_at < now,
+                                                 ProcessInstance.status == "running")
+        excluded = list(exclude)
+        if excluded:
+            query = query.where(ProcessInstance.id.not_in(excluded))
+        return list(session.scalars(query.order_by(ProcessInstance.next_due_at).limit(limit)))
 
     def fire_all_due(self) -> int:
-        """Fire every instance that is due now, one transaction each; return how many."""
+        """Fire every instance that is due now, one transaction each; return how many.
+
+        An instance whose step leaves its next due time unchanged (a model or engine
+        fault) is fired once and then left alone here, so a fault cannot spin this loop.
+        """
         fired = 0
+        stuck: set[int] = set()
         while True:
             with self.sessions.begin() as session:
-                ids = self.due_instance_ids(session, timekeeping.now(session))
+                now = timekeeping.now(session)
+                ids = self.due_instance_ids(session, now, exclude=stuck)
+                before = dict(session.execute(select(ProcessInstance.id, ProcessInstance.next_due_at)
+                                              .where(ProcessInstance.id.in_(ids))).all())
             if not ids:
                 break
             for instance_id in ids:
                 self.fire_instance(instance_id)
                 fired += 1
+            with self.sessions() as session:
+                after = dict(session.execute(select(ProcessInstance.id, ProcessInstance.next_due_at)
+                                             .where(ProcessInstance.id.in_(ids))).all())
+            for instance_id in ids:
+                due = after.get(instance_id)
+                if due is not None and due == before.get(instance_id) and due < now:
+                    log.error("instance %s stays due at %s after firing", instance_id, due)
+                    stuck.add(instance_id)
             self.deliver_messages()
         return fired
 
