@@ -94,6 +94,31 @@ def load_reference_municipalities(session: Session, now: datetime, folders: list
     return [c.key for c in configs]
 
 
+# Fictional citizens (made-up names and CPR numbers) so the demo inboxes are not empty.
+DEMO_CASES = (
+    ("aaby", "rehabilitering", "010180-1001", "Anna Andersen (demo)", {}),
+    ("aaby", "sygedagpenge", "020285-1002", "Bo Bertelsen (demo)", {}),
+    ("boegeby", "rehabilitering", "030375-1003", "Camilla Christensen (demo)", {}),
+    ("boegeby", "fleksjob", "040470-1004", "Dennis Dam (demo)", {"overdragelse": {"visitationsdato": "2027-01-04"}}),
+    ("cederholm", "rehabilitering", "050565-1005", "Eva Eriksen (demo)", {}),
+    ("cederholm", "foertidspension", "060660-1006", "Frank Frederiksen (demo)",
+     {"overdragelse": {"indstillingsdato": "2027-01-04"}}),
+)
+
+
+def seed_demo_cases(sessions) -> int:
+    """Start the demo cases once (only into an installation without cases)."""
+    from processes.engine import Engine
+    from processes.models import Case
+    with sessions() as session:
+        if session.scalar(select(Case.id).limit(1)) is not None:
+            return 0
+    engine = Engine(sessions)
+    for municipality, case_type, cpr, name, data in DEMO_CASES:
+        engine.start_case(municipality, case_type, cpr, name, data)
+    return len(DEMO_CASES)
+
+
 def initialise(engine: Engine, sessions, demo: bool = True, virtual_clock: datetime | None = None) -> dict:
     """Create or upgrade the schema, seed roles, load municipalities; with ``demo`` add
     demo users and (unless the installation already has one) a virtual clock."""
@@ -106,4 +131,5 @@ def initialise(engine: Engine, sessions, demo: bool = True, virtual_clock: datet
         session.flush()
         keys = load_reference_municipalities(session, now)
         users = seed_demo_users(session, now) if demo else []
-    return {"municipalities": keys, "users_created": len(users)}
+    cases = seed_demo_cases(sessions) if demo else 0
+    return {"municipalities": keys, "users_created": len(users), "demo_cases": cases}

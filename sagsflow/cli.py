@@ -131,6 +131,8 @@ def init(ctx, demo, virtual_clock, start):
     if demo:
         click.echo(f"demo users: <municipality>.<role>, e.g. aaby.sagsbehandler, password '{setup.DEMO_PASSWORD}'"
                    f" ({result['users_created']} created)")
+        if result["demo_cases"]:
+            click.echo(f"demo cases started: {result['demo_cases']} (see `sagsflow tasks`)")
 
 
 # ------------------------------------------------------------------------- cases
