@@ -86,9 +86,12 @@ class Worker:
             self._maybe_beat()
         if not self.stopping:
             stats["messages"] += self.engine.deliver_messages()
-        if not self.stopping:
-            for kind, count in escalation.scan(self.rt.sessions).items():
+        while not self.stopping:
+            queued = escalation.scan(self.rt.sessions)
+            for kind, count in queued.items():
                 stats[f"queued_{kind}"] += count
+            if max(queued.values()) < escalation.BATCH:
+                break
         while not self.stopping:
             delivery = deliver_next(self.rt.sessions, self.transports)
             if delivery is None:
@@ -198,7 +201,10 @@ class Worker:
             self._scheduler.shutdown(wait=True)  # lets the current step finish
             if listener is not None:
                 listener.join(timeout=2.0)
-            self._beat("stopped")
+            try:
+                self._beat("stopped")
+            except Exception:  # noqa: BLE001 - the database may be gone; the stop is still clean
+                log.warning("could not record the stop", extra={"event": "stop_unrecorded"}, exc_info=True)
             log.info("worker stopped", extra={"event": "stop", "worker_id": self.worker_id,
                                               "steps": self.steps, **dict(self.totals)})
         return self.totals
