@@ -215,3 +215,23 @@ def test_worker_command_once_and_status(rt):
     status = runner.invoke(main, ["--database-url", rt.url, "worker", "--status"]).output
     assert "due:        0 instance(s)" in status and "lag:        0.0 s" in status
     assert "outbox:     empty" in status and "stopped" in status and "3 step(s)" in status
+
+
+def test_background_worker_for_the_web_process_fires_and_stops(rt):
+    from worker.service import start_background
+    import time
+    from processes.models import WorkerHeartbeat
+    start(rt)
+    handle = start_background(rt.url, interval=0.1)
+    try:
+        advance(rt, timedelta(weeks=3, seconds=1))
+        deadline = time.monotonic() + 60
+        while count(rt, DeadlineEvent) == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        handle.stop()
+    assert not handle.running
+    assert count(rt, DeadlineEvent) == 1
+    with rt.sessions() as session:
+        beat, = session.scalars(select(WorkerHeartbeat))
+        assert beat.status == "stopped" and beat.steps == 1
