@@ -76,7 +76,7 @@ def collect(session: Session) -> dict:
         "outbox_failing": [{"id": o.id, "kind": o.kind, "case_id": o.case_id, "attempts": o.attempts,
                             "next_attempt_at": o.next_attempt_at, "error": o.last_error} for o in failing],
         "workers": workers,
-        "last_tick_at": max((w["last_tick_at"] for w in workers if w["status"] != "stopped"), default=None),
+        "last_tick_at": max((w["last_tick_at"] for w in workers), default=None),
     }
 
 
