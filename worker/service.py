@@ -73,17 +73,7 @@ class Worker:
         """Drain what is due now: timers, messages, notifications, outbox. Return counts."""
         stats: Counter = Counter()
         self._stuck = set()
-        while not self.stopping:
-            fired = fire_next(self.engine, self.worker_id, self._stuck)
-            if fired is None:
-                break
-            self.steps += 1
-            if not fired.progressed:
-                self._stuck.add(fired.instance_id)
-            stats["fired" if fired.ok else "failed"] += 1
-            if fired.ok:
-                self._log_fired(fired)
-            self._maybe_beat()
+        self._fire_due(stats)
         if not self.stopping:
             stats["messages"] += self.engine.deliver_messages()
         while not self.stopping:
@@ -93,6 +83,8 @@ class Worker:
             if max(queued.values()) < escalation.BATCH:
                 break
         while not self.stopping:
+            # Deadlines first: a timer falling due while letters go out does not wait for them.
+            self._fire_due(stats)
             delivery = deliver_next(self.rt.sessions, self.transports)
             if delivery is None:
                 break
@@ -103,6 +95,20 @@ class Worker:
         if any(stats.values()):
             log.info("poll", extra={"event": "poll", "worker_id": self.worker_id, **dict(stats)})
         return stats
+
+    def _fire_due(self, stats: Counter) -> None:
+        """Fire due instances, one transaction each, until none is due (or we are stopping)."""
+        while not self.stopping:
+            fired = fire_next(self.engine, self.worker_id, self._stuck)
+            if fired is None:
+                return
+            self.steps += 1
+            if not fired.progressed:
+                self._stuck.add(fired.instance_id)
+            stats["fired" if fired.ok else "failed"] += 1
+            if fired.ok:
+                self._log_fired(fired)
+            self._maybe_beat()
 
     def _log_fired(self, fired) -> None:
         if log.isEnabledFor(logging.DEBUG):
