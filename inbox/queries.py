@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Mapping
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from processes.engine import Actor
@@ -154,11 +154,21 @@ def inbox_page(session: Session, actor: Actor, query: InboxQuery, now: datetime)
     for column in SORTS[query.sort]():
         order.append(column.desc().nulls_last() if query.desc else column.asc().nulls_last())
     order.append(HumanTask.id.desc() if query.desc else HumanTask.id.asc())
+    # Pick the page's task ids first, joining the case or the claimer only when the sort
+    # needs them (and then only this municipality's cases), and join the 25 rows after:
+    # otherwise PostgreSQL joins every open task of the inbox before it cuts the page.
+    case_join = and_(Case.id == HumanTask.case_id, Case.municipality_id == actor.municipality_id)
+    ids = select(HumanTask.id.label("id")).where(*conditions)
+    if query.sort == "borger":
+        ids = ids.join(Case, case_join)
+    elif query.sort == "taget":
+        ids = ids.outerjoin(Claimer, Claimer.id == HumanTask.claimed_by_id)
+    page_ids = ids.order_by(*order).limit(query.per_page).offset((query.page - 1) * query.per_page).subquery()
     stmt = (select(HumanTask, Case.citizen_name, Case.cpr, Claimer.username, Claimer.full_name)
-            .join(Case, Case.id == HumanTask.case_id)
+            .join(page_ids, page_ids.c.id == HumanTask.id)
+            .join(Case, case_join)
             .outerjoin(Claimer, Claimer.id == HumanTask.claimed_by_id)
-            .where(*conditions).order_by(*order)
-            .limit(query.per_page).offset((query.page - 1) * query.per_page))
+            .order_by(*order))
     rows = [InboxRow(task, citizen, cpr, claimer, claimer_name, due_state(task.due_at, now))
             for task, citizen, cpr, claimer, claimer_name in session.execute(stmt)]
     return InboxPage(rows=rows, total=total, query=query, now=now, roles=tuple(roles))

@@ -94,4 +94,4 @@ def _flash_next(done: HumanTask, new: list[HumanTask]) -> None:
         where = _("din indbakke") if t.role in mine else _("indbakken for %(role)s", role=role_name(t.role))
         flash(_("Næste opgave: »%(name)s« er lagt i %(where)s.", name=t.name, where=where), "info")
     if not new:
-        flash(_("Sagen venter nu på en frist eller en hændelse; der er ingen ny opgave endnu."), "info")
+        flash(_("Der er ingen ny opgave endnu: sagen venter på andre opgaver, en frist eller en hændelse."), "info")

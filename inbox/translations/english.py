@@ -62,8 +62,8 @@ ENGLISH = {
     "din indbakke": "your inbox",
     "indbakken for %(role)s": "the inbox of %(role)s",
     "Næste opgave: »%(name)s« er lagt i %(where)s.": "Next task: “%(name)s” is in %(where)s.",
-    "Sagen venter nu på en frist eller en hændelse; der er ingen ny opgave endnu.":
-        "The case now waits for a deadline or an event; there is no new task yet.",
+    "Der er ingen ny opgave endnu: sagen venter på andre opgaver, en frist eller en hændelse.":
+        "No new task yet: the case waits for other tasks, a deadline or an event.",
     "skal udfyldes": "required",
     "Dato, fx 2027-01-31": "Date, e.g. 2027-01-31",
     "Helt tal": "Whole number",
