@@ -33,7 +33,6 @@ from processes.forms import validate_form  # noqa: E402
 from processes.library import BPMN_DIR, parse_file  # noqa: E402
 from processes.models import HumanTask, User  # noqa: E402
 from processes.policy import defaults  # noqa: E402
-from processes.runtime import open_runtime  # noqa: E402
 from processes.scripting import SagsflowScriptEngine  # noqa: E402
 
 START = datetime(2027, 1, 4, 8, tzinfo=timezone.utc)
@@ -75,14 +74,7 @@ def in_memory(n: int) -> tuple[float, float]:
 
 
 def persisted(url: str, n: int) -> tuple[float, float, int]:
-    rt = open_runtime(url)
-    setup.upgrade_database(rt.db)
-    with rt.sessions.begin() as s:
-        timekeeping.enable_virtual(s, START)
-        setup.seed_roles(s)
-        s.flush()
-        setup.load_reference_municipalities(s, timekeeping.now(s))
-        setup.seed_demo_users(s, timekeeping.now(s))
+    rt = setup.open_installation(url, start=START)
     engine = rt.engine
     with rt.sessions() as s:
         user = Actor.for_user(s.scalar(select(User).where(User.username == "boegeby.sagsbehandler")))

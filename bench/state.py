@@ -18,10 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from processes import setup, timekeeping  # noqa: E402
+from processes import setup  # noqa: E402
 from processes.engine import Actor  # noqa: E402
 from processes.models import ProcessInstance  # noqa: E402
-from processes.runtime import open_runtime  # noqa: E402
 from processes.serialization import instance_from_json  # noqa: E402
 
 START = datetime(2027, 1, 4, 8, tzinfo=timezone.utc)
@@ -60,13 +59,7 @@ def main() -> None:
     parser.add_argument("--url", default=None)
     args = parser.parse_args()
     url = args.url or f"sqlite:///{tempfile.mkdtemp()}/state.sqlite3"
-    rt = open_runtime(url)
-    setup.upgrade_database(rt.db)
-    with rt.sessions.begin() as s:
-        timekeeping.enable_virtual(s, START)
-        setup.seed_roles(s)
-        s.flush()
-        setup.load_reference_municipalities(s, timekeeping.now(s))
+    rt = setup.open_installation(url, start=START, users=False)
     engine, actor = rt.engine, Actor.system("bench")
     instance = engine.start_case("boegeby", "fleksjob", "0101901234", "Borger",
                                  {"overdragelse": {"visitationsdato": "2027-01-04"}})

@@ -133,3 +133,24 @@ def initialise(engine: Engine, sessions, demo: bool = True, virtual_clock: datet
         users = seed_demo_users(session, now) if demo else []
     cases = seed_demo_cases(sessions) if demo else 0
     return {"municipalities": keys, "users_created": len(users), "demo_cases": cases}
+
+
+def open_installation(url: str, start: datetime | None = None, reference: bool = True, users: bool = True):
+    """An initialised installation for tests, benchmarks and simulations: schema, roles,
+    (with ``reference``) the reference municipalities and (with ``users``) their demo
+    users; with ``start`` a virtual clock starting then. Returns a Runtime."""
+    from processes.runtime import open_runtime
+    rt = open_runtime(url)
+    upgrade_database(rt.db)
+    with rt.sessions.begin() as session:
+        if start is not None:
+            timekeeping.enable_virtual(session, start)
+        seed_roles(session)
+        session.flush()
+        if reference:
+            now = timekeeping.now(session)
+            load_reference_municipalities(session, now)
+            if users:
+                seed_demo_users(session, now)
+    return rt
+

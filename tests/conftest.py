@@ -14,8 +14,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import create_engine, text
 
-from processes import setup, timekeeping
-from processes.runtime import open_runtime
+from processes import setup
 
 PG_ADMIN_URL = os.environ.get("SAGSFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 START = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
@@ -60,17 +59,7 @@ def sqlite_url(tmp_path):
 
 def make_runtime(url: str, reference: bool = True, start: datetime = START):
     """An initialised installation on a virtual clock starting at ``start``."""
-    rt = open_runtime(url)
-    setup.upgrade_database(rt.db)
-    with rt.sessions.begin() as session:
-        timekeeping.enable_virtual(session, start)
-        setup.seed_roles(session)
-        session.flush()
-        if reference:
-            now = timekeeping.now(session)
-            setup.load_reference_municipalities(session, now)
-            setup.seed_demo_users(session, now)
-    return rt
+    return setup.open_installation(url, start=start, reference=reference)
 
 
 @pytest.fixture
