@@ -38,13 +38,14 @@ def create_app(target: Runtime | str | None = None, **config) -> Flask:
     Babel(app, locale_selector=i18n.select_locale)
     csrf.init_app(app)
 
-    from inbox import api, auth, cases, errors, formatting, pages, tasks, vendor
+    from inbox import api, auth, cases, errors, formatting, notifications, pages, tasks, vendor
     formatting.register(app)
     errors.register(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(cases.bp)
+    app.register_blueprint(notifications.bp)
     app.register_blueprint(vendor.bp)
     api.register(app)
     csrf.exempt(api.blp)

@@ -11,7 +11,7 @@ from flask import Flask, g, request
 from flask_smorest import Api, Blueprint
 from sqlalchemy import select
 
-from inbox import schemas
+from inbox import notifications, schemas
 from inbox.access import STARTS_CASES, TEAMLEDER, case_for, require_role, runtime, task_for
 from inbox.cases import validate_start
 from inbox.errors import api_error
@@ -251,3 +251,36 @@ def start_case(body):
                                            body["citizen_name"], actor=actor, age=body.get("age"))
     return {"case_id": instance.case_id, "instance_id": instance.id, "process": instance.process_id,
             "status": instance.status, "open_tasks": _open_tasks_json(instance.case_id)}
+
+
+@blp.route("/notifications")
+@blp.arguments(notifications.NotificationListArgs, location="query")
+@blp.response(200, notifications.NotificationPageSchema)
+@blp.alt_response(401, schema=schemas.ApiErrorSchema)
+def list_notifications(args):
+    """My notifications, newest first: those addressed to me, to a role I hold, or (failed
+    deliveries) to my municipality's administrators if I am one."""
+    with runtime().sessions() as db:
+        page = notifications.notification_page(db, g.api_user, args["page"], args["per_page"], args["unread"])
+    return {"items": page.items, "total": page.total, "unread": page.unread, "page": page.page,
+            "per_page": page.per_page, "pages": page.pages}
+
+
+@blp.route("/notifications/<int:notification_id>/read", methods=["POST"])
+@blp.response(200, notifications.NotificationSchema)
+@blp.alt_response(404, schema=schemas.ApiErrorSchema)
+def read_notification(notification_id: int):
+    """Mark one of my notifications read (repeating it changes nothing); any other id is 404."""
+    with runtime().sessions.begin() as db:
+        notifications.mark_read(db, g.api_user, notification_id)
+    with runtime().sessions() as db:
+        return notifications.notification_for(db, g.api_user, notification_id)
+
+
+@blp.route("/notifications/read", methods=["POST"])
+@blp.response(200, notifications.MarkedReadSchema)
+def read_all_notifications():
+    """Mark all my unread notifications read."""
+    with runtime().sessions.begin() as db:
+        marked = notifications.mark_read(db, g.api_user)
+        return {"marked": marked, "unread": notifications.unread_count(db, g.api_user)}
