@@ -2,9 +2,11 @@
 
 Gateway conditions, timer expressions, script tasks and service-task parameters are
 written by process designers in a browser, so they are untrusted input. They are
-compiled with RestrictedPython (``compile_restricted_*``), which rejects imports and
-dunder access at compile time; restricted builtins alone are escapable. Models may call
-the whitelisted helpers in :data:`HELPERS` and nothing else.
+compiled with RestrictedPython (``compile_restricted_*``), which rejects dunder access
+at compile time; an ``import`` compiles but fails when run, because the restricted
+builtins have no ``__import__`` (and ``processes.library`` refuses models with imports
+at load). Restricted builtins with plain ``exec`` would be escapable. Models may call the
+whitelisted helpers in :data:`HELPERS` and nothing else.
 """
 from __future__ import annotations
 
