@@ -130,7 +130,8 @@ class Engine:
         else:
             wf, loaded = workflow, self._spec(session, row.model_version_id)
             wf.script_engine.service = self._service_handler(effects)
-        pending_before = {t.task_guid: t for t in session.scalars(
+        # next_due_at is the earliest timer row, so an instance without it has none to read.
+        pending_before = {} if row.next_due_at is None else {t.task_guid: t for t in session.scalars(
             select(Timer).where(Timer.instance_id == row.id))}
         with use_clock(FixedClock(now)):
             wf.refresh_timers()
