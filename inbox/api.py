@@ -12,15 +12,15 @@ from flask_smorest import Api, Blueprint
 from sqlalchemy import select
 
 from inbox import notifications, schemas
-from inbox.access import STARTS_CASES, TEAMLEDER, case_for, require_role, runtime, task_for
-from inbox.cases import validate_start
+from inbox.access import STARTS_CASES, TEAMLEDER, require_role, runtime, task_for
+from inbox.cases import case_view, validate_start
 from inbox.errors import api_error
 from inbox.queries import InboxQuery, due_state, inbox_page, process_choices
 from inbox.tokens import user_for_token
 from processes import timekeeping
 from processes.engine import Actor, Engine, mask_cpr
 from processes.errors import InvalidInput
-from processes.models import Case, Document, HumanTask, Municipality, User
+from processes.models import Case, HumanTask, Municipality, User
 
 
 class _Api(Api):
@@ -199,14 +199,9 @@ def reassign_task(body, task_id: int):
 @blp.alt_response(403, schema=schemas.ApiErrorSchema)
 def get_case(case_id: int):
     """Everything about one citizen's case (the view is written to the audit log)."""
-    actor = _actor()
-    with runtime().sessions() as db:
-        case_for(db, actor, case_id)
-    detail = runtime().engine.case_detail(case_id, actor)
-    with runtime().sessions() as db:
-        ids = {t.completed_by_id for t in detail["tasks"]} | {t.claimed_by_id for t in detail["tasks"]}
-        names = {u.id: u.username for u in db.scalars(select(User).where(User.id.in_(ids - {None})))}
-        documents = {d.outbox_id: d for d in db.scalars(select(Document).where(Document.case_id == case_id))}
+    detail = case_view(case_id, _actor())
+    names = {user_id: user.username for user_id, user in detail["users"].items()}
+    documents = {d.outbox_id: d for d in detail["documents"]}
     case, now = detail["case"], detail["now"]
     return {
         "id": case.id, "citizen": case.citizen_name, "cpr": mask_cpr(case.cpr),

@@ -15,9 +15,10 @@ from processes.models import Document, User
 bp = Blueprint("cases", __name__)
 
 
-def case_view(case_id: int) -> dict:
-    """The engine's case detail (the view is audited) plus users, letters and diagram marks."""
-    actor = current_actor()
+def case_view(case_id: int, actor=None) -> dict:
+    """The engine's case detail (the view is audited) plus users, letters and diagram marks;
+    ``actor`` defaults to the signed-in user (the API passes its token's user)."""
+    actor = actor or current_actor()
     with runtime().sessions() as db:
         case_for(db, actor, case_id)
     detail = runtime().engine.case_detail(case_id, actor)

@@ -129,30 +129,28 @@ def _inplacevar(op: str, x: Any, y: Any) -> Any:
     return ops[op](x, y)
 
 
-_compiled_eval: dict[str, Any] = {}
-_compiled_exec: dict[str, Any] = {}
+_compiled: dict[tuple[str, str], Any] = {}
+
+
+def _compile(source: str, mode: str):
+    key = (mode, source)
+    code = _compiled.get(key)
+    if code is None:
+        result = (compile_restricted_eval if mode == "eval" else compile_restricted_exec)(source)
+        if result.errors:
+            raise ScriptRejected("; ".join(result.errors))
+        code = _compiled[key] = result.code
+    return code
 
 
 def compile_expression(expression: str):
     """Compile an expression with RestrictedPython (cached); raise ScriptRejected."""
-    code = _compiled_eval.get(expression)
-    if code is None:
-        result = compile_restricted_eval(expression)
-        if result.errors:
-            raise ScriptRejected("; ".join(result.errors))
-        code = _compiled_eval[expression] = result.code
-    return code
+    return _compile(expression, "eval")
 
 
 def compile_script(script: str):
     """Compile a script with RestrictedPython (cached); raise ScriptRejected."""
-    code = _compiled_exec.get(script)
-    if code is None:
-        result = compile_restricted_exec(script)
-        if result.errors:
-            raise ScriptRejected("; ".join(result.errors))
-        code = _compiled_exec[script] = result.code
-    return code
+    return _compile(script, "exec")
 
 
 ServiceHandler = Callable[[Any, str, dict], Any]
