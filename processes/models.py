@@ -134,6 +134,9 @@ class Case(Base):
     instances: Mapped[list["ProcessInstance"]] = relationship(
         back_populates="case", order_by="ProcessInstance.id", lazy="selectin")
 
+    # The inbox sorts a municipality's tasks by citizen name.
+    __table_args__ = (Index("ix_sag_municipality_citizen", "municipality_id", "citizen_name"),)
+
 
 class ProcessInstance(Base):
     __tablename__ = "process_instance"
