@@ -351,6 +351,12 @@ class Engine:
                                         PolicyVersion.effective_from <= now)
             .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.id.desc()).limit(1)).first()
 
+    def task(self, task_id: int, actor: Actor) -> HumanTask:
+        """One task as ``actor`` may see it: NotFound outside their municipality,
+        Forbidden without its role."""
+        with self.sessions() as session:
+            return self._task_for(session, task_id, actor)
+
     def _task_for(self, session, task_id: int, actor: Actor, lock: bool = False) -> HumanTask:
         query = select(HumanTask).where(HumanTask.id == task_id)
         if lock:

@@ -95,7 +95,7 @@ def _properties(node) -> dict[str, str]:
     return out
 
 
-def _policy_keys(expression: str) -> set[str]:
+def policy_keys(expression: str) -> set[str]:
     """Policy parameters an expression reads as ``policy["key"]``."""
     keys = set()
     try:
@@ -166,7 +166,7 @@ def _check_deadline_tag(file_name: str, eid: str, key: str | None, expr: str) ->
     param = BY_KEY.get(key)
     if param is None:
         return [Problem(file_name, eid, f"deadline tag {key!r} is not a policy parameter")]
-    if key in _policy_keys(expr):
+    if key in policy_keys(expr):
         return []
     found = []
     if param.kind == "duration":
@@ -317,7 +317,7 @@ def parse_model(xml: str | bytes, file_name: str, policy: dict | None = None,
         except ScriptRejected as exc:
             problems.append(Problem(file_name, eid, f"{kind} refused by the restricted evaluator: {exc}"))
             continue
-        for key in _policy_keys(expr):
+        for key in policy_keys(expr):
             meta["policy_keys"].append(key)
             if key not in BY_KEY:
                 problems.append(Problem(file_name, eid, f"reads unknown policy parameter {key!r}"))

@@ -28,7 +28,7 @@ from SpiffWorkflow.util.task import TaskState
 from processes import timekeeping
 from processes.engine import Actor, Engine, mask_cpr
 from processes.errors import Conflict, Forbidden, InvalidInput, NotFound
-from processes.library import _policy_keys
+from processes.library import policy_keys
 from processes.models import Case, Municipality, PolicyVersion, ProcessInstance, User
 from processes.policy import BY_KEY, CASE_TYPES, check_policy, defaults
 from processes.scripting import RestrictedEnvironment, SagsflowScriptEngine, compile_expression, parse_duration
@@ -195,7 +195,7 @@ def _moves(wf, new_policy: dict, timers_meta: dict) -> tuple[dict[str, tuple[Any
         if not isinstance(ed, TimerEventDefinition) or "policy" not in task.data:
             continue
         old_policy = task.data["policy"]
-        keys = {k for k in _policy_keys(ed.expression) if old_policy.get(k) != new_policy.get(k)}
+        keys = {k for k in policy_keys(ed.expression) if old_policy.get(k) != new_policy.get(k)}
         event_value = task.internal_data.get("event_value")
         if not keys or event_value is None:
             continue

@@ -310,8 +310,7 @@ def task_show(ctx, task_id, username):
     """Show an open task and its form fields."""
     rt = _runtime(ctx)
     actor = _actor(rt, username)
-    with rt.sessions() as session:
-        found = rt.engine._task_for(session, task_id, actor)
+    found = rt.engine.task(task_id, actor)
     click.echo(f"[{found.id}] {found.name} ({found.process_id}/{found.bpmn_id}) role {found.role}, "
                f"{found.state}, due {local(found.due_at)}")
     for field in rt.engine.task_form(found):

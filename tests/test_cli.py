@@ -63,6 +63,8 @@ def test_demo_walk_and_errors(cli):
     other = json.loads(cli("tasks", "--user", "aaby.sagsbehandler", "--json").output)   # other municipality
     assert other and all(t["case_id"] != started["case_id"] for t in other)
 
+    shown = cli("task", "show", str(task_id), "--user", "boegeby.sagsbehandler").output
+    assert "situation: enum (required) one of ledig, job" in shown
     before = snapshot(cli.url)
     failures = [
         (["task", "complete", "9999", "--user", "boegeby.sagsbehandler"], 3, "task 9999 not found"),
@@ -73,6 +75,7 @@ def test_demo_walk_and_errors(cli):
          "the form has errors"),
         (["task", "complete", str(task_id), "--user", "nobody"], 2, "unknown user 'nobody'"),
         (["case", "show", "9999"], 3, "case 9999 not found"),
+        (["task", "show", str(task_id), "--user", "aaby.sagsbehandler"], 3, "not found"),
         (["case", "start", "nowhere", "fleksjob", "--cpr", "0101901234", "--name", "X"], 3, "municipality 'nowhere'"),
         (["case", "start", "aaby", "fleksjob", "--cpr", "12", "--name", "X"], 6, "CPR number must be 10 digits"),
         (["clock", "advance", "3 weeks"], 2, "not an ISO 8601 duration"),
