@@ -1,6 +1,8 @@
 """Sign in and out (argon2 password hashes, signed session cookie) and the language switch."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
@@ -38,8 +40,17 @@ def check_password(username: str, password: str) -> User | None:
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
+    """``target`` if it is a path on this site, else the inbox.
+
+    Browsers drop tabs and newlines from a URL and read a backslash as a slash, so
+    ``/\t/evil.example`` or ``/\\evil.example`` would leave the site: only a plain path
+    of printable characters without a scheme or host is followed.
+    """
+    if (target and target.startswith("/") and target.isprintable()
+            and "\\" not in target and " " not in target):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and not parts.path.startswith("//"):
+            return target
     return url_for("inbox.index")
 
 
