@@ -15,6 +15,7 @@ from inbox import notifications, schemas
 from inbox.access import STARTS_CASES, TEAMLEDER, require_role, runtime, task_for
 from inbox.cases import case_view, validate_start
 from inbox.errors import api_error
+from inbox.limits import LimitedParser
 from inbox.queries import InboxQuery, due_state, inbox_page, process_choices
 from inbox.tokens import user_for_token
 from processes import timekeeping
@@ -32,6 +33,7 @@ class _Api(Api):
 
 
 blp = Blueprint("api", __name__, url_prefix="/api/v1", description="Sagsflow caseworker API")
+blp.ARGUMENTS_PARSER = LimitedParser()
 _RESPONSES = {code: schemas.ApiErrorSchema for code in (400, 401, 403, 404, 409, 422)}
 
 

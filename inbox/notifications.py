@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from inbox.access import current_user, login_required, runtime
 from inbox.auth import _safe_next
+from inbox.limits import MAX_PAGE, page_number
 from processes import timekeeping
 from processes.engine import Actor, Engine
 from processes.errors import NotFound
@@ -125,10 +126,7 @@ def _navigation():
 @bp.route("/beskeder")
 @login_required
 def index():
-    try:
-        page = max(1, int(request.args.get("side", 1)))
-    except ValueError:
-        page = 1
+    page = page_number(request.args.get("side"))
     with runtime().sessions() as db:
         result = notification_page(db, current_user(), page)
     return render_template("notifications.html", page=result)
@@ -173,7 +171,7 @@ class NotificationSchema(Schema):
 
 class NotificationListArgs(Schema):
     unread = fields.Boolean(load_default=False, metadata={"description": "Only unread notifications."})
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=PER_PAGE, validate=validate.Range(min=1, max=200))
 
 

@@ -13,6 +13,7 @@ from typing import Mapping
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
+from inbox.limits import page_number
 from processes.engine import Actor
 from processes.models import Case, HumanTask, User
 
@@ -62,10 +63,7 @@ class InboxQuery:
         if isinstance(roles, str):
             roles = [roles]
         sort = args.get("sort") or "frist"
-        try:
-            page = max(1, int(args.get("page") or 1))
-        except ValueError:
-            page = 1
+        page = page_number(args.get("page"))
         try:
             size = min(MAX_PAGE_SIZE, max(1, int(args.get("per_page") or per_page)))
         except ValueError:

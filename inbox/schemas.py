@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from inbox.limits import MAX_PAGE
 from inbox.queries import CLAIM_FILTERS, DUE_STATES, SORTS
 
 
@@ -20,7 +21,7 @@ class TaskListArgs(Schema):
     claim = fields.String(load_default="", validate=validate.OneOf(("",) + CLAIM_FILTERS))
     sort = fields.String(load_default="frist", validate=validate.OneOf(tuple(SORTS)))
     dir = fields.String(load_default="asc", validate=validate.OneOf(("asc", "desc")))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=25, validate=validate.Range(min=1, max=200))
     scope = fields.String(load_default="mine", validate=validate.OneOf(("mine", "team")),
                           metadata={"description": "`team`: every role (teamleder only)."})

@@ -57,3 +57,102 @@ def test_same_site_next_is_still_followed(app):
     browser = Browser(app, "aaby.sagsbehandler")
     response = browser.post("/sprog", data={"lang": "en", "next": "/?process=rehabilitering&sort=borger"})
     assert response.headers["Location"] == "/?process=rehabilitering&sort=borger"
+
+
+# ------------------------------------------- 6. ids, pages, nesting, NUL bytes
+BEYOND = [2**31, 10**30]
+
+
+def _int_routes(app):
+    """Every route with an id in its path, as (path template, method, is_api)."""
+    routes = []
+    for rule in app.url_map.iter_rules():
+        if any(type(c).__name__ in ("IntegerConverter", "IdConverter") for c in rule._converters.values()):
+            method = "GET" if "GET" in rule.methods else "POST"
+            routes.append((rule.rule, method, rule.rule.startswith("/api/")))
+    return routes
+
+
+def test_every_id_route_answers_404_beyond_the_integer_range(runtime):
+    app = create_app(runtime, TESTING=True)
+    routes = _int_routes(app)
+    assert len(routes) >= 15
+    browser, api = Browser(app, "aaby.teamleder"), Client(app, runtime, "aaby.teamleder")
+    case_id = runtime.engine.start_case("aaby", "rehabilitering", CPR, "Anna Andersen").case_id
+    for template, method, is_api in routes:
+        for big in BEYOND:
+            path = template
+            for name in ("task_id", "case_id", "instance_id", "document_id", "notification_id", "filter_id"):
+                path = path.replace(f"<int:{name}>", str(big))
+            if is_api:
+                response = (api.http.get(path, headers=api._headers()) if method == "GET"
+                            else api.http.post(path, json={}, headers=api._headers()))
+                assert response.status_code == 404, (path, response.status_code)
+                assert response.get_json()["code"] == 404
+            else:
+                response = browser.get(path) if method == "GET" else browser.post(path)
+                assert response.status_code == 404, (path, response.status_code)
+                assert "Siden findes ikke" in text(response)
+    # an id in range that exists still works
+    assert browser.get(f"/sager/{case_id}").status_code == 200
+    assert api.get(f"/cases/{case_id}").status_code == 200
+
+
+def test_pages_beyond_the_range_are_refused(runtime):
+    app = create_app(runtime, TESTING=True)
+    browser, api = Browser(app, "aaby.sagsbehandler"), Client(app, runtime, "aaby.sagsbehandler")
+    for big in BEYOND:
+        assert browser.get(f"/?page={big}").status_code == 400
+        assert browser.get(f"/beskeder?side={big}").status_code == 400
+        for path in (f"/tasks?page={big}", f"/notifications?page={big}"):
+            response = api.get(path)
+            assert response.status_code == 422
+            assert "page" in response.get_json()["errors"]
+    assert browser.get("/?page=3").status_code == 200
+    assert api.get("/tasks?page=3").get_json()["items"] == []
+
+
+def _nested(levels):
+    return ("[" * levels + "]" * levels).encode()
+
+
+def test_deeply_nested_json_is_a_bad_request(runtime):
+    app = create_app(runtime, TESTING=True)
+    api = Client(app, runtime, "aaby.sagsbehandler")
+    instance = runtime.engine.start_case("aaby", "rehabilitering", CPR, "Anna Andersen")
+    task = runtime.engine.open_tasks(case_id=instance.case_id)[0]
+    deep_data = b'{"data": {"x": ' + _nested(100_000) + b'}, "revision": 1}'
+    for path, body in ((f"/tasks/{task.id}/complete", deep_data), ("/cases", _nested(100_000)),
+                       (f"/tasks/{task.id}/complete", b'{"data": {"x": ' + _nested(40) + b'}}')):
+        response = api.http.post("/api/v1" + path, data=body, content_type="application/json",
+                                 headers=api._headers())
+        assert response.status_code == 400, path
+        assert "nested more than 32 levels" in response.get_json()["message"]
+    assert runtime.engine.open_tasks(case_id=instance.case_id)[0].revision == task.revision
+
+
+def test_nul_bytes_in_names_and_filters_are_a_bad_request(runtime):
+    app = create_app(runtime, TESTING=True)
+    browser, api = Browser(app, "aaby.teamleder"), Client(app, runtime, "aaby.sagsbehandler")
+    sagsbehandler = Browser(app, "aaby.sagsbehandler")
+    assert browser.get("/?process=a%00b").status_code == 400
+    assert browser.get("/team?role=a%00").status_code == 400
+    assert sagsbehandler.post("/filtre", data={"name": "mit\x00filter"}).status_code == 400
+    assert sagsbehandler.post("/sager/ny", data={"case_type": "rehabilitering", "cpr": CPR,
+                                                 "citizen_name": "Anna\x00"}).status_code == 400
+    http = app.test_client()
+    csrf = _csrf(text(http.get("/login")))
+    assert http.post("/login", data={"username": "aaby.sagsbehandler\x00", "password": "demo",
+                                     "csrf_token": csrf}).status_code == 400
+    for response in (api.get("/tasks?process=%00"), api.get("/tasks?role=x%00"),
+                     api.post("/cases", json={"case_type": "rehabilitering", "cpr": CPR,
+                                              "citizen_name": "Anna\u0000Andersen"}),
+                     api.post("/cases", json={"case_type": "rehabilitering", "cpr": CPR,
+                                              "citizen_name": "Anna \ud800"})):
+        assert response.status_code == 400
+        assert response.get_json()["code"] == 400
+        assert "NUL byte" in response.get_json()["message"] or "surrogate" in response.get_json()["message"]
+    with runtime.sessions() as session:
+        from processes.models import Case, SavedFilter
+        assert session.scalar(select(Case.id)) is None
+        assert session.scalar(select(SavedFilter.id)) is None
