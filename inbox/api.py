@@ -163,12 +163,20 @@ def unclaim_task(task_id: int):
 @blp.alt_response(409, schema=schemas.ApiErrorSchema)
 @blp.alt_response(422, schema=schemas.ApiErrorSchema)
 def complete_task(body, task_id: int):
-    """Complete a task with its form data; pass `revision` to refuse a stale form (409)."""
+    """Complete a task with its form data; pass `revision` to refuse a stale form (409).
+
+    Pass a fresh `idempotency_key` with each submission to retry it safely: when the
+    first attempt was committed but its answer was lost, the retry with the same key
+    and data answers 200 again (changing nothing) instead of 409, and `next_tasks` lists
+    the tasks that completion opened which are still open."""
     actor = _actor()
     with runtime().sessions() as db:
         case_id = task_for(db, actor, task_id).case_id
     before = {t.id for t in runtime().engine.open_tasks(case_id=case_id)}
-    runtime().engine.complete_task(task_id, body["data"], actor, revision=body["revision"])
+    done = runtime().engine.complete_task(task_id, body["data"], actor, revision=body["revision"],
+                                          idempotency_key=body["idempotency_key"])
+    if done.replayed:
+        before = {t.id for t in runtime().engine.open_tasks(case_id=case_id) if t.created_at != done.closed_at}
     return {"task": _task_detail(task_id, audit=False), "next_tasks": _open_tasks_json(case_id, before)}
 
 

@@ -79,6 +79,10 @@ class CompleteSchema(Schema):
     data = fields.Dict(required=True, metadata={"description": "The form: field id → value."})
     revision = fields.Integer(load_default=None, allow_none=True,
                               metadata={"description": "The task revision the form was filled from."})
+    idempotency_key = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=8, max=100),
+        metadata={"description": "A fresh random key per submission (e.g. a UUID): a retry with the same key "
+                                 "and data after a lost answer is answered 200 again and completes nothing twice."})
 
 
 class CompletedSchema(Schema):

@@ -3,8 +3,13 @@
 The form carries the task's ``revision``; a submission rendered from an older revision
 (the task was completed, claimed, reassigned or changed meanwhile) is refused with a
 conflict message and never completes the task twice (:meth:`Engine.complete_task`).
+It also carries a fresh ``idempotency_key``: when the browser re-sends a submission whose
+answer was lost (the web process died after the commit), the task is not completed again
+and the user sees it done, not a conflict.
 """
 from __future__ import annotations
+
+import secrets
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -73,7 +78,8 @@ def show(task_id: int):
             revision = -1
         before = {t.id for t in runtime().engine.open_tasks(case_id=task.case_id)}
         try:
-            done = runtime().engine.complete_task(task_id, values, current_actor(), revision=revision)
+            done = runtime().engine.complete_task(task_id, values, current_actor(), revision=revision,
+                                                  idempotency_key=request.form.get("idempotency_key", "")[:100] or None)
         except InvalidInput as exc:
             errors, status = exc.errors, 422
         except Conflict:
@@ -81,15 +87,17 @@ def show(task_id: int):
                                  "fordelt eller afsluttet den. Se opgaven igen, før du indsender."), 409
             view = load_task_view(task_id, audit=False)
         else:
-            _flash_next(done, _next_tasks(done.case_id, before))
+            _flash_next(done, [] if done.replayed else _next_tasks(done.case_id, before))
             return redirect(url_for("inbox.index"))
     return render_template("task.html", values=values, errors=errors, conflict=conflict,
-                           **view), status
+                           idempotency_key=secrets.token_urlsafe(16), **view), status
 
 
 def _flash_next(done: HumanTask, new: list[HumanTask]) -> None:
     mine = current_actor().roles
     flash(_("Opgaven »%(name)s« er afsluttet.", name=done.name), "success")
+    if done.replayed:
+        return
     for t in new:
         where = _("din indbakke") if t.role in mine else _("indbakken for %(role)s", role=role_name(t.role))
         flash(_("Næste opgave: »%(name)s« er lagt i %(where)s.", name=t.name, where=where), "info")

@@ -23,7 +23,7 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from processes import timekeeping
+from processes import pausepoints, timekeeping
 from processes.catalogue import LoadedSpec, SpecCache
 from processes.clock import FixedClock, use_clock
 from processes.errors import Conflict, Forbidden, InvalidInput, NotFound, SagsflowError
@@ -368,11 +368,18 @@ class Engine:
             raise Forbidden(f"task {task_id} needs the role {task.role!r}")
         return task
 
-    def complete_task(self, task_id: int, data: dict, actor: Actor, revision: int | None = None) -> HumanTask:
+    def complete_task(self, task_id: int, data: dict, actor: Actor, revision: int | None = None,
+                      idempotency_key: str | None = None) -> HumanTask:
         """Complete an open user task with form data; exactly once, even under races.
 
         ``revision`` (optional) is the task revision the user's form was rendered from;
         a task changed meanwhile answers :class:`Conflict`.
+
+        ``idempotency_key`` (optional) names this submission (the page puts a fresh one in
+        every form it renders). A retry of a submission that was committed, say after the
+        web process died before it could answer, is recognised by its key, the same user
+        and the same data: it returns the task (with ``replayed`` set) and changes
+        nothing. Without a matching key a completed task answers :class:`Conflict`.
         """
         with self.sessions.begin() as session:
             instance_id = self._task_for(session, task_id, actor).instance_id
@@ -380,6 +387,12 @@ class Engine:
             row = self.lock_instance(session, instance_id)
             task = self._task_for(session, task_id, actor)  # re-read under the instance lock
             if task.state != "open":
+                if idempotency_key and self._is_replay(session, row, task, data, actor, idempotency_key):
+                    self.audit(session, actor, "task.complete_replayed", task.municipality_id, task.case_id,
+                               task.instance_id, {"task": task.bpmn_id, "task_id": task.id,
+                                                  "idempotency_key": idempotency_key}, now)
+                    task.replayed = True
+                    return task
                 raise Conflict(f"task {task_id} is no longer open ({task.state})")
             if revision is not None and revision != task.revision:
                 raise Conflict(f"task {task_id} has changed since the form was opened")
@@ -404,12 +417,29 @@ class Engine:
             task.closed_at = now
             task.data = clean
             task.revision += 1
+            detail = {"task": task.bpmn_id, "name": task.name, "data": clean}
+            if idempotency_key:
+                detail.update(task_id=task.id, idempotency_key=idempotency_key)
             self.audit(session, actor, "task.complete", task.municipality_id, task.case_id, task.instance_id,
-                       {"task": task.bpmn_id, "name": task.name, "data": clean}, now)
+                       detail, now)
             thrown = session.info.pop("messages_thrown", 0)
+            pausepoints.pause("complete.before_commit", session)
+        pausepoints.pause("complete.after_commit")
         if thrown:
             self.deliver_messages()
         return task
+
+    def _is_replay(self, session, row, task: HumanTask, data: dict, actor: Actor, key: str) -> bool:
+        """Was ``task`` completed by this very submission (same key, user and data)?"""
+        if task.state != "completed" or task.completed_by_id != actor.user_id:
+            return False
+        form = self._spec(session, row.model_version_id).metadata.get("tasks", {}).get(task.bpmn_id, {}).get("form", [])
+        clean, errors = validate_form(form, data)
+        if errors or _json_ready(clean) != task.data:
+            return False
+        recorded = session.scalars(select(AuditEvent.detail).where(
+            AuditEvent.instance_id == task.instance_id, AuditEvent.action == "task.complete"))
+        return any(d.get("task_id") == task.id and d.get("idempotency_key") == key for d in recorded)
 
     def claim_task(self, task_id: int, actor: Actor, unclaim: bool = False) -> HumanTask:
         with self.sessions.begin() as session:

@@ -188,6 +188,8 @@ class HumanTask(Base):
     closed_at: Mapped[Optional[datetime]]
     data: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    # Not stored: set by Engine.complete_task when a retried submission was already committed.
+    replayed = False
 
     __table_args__ = (
         Index("ix_human_task_inbox", "municipality_id", "state", "role", "due_at"),

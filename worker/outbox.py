@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from processes import timekeeping
+from processes import pausepoints, timekeeping
 from processes.catalogue import SpecCache
 from processes.letters import render_letter
 from processes.models import Document, Notification, Outbox
@@ -135,4 +135,5 @@ def deliver_next(sessions, transports: dict[str, Transport]) -> Delivery | None:
             return Delivery(item.id, item.kind, False, item.attempts, error)
         item.sent_at = now
         item.last_error = None
+        pausepoints.pause("worker.deliver", session)
         return Delivery(item.id, item.kind, True, item.attempts)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from processes import timekeeping
+from processes import pausepoints, timekeeping
 from processes.engine import Actor, Engine
 from processes.models import AuditEvent, ProcessInstance, Timer
 
@@ -75,6 +75,7 @@ def fire_next(engine: Engine, worker_id: str, exclude: set[int] | frozenset = fr
                           progressed=row.next_due_at != before or row.status != "running")
             engine.audit(session, Actor.system("worker"), "timer.fire", row.municipality_id, row.case_id,
                          row.id, {"timers": fired.timers, "due_at": fired.due_at, "worker": worker_id}, now)
+            pausepoints.pause("worker.step", session)
         return fired
     except Exception as exc:  # noqa: BLE001 - one broken case must not stop the worker
         if instance_id is None:
