@@ -143,6 +143,10 @@ class Engine:
         return wf
 
     def _save(self, session, row, wf, loaded, now, actor, effects, pending_before) -> None:
+        # Take the thrown events out of the workflow before serializing it: the workflow
+        # keeps them in its state until read, so a saved copy would throw them again at the
+        # next step (an intermediate throw event followed by more steps).
+        events = wf.get_events()
         row.state = instance_to_json(wf)
         row.serializer_version = SERIALIZER_VERSION
         row.spiff_version = SPIFF_VERSION
@@ -157,7 +161,7 @@ class Engine:
         self._project_tasks(session, row, wf, loaded, timers, now)
         self._project_subscriptions(session, row, wf)
         thrown = 0
-        for event in wf.get_events():
+        for event in events:
             ed = event.event_definition
             if isinstance(ed, MessageEventDefinition):
                 thrown += 1

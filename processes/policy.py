@@ -62,8 +62,11 @@ CATALOGUE: tuple[Parameter, ...] = (
       at_least="P2W", statutory=True),
     P("rf_naeste_skridt_varsel", "ressourceforloeb", "duration", "P6W",
       "Opgaven 'næste skridt' oprettes før udløb", "local lead time before the end"),
-    P("rf_foerste_samtale_frist", "ressourceforloeb", "duration", "P2W",
-      "Første samtale senest efter tildeling", "local: first talk after the koordinerende sagsbehandler is assigned"),
+    P("rf_foerste_samtale_efter_afgoerelse", "ressourceforloeb", "duration", "P4W",
+      "Første samtale senest efter afgørelsen",
+      "first talk (coordinator assigned and handover included) counted from the decision; "
+      "never later than the statutory talk interval (at least 6 talks a year)",
+      at_most="P2M"),
     P("rf_ny_koordinerende_sagsbehandler", "ressourceforloeb", "bool", False,
       "Ny koordinerende sagsbehandler overtager (overdragelsesmøde)", "local choice"),
     P("rf_forlaengelse_uden_team", "ressourceforloeb", "bool", False,

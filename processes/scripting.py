@@ -58,6 +58,21 @@ def _to_datetime(value: Any) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=LOCAL_TZ)
 
 
+def danish_date(value: Any) -> str:
+    """The Danish calendar date of ``value`` as ``YYYY-MM-DD``.
+
+    ``value`` is an ISO date (returned as is), an ISO datetime with any offset (UTC text
+    is converted to Copenhagen time first; a naive one is taken as Copenhagen time), or a
+    ``date``/``datetime``. Compare dates in models with this, never with ``[:10]`` of a
+    UTC text, which is the day before for anything at Danish midnight.
+    """
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str) and len(value) == 10:
+        return date.fromisoformat(value).isoformat()
+    return _to_datetime(value).astimezone(LOCAL_TZ).date().isoformat()
+
+
 def add_duration(start: Any, duration: str) -> str:
     """``start`` (ISO date or datetime; a plain date is midnight in Copenhagen) plus an
     ISO duration, as an ISO datetime in UTC.
@@ -93,6 +108,7 @@ HELPERS: dict[str, Callable] = {
     "add_duration": add_duration,
     "subtract_duration": subtract_duration,
     "add_working_days": add_working_days,
+    "danish_date": danish_date,
 }
 
 _EXTRA_BUILTINS = {

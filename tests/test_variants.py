@@ -174,5 +174,5 @@ def test_ressourceforloeb_follow_up_interval_by_policy(runtime, municipality, ta
         story.complete("tildel_koordinerende", koordinerende_sagsbehandler="Ny KS")
         story.complete("overdragelsesmoede", overdragelsesdato="2027-01-04")
     story.complete("foerste_samtale", samtaledato="2027-01-04", forloeb_start="2027-01-04", varighed="P1Y",
-                   indsatsplan="Plan")
+                   indsatsplan="Plan", borger_enig_i_indsatsplan="enig")
     assert story.due("opfoelgningssamtale") == talk_interval

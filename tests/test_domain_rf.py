@@ -1,0 +1,175 @@
+"""Issue 8, the ressourceforløb side: dated walks through the persisted engine on SQLite
+and PostgreSQL (the ``runtime`` fixture; the virtual clock starts Monday 2027-01-04 09:00).
+
+- point 1: a next step that needs the rehabiliteringsteam starts ``rehabilitering`` when it
+  is decided (RSL §7a: at least 2 weeks before the end), not when the programme ends;
+- point 2: a fleksjob after a ressourceforløb goes through the team, never straight to
+  ``fleksjob``;
+- point 3: the first talk is counted from the decision, with the coordinator assignment
+  and the handover inside that window; a municipality sets the window (bounded);
+- point 6: extending (without the team, a policy switch) and ending the programme are
+  decisions with a decision letter.
+"""
+from __future__ import annotations
+
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from processes.letters import render_letter
+from processes.models import Message, Outbox
+from processes.policy import BY_KEY, check_policy
+from sagsflow.cli import main
+from walk import Walk, local_date
+
+DECISION = {"afgoerelsesdato": "2027-01-04", "indstilling": "ressourceforloeb", "indsatser": [],
+            "teamet_vil_se_sagen_igen": False, "ejer": None}
+
+
+def rf_case(runtime, municipality: str, decision: dict | None = None, cpr: str = "010190-1234") -> Walk:
+    return Walk(runtime, municipality, "ressourceforloeb", {"overdragelse": dict(DECISION, **(decision or {}))},
+                cpr=cpr)
+
+
+def first_talk(case: Walk, day: str, start: str, varighed: str = "P1Y") -> None:
+    case.at(day)
+    case.complete("foerste_samtale", samtaledato=day, forloeb_start=start, varighed=varighed,
+                  indsatsplan="Virksomhedspraktik og mentor", borger_enig_i_indsatsplan="enig")
+
+
+def messages(case: Walk, name: str) -> list[Message]:
+    with case.rt.sessions() as s:
+        return list(s.scalars(select(Message).where(Message.case_id == case.case_id, Message.name == name)
+                              .order_by(Message.id)))
+
+
+def set_policy(runtime, municipality: str, *assignments: str, code: int = 0):
+    result = CliRunner().invoke(main, ["--database-url", runtime.url, "policy", "set", municipality, *assignments,
+                                       "--effective-from", "2027-01-04", "--user", f"{municipality}.admin"],
+                                catch_exceptions=False)
+    assert result.exit_code == code, result.output + result.stderr
+    return result
+
+
+def rendered_letters(case: Walk) -> list:
+    with case.rt.sessions() as s:
+        items = list(s.scalars(select(Outbox).where(Outbox.case_id == case.case_id, Outbox.kind == "letter")
+                               .order_by(Outbox.id)))
+        return [render_letter(s, case.rt.engine.specs, item, local_date(item.created_at)) for item in items]
+
+
+# ----------------------------------------------------------------------------- point 1
+def test_team_hand_off_starts_rehabilitering_when_the_next_step_is_decided(runtime):
+    case = rf_case(runtime, "aaby")
+    first_talk(case, "2027-01-11", "2027-01-11")          # ends 2028-01-11; §7a task 6 weeks before
+    case.at("2027-11-30")
+    assert case.ready(process="ressourceforloeb")["beslut_naeste_skridt"] == "koordinerende_sagsbehandler"
+    case.at("2027-12-01")
+    case.complete("beslut_naeste_skridt", naeste_skridt="ny_rehabilitering", naeste_skridt_dato="2027-12-01",
+                  naeste_skridt_begrundelse="Behov for et nyt ressourceforløb")
+    # the team gets the case now, 6 weeks before the end, while the programme still runs
+    assert case.instances() == [("ressourceforloeb", "running"), ("rehabilitering", "running")]
+    assert case.ready(process="rehabilitering")
+    [handoff] = messages(case, "start_rehabilitering")
+    assert local_date(handoff.created_at) == "2027-12-01"
+    assert handoff.payload == {
+        "fra": "ressourceforloeb", "fra_ressourceforloeb": True, "oprindelig_ydelse": "ressourceforloebsydelse",
+        "rf_slutdato": "2028-01-11", "naeste_skridt": "ny_rehabilitering",
+        "begrundelse": "Behov for et nyt ressourceforløb", "indsatser": []}
+    assert case.timers(process="ressourceforloeb")["udloeb"] == "2028-01-11"
+    case.end_of("2028-01-11")
+    # the programme ran to its end; the end starts nothing a second time
+    assert case.instances() == [("ressourceforloeb", "completed"), ("rehabilitering", "running")]
+    assert len(messages(case, "start_rehabilitering")) == 1
+
+
+# ----------------------------------------------------------------------------- point 2
+def test_fleksjob_after_a_ressourceforloeb_goes_through_the_team(runtime):
+    case = rf_case(runtime, "aaby")
+    first_talk(case, "2027-01-11", "2027-01-11")
+    case.at("2027-03-01")
+    case.complete("opfoelgningssamtale", samtaledato="2027-03-01", progression="Klar til fleksjob",
+                  afslut_tidligt=True)
+    case.complete("beslut_naeste_skridt", naeste_skridt="fleksjob", naeste_skridt_dato="2027-03-01",
+                  naeste_skridt_begrundelse="Varigt nedsat arbejdsevne; fleksjob bør vurderes")
+    assert case.instances() == [("ressourceforloeb", "completed"), ("rehabilitering", "running")]
+    assert messages(case, "start_fleksjob") == []
+    [handoff] = messages(case, "start_rehabilitering")
+    assert (handoff.payload["naeste_skridt"], handoff.payload["rf_slutdato"]) == ("fleksjob", "2028-01-11")
+    assert "visitationsdato" not in handoff.payload     # the visitation is the team case's decision
+
+
+# ----------------------------------------------------------------------------- point 3
+def test_first_talk_is_counted_from_the_decision_with_assignment_and_handover_inside(runtime):
+    """Bøgeby (new coordinator, first talk within 6 weeks of the decision): the decision of
+    2026-12-21 puts assignment, handover and first talk all due 2027-02-01, however long
+    the assignment takes; Aaby's window is the default 4 weeks."""
+    case = rf_case(runtime, "boegeby", {"afgoerelsesdato": "2026-12-21"})
+    assert case.ready() == {"tildel_koordinerende": "teamleder"}
+    assert case.due("tildel_koordinerende") == "2027-02-01"
+    case.at("2027-01-20")
+    case.complete("tildel_koordinerende", koordinerende_sagsbehandler="Ny KS")
+    assert case.due("overdragelsesmoede") == "2027-02-01"
+    case.at("2027-01-27")
+    case.complete("overdragelsesmoede", overdragelsesdato="2027-01-27")
+    assert case.ready() == {"foerste_samtale": "koordinerende_sagsbehandler"}
+    assert case.due("foerste_samtale") == "2027-02-01"          # not 2 weeks after the handover
+    case.at("2027-02-01", hour=16)
+    assert "eskaler_foerste_samtale" not in case.ready()
+    case.end_of("2027-02-01")
+    assert case.ready() == {"foerste_samtale": "koordinerende_sagsbehandler", "eskaler_foerste_samtale": "teamleder"}
+
+    aaby = rf_case(runtime, "aaby", {"afgoerelsesdato": "2027-02-01"}, cpr="020290-2345")
+    assert aaby.due("foerste_samtale") == "2027-03-01"
+
+
+def test_first_talk_window_is_a_municipal_policy_bounded_by_the_talk_interval(runtime):
+    param = BY_KEY["rf_foerste_samtale_efter_afgoerelse"]
+    assert (param.case_type, param.default, param.at_most) == ("ressourceforloeb", "P4W", "P2M")
+    assert check_policy({"rf_foerste_samtale_efter_afgoerelse": "P8W"}) == []
+    result = set_policy(runtime, "aaby", "rf_foerste_samtale_efter_afgoerelse=P3M", code=6)
+    assert result.stderr == (
+        "error: ressourceforloeb: first talk (coordinator assigned and handover included) counted from the "
+        "decision; never later than the statutory talk interval (at least 6 talks a year) (P2M); got P3M\n")
+    set_policy(runtime, "aaby", "rf_foerste_samtale_efter_afgoerelse=P2W")
+    case = rf_case(runtime, "aaby", {"afgoerelsesdato": "2027-01-04"})
+    assert case.due("foerste_samtale") == "2027-01-18"
+
+
+# ----------------------------------------------------------------------------- point 6
+def test_extension_without_the_team_is_decided_before_the_end_with_a_letter(runtime):
+    set_policy(runtime, "aaby", "rf_forlaengelse_uden_team=true")
+    case = rf_case(runtime, "aaby")
+    first_talk(case, "2027-01-11", "2027-01-11")
+    case.at("2027-11-30")
+    case.complete("beslut_naeste_skridt", naeste_skridt="forlaengelse", naeste_skridt_dato="2027-11-30")
+    assert case.ready(process="ressourceforloeb")["forlaeng_forloeb"] == "koordinerende_sagsbehandler"
+    case.complete("forlaeng_forloeb", afgoerelse="forlaengelse", forlaengelse_varighed="P1Y",
+                  indsatsplan="Praktikken fortsætter",
+                  afgoerelse_begrundelse="Tydelig progression i praktikken", afgoerelsesdato="2027-11-30")
+    assert messages(case, "start_rehabilitering") == []        # no team
+    letter = rendered_letters(case)[-1]
+    assert letter.template == "afgoerelse"
+    assert "30. november 2027" in letter.body and "Tydelig progression i praktikken" in letter.body
+    assert "Klagevejledning" in letter.body
+    case.end_of("2028-01-11")
+    # the extension runs on from the old end date: next §7a task 6 weeks before 2029-01-11
+    assert case.timers(process="ressourceforloeb")["varsel_udloeb"] == "2028-11-30"
+    assert case.instances() == [("ressourceforloeb", "running")]
+
+
+def test_ending_the_programme_is_a_decision_with_a_letter(runtime):
+    case = rf_case(runtime, "aaby")
+    first_talk(case, "2027-01-11", "2027-01-11")
+    case.at("2027-06-01")
+    case.complete("opfoelgningssamtale", samtaledato="2027-06-01", progression="Ordinært job fra 1. juli",
+                  afslut_tidligt=True)
+    case.complete("beslut_naeste_skridt", naeste_skridt="afslut", naeste_skridt_dato="2027-06-01")
+    assert case.ready()["afgoer_ophoer"] == "koordinerende_sagsbehandler"
+    assert case.instances() == [("ressourceforloeb", "running")]
+    case.complete("afgoer_ophoer", afgoerelse="ophoer", afgoerelse_begrundelse="Borgeren er ansat i ordinært job",
+                  afgoerelsesdato="2027-06-01")
+    assert case.instances() == [("ressourceforloeb", "completed")]
+    letter = rendered_letters(case)[-1]
+    assert letter.template == "afgoerelse"
+    assert "1. juni 2027" in letter.body and "Borgeren er ansat i ordinært job" in letter.body
+    assert messages(case, "start_rehabilitering") == []
