@@ -34,7 +34,10 @@ def pause(point: str, session=None) -> None:
     directory = Path(os.environ.get(ENV_DIR) or ".")
     if session is not None:
         session.flush()
-    (directory / f"{point}.paused").write_text(str(os.getpid()))
+    marker = directory / f"{point}.paused"
+    partial = directory / f"{point}.paused.{os.getpid()}"
+    partial.write_text(str(os.getpid()))
+    os.replace(partial, marker)  # whoever sees the marker reads the whole pid
     release = directory / f"{point}.release"
     while not release.exists():
         time.sleep(0.02)
