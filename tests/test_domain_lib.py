@@ -512,11 +512,11 @@ def test_foep_decision_tasks_show_the_three_month_due_date_in_the_inbox(runtime)
 
 
 # ------------------------------------------------------------ case owner (2026-11-30)
-def add_user(rt, username, roles, absent_until=None) -> Actor:
+def add_user(rt, username, roles) -> Actor:
     with rt.sessions.begin() as session:
         mid = session.scalar(select(Municipality.id).where(Municipality.key == "domby"))
         user = User(municipality_id=mid, username=username, full_name=username.title(), password_hash=None,
-                    created_at=datetime(2027, 1, 1, tzinfo=timezone.utc), absent_until=absent_until)
+                    created_at=datetime(2027, 1, 1, tzinfo=timezone.utc))
         user.roles = [UserRole(role_key=r) for r in roles]
         session.add(user)
         session.flush()
@@ -564,10 +564,16 @@ def test_case_owner_gets_owner_tasks_takes_ownership_and_absence(domby):
         ("domby.bo", {"from": "domby.anna", "to": "domby.bo", "why": "task:afgoer"})]
 
     # an absent owner (away until and including 2027-01-04): the task goes to the role
-    carl = add_user(domby, "domby.carl", ["sagsbehandler"], absent_until=datetime(2027, 1, 4).date())
+    carl = add_user(domby, "domby.carl", ["sagsbehandler"])
+    result = CliRunner().invoke(main, ["--database-url", domby.url, "user", "absent", "domby.carl",
+                                       "--until", "2027-01-04"], catch_exceptions=False)
+    assert (result.exit_code, result.output) == (0, "domby.carl: away until 2027-01-04\n")
     other = domby.engine.start_case("domby", "rehabilitering", "020290-2345", "Anden Borger", actor=carl)
     assert owner_of(domby, other.case_id) == "domby.carl"
     assert claimed(domby, other.case_id) == {"book_moede": None}
+    CliRunner().invoke(main, ["--database-url", domby.url, "user", "absent", "domby.carl"], catch_exceptions=False)
+    third = domby.engine.start_case("domby", "rehabilitering", "030390-3456", "Tredje Borger", actor=carl)
+    assert claimed(domby, third.case_id) == {"book_moede": "domby.carl"}
 
 
 def claimed_id(rt, case_id, bpmn_id) -> int:
