@@ -81,6 +81,7 @@ def test_ressourceforloeb_follow_up_loop_and_rsl_7a(runtime):
     # Bøgeby: a new koordinerende sagsbehandler takes over after a handover meeting
     assert case.ready() == {"tildel_koordinerende": "teamleder"}
     case.complete("tildel_koordinerende", koordinerende_sagsbehandler="Ny KS")
+    case.at("2027-01-06")  # the handover meeting's date is a fact (past_only): entered on the day
     case.complete("overdragelsesmoede", overdragelsesdato="2027-01-06")
     assert case.ready() == {"foerste_samtale": "koordinerende_sagsbehandler"}
     case.at("2027-01-11")
