@@ -138,7 +138,7 @@ def test_due_states_follow_the_clock(runtime, as_user):
     case = runtime.engine.start_case("aaby", "rehabilitering", CPR_A, "Anna Andersen")
     actor = _actor(runtime, "aaby.sagsbehandler")
     runtime.engine.complete_task(first_task(runtime, case.case_id).id, ROUTE_FORM, actor)
-    runtime.engine.complete_task(first_task(runtime, case.case_id).id, {"laegeattest_noedvendig": True}, actor)
+    runtime.engine.complete_task(first_task(runtime, case.case_id).id, {"laegeattest_noedvendig": True, "samtykke_deling": "givet"}, actor)
     me = as_user("aaby.sagsbehandler")
     states = {t["task"]: t["due_state"] for t in me.get("/tasks").get_json()["items"]}
     assert states["indhent_laegeattest"] == "ok"  # due in two weeks
@@ -280,7 +280,7 @@ def test_case_detail_lists_pending_deadlines(runtime, as_user):
     case = runtime.engine.start_case("aaby", "rehabilitering", CPR_A, "Anna Andersen")
     actor = _actor(runtime, "aaby.sagsbehandler")
     runtime.engine.complete_task(first_task(runtime, case.case_id).id, ROUTE_FORM, actor)
-    runtime.engine.complete_task(first_task(runtime, case.case_id).id, {"laegeattest_noedvendig": True}, actor)
+    runtime.engine.complete_task(first_task(runtime, case.case_id).id, {"laegeattest_noedvendig": True, "samtykke_deling": "givet"}, actor)
     detail = as_user("aaby.sagsbehandler").get(f"/cases/{case.case_id}").get_json()
     deadline = next(d for d in detail["deadlines"] if d["task"] == "indhent_laegeattest")
     assert deadline["due_at"].startswith("2027-01-18")
