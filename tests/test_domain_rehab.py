@@ -16,7 +16,7 @@ from sqlalchemy import select
 from processes.catalogue import SpecCache
 from processes.errors import InvalidInput
 from processes.letters import letter_data
-from processes.models import Message, Outbox
+from processes.models import Case, HumanTask, Message, Milestone, Outbox, User
 from walk import Walk
 
 BPMN = Path(__file__).resolve().parents[1] / "bpmn"
@@ -51,6 +51,13 @@ class Rehab(Walk):
         with self.rt.sessions() as s:
             return [(m.name, m.payload) for m in s.scalars(select(Message).where(Message.case_id == self.case_id)
                                                            .order_by(Message.id))]
+
+    def milestones(self) -> list[tuple[str, str, str]]:
+        """(key, Danish date, node) of the case's rehabilitering milestones, in order of recording."""
+        with self.rt.sessions() as s:
+            return [(m.key, m.date.isoformat(), m.bpmn_id) for m in s.scalars(
+                select(Milestone).where(Milestone.case_id == self.case_id, Milestone.process_id == "rehabilitering")
+                .order_by(Milestone.id))]
 
     def letter_data(self, template: str) -> dict:
         """The process data the (first) letter of ``template`` was written from."""
@@ -114,13 +121,20 @@ def test_team_recommends_and_the_jobcentre_representative_decides_after_oral_hea
     assert "partshoering" not in w.templates()
 
 
-def test_the_indstilling_carries_the_content_the_law_asks_per_outcome(runtime):
-    w = to_indstilling("boegeby", runtime, "ressourceforloeb")
-    errors = w.refused("skriv_indstilling", indstillingsdato="2027-02-01", indstilling_tekst="RF")
-    assert set(errors) == {"beskaeftigelsesmaal", "indsatser"}
-    other = to_indstilling("aaby", runtime, "fleksjob")
-    errors = other.refused("skriv_indstilling", indstillingsdato="2027-02-01", indstilling_tekst="Fleksjob")
-    assert set(errors) == {"jobtyper", "skaanehensyn"}
+@pytest.mark.parametrize("municipality, indstilling, required", [
+    ("boegeby", "ressourceforloeb", {"beskaeftigelsesmaal", "indsatser"}),
+    ("aaby", "fleksjob", {"jobtyper", "skaanehensyn"})])
+def test_the_indstilling_carries_the_content_the_law_asks_per_outcome(runtime, municipality, indstilling, required):
+    w = to_indstilling(municipality, runtime, indstilling)
+    errors = w.refused("skriv_indstilling", indstillingsdato="2027-02-01", indstilling_tekst="Indstilling")
+    assert set(errors) == required
+    # blank rows of the intervention list do not count as interventions
+    if indstilling == "ressourceforloeb":
+        blank = [{"maal": "", "indsats": "", "leverandoer": "", "raekkefoelge": None, "mentor": False}]
+        assert "indsatser" in w.refused("skriv_indstilling", indstillingsdato="2027-02-01", indstilling_tekst="RF",
+                                        beskaeftigelsesmaal="Job", indsatser=blank)
+    w.complete("skriv_indstilling", indstillingsdato="2027-02-01", **INDSTILLING[indstilling])
+    assert "skriv_indstilling" not in w.ready()
 
 
 # ----------------------------------------------------------------------------- point 8
@@ -237,6 +251,39 @@ def test_citizen_involvement_is_recorded_and_no_meeting_without_the_citizen(runt
     assert set(w.refused("rehabiliteringsmoede", indstilling="fleksjob", **absent)) == {"indstilling"}
     w.complete("rehabiliteringsmoede", indstilling="udsaettelse", **absent)
     assert w.ready() == {"book_moede": "sekretariat"}
+    assert "moede_holdt" not in [key for key, _, _ in w.milestones()]       # no meeting was held
+
+
+def test_milestones_are_recorded_with_their_dates(runtime):
+    w = to_indstilling("boegeby", runtime, "fleksjob")
+    w.at("2027-02-03")
+    w.complete("skriv_indstilling", indstillingsdato="2027-02-03", **INDSTILLING["fleksjob"])
+    w.end_of("2027-02-17")
+    w.at("2027-02-18")
+    w.complete("traef_afgoerelse", enig_i_indstilling=True, afgoerelse="fleksjob", afgoerelsesdato="2027-02-18",
+               afgoerelse_begrundelse="Arbejdsevnen er varigt nedsat")
+    assert w.milestones() == [
+        ("forberedelse_startet", "2027-01-04", "planlaeg_forberedelse"),
+        ("forberedende_del_underskrevet", "2027-01-11", "forberedende_del"),
+        ("moede_holdt", "2027-02-01", "moede_holdt"),
+        ("indstilling_afgivet", "2027-02-03", "skriv_indstilling"),
+        ("afgoerelse", "2027-02-18", "traef_afgoerelse"),
+    ]
+
+
+def test_the_preparing_caseworker_owns_the_case_and_gets_the_caseworker_tasks(runtime):
+    w = Rehab(runtime, "cederholm", "rehabilitering")
+    w.complete("vurder_rute", oprindelig_ydelse="sygedagpenge", ansoegt_om="fleksjob", rute="team")
+    with runtime.sessions() as s:
+        caseworker = s.scalar(select(User.id).where(User.username == "cederholm.sagsbehandler"))
+        assert s.get(Case, w.case_id).owner_id == caseworker
+    w.complete("planlaeg_forberedelse", laegeattest_noedvendig=False, sundhedskoordinator_raadgivning=True,
+               samtykke_deling="givet")
+    with runtime.sessions() as s:
+        claimed = {t.bpmn_id: t.claimed_by_id for t in s.scalars(
+            select(HumanTask).where(HumanTask.case_id == w.case_id, HumanTask.state == "open"))}
+    assert claimed == {"indhent_oplysninger": caseworker, "forberedende_del": caseworker,
+                       "sundhedsfaglig_raadgivning": None}
 
 
 # ----------------------------------------------------------------------------- hand-offs (contract §6)
