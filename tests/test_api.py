@@ -260,6 +260,8 @@ def test_start_case_and_case_detail(runtime, as_user):
     decision = decider.get("/tasks").get_json()["items"][0]
     form = {f["id"]: f for f in decider.get(f"/tasks/{decision['id']}").get_json()["form"]}
     data = {k: _sample(f) for k, f in form.items() if f["required"]}
+    data["afgoerelse"] = "afslag_fleksjob"  # the refusal must name what was applied for (model check)
+    data["afgoerelsesdato"] = "2027-01-04"  # a decision date is never in the future (past_only)
     assert decider.post(f"/tasks/{decision['id']}/complete", json={"data": data}).status_code == 200
     from worker.service import Worker
     Worker(runtime).poll_once()  # renders the letter as a case document
