@@ -36,7 +36,7 @@ CASE_TYPES = ("rehabilitering", "ressourceforloeb", "fleksjob", "foertidspension
 ROLE_KEYS = {
     "sagsbehandler", "fagkonsulent", "sekretariat", "sundhedskoordinator", "moedeleder",
     "rehabiliteringsteam", "afgoerelse", "pensionsteam", "koordinerende_sagsbehandler",
-    "virksomhedskonsulent", "ydelse", "teamleder",
+    "virksomhedskonsulent", "ydelse", "teamleder", "jobcenterrepraesentant",
 }
 LETTER_TEMPLATES = {"invitation_moede", "partshoering", "afgoerelse", "afslag", "oversendelse_pension",
                     "forsinkelse", "indkaldelse_samtale"}
@@ -312,7 +312,7 @@ def test_model_parses_and_follows_conventions(path):
     # gateway conditions only read form fields, policy, a few computed variables and
     # variables that a script task of the same model assigns
     computed = {"policy", "afslut_tidligt", "ly_udfald", "add_duration", "subtract_duration",
-                "add_working_days", "danish_date", "and", "or", "not", "True", "False"}
+                "add_working_days", "danish_date", "fra_ressourceforloeb", "and", "or", "not", "True", "False"}
     for script in root.iterfind(".//bpmn:scriptTask/bpmn:script", NS):
         computed |= set(re.findall(r"^([a-z_][a-z0-9_]*)\s*=(?!=)", script.text or "", re.M))
     fields = facts.all_fields()
@@ -654,7 +654,7 @@ def _rehab_prepare(case):
     """The common story: Monday 2027-01-04, the citizen has applied for fleksjob."""
     assert case.ready() == {"vurder_rute": "sagsbehandler"}
     case.complete("vurder_rute", oprindelig_ydelse="sygedagpenge", ansoegt_om="fleksjob", rute="team")
-    case.complete("planlaeg_forberedelse", laegeattest_noedvendig=True)
+    case.complete("planlaeg_forberedelse", laegeattest_noedvendig=True, samtykke_deling="givet")
     assert case.ready() == {"indhent_laegeattest": "sagsbehandler", "indhent_oplysninger": "sagsbehandler",
                             "forberedende_del": "sagsbehandler"}
     assert case.timers() == {"paamind_laege": "2027-01-18", "frist_forberedende_del": "2027-03-04"}
@@ -665,22 +665,25 @@ def _rehab_prepare(case):
     case.complete("indhent_laegeattest", laegeattest_modtaget="2027-01-25")
     case.complete("indhent_oplysninger", oplysninger="Ingen sociale sager")
     case.at("2027-01-29")
-    case.complete("forberedende_del", underskriftsdato="2027-01-29")
+    case.complete("forberedende_del", underskriftsdato="2027-01-29", borger_medvirken="sammen")
 
 
 def _rehab_book_and_meet(case, indstilling="fleksjob"):
     assert case.ready() == {"book_moede": "sekretariat"}
     case.complete("book_moede", bookingdato="2027-02-01", moededato="2027-02-22")
-    assert case.ready() == {"forbered_sundhedskoordinator": "sundhedskoordinator"}
+    assert case.ready() == {"forbered_sundhedskoordinator": "sundhedskoordinator", "forbered_borger": "sagsbehandler"}
     expected_invitation = "2027-02-15"
     assert case.timers() == {"invitation_tid": expected_invitation}
     case.complete("forbered_sundhedskoordinator", sundhedsfaglig_vurdering="Kan arbejde 12 timer")
+    case.complete("forbered_borger", forberedende_samtale_dato="2027-02-01", samtale_sagen=True,
+                  samtale_udfald=True, samtale_bisidder=True)
     case.end_of(expected_invitation)
     assert case.templates() == ["invitation_moede"]
     assert case.timers() == {"moededag": "2027-02-22"}
     case.at("2027-02-22")
     assert case.ready() == {"rehabiliteringsmoede": "rehabiliteringsteam"}
-    case.complete("rehabiliteringsmoede", indstilling=indstilling, indstilling_begrundelse="Nedsat arbejdsevne")
+    case.complete("rehabiliteringsmoede", borger_deltog=True, indstilling=indstilling,
+                  indstilling_begrundelse="Nedsat arbejdsevne")
 
 
 def _ready_sequence(case):
@@ -693,7 +696,8 @@ def test_rehabilitering_standard_written_hearing_separate_decision():
     _rehab_book_and_meet(case)
     assert case.ready() == {"skriv_indstilling": "moedeleder"}
     assert case.timers() == {}                                       # written at the meeting: no deadline
-    case.complete("skriv_indstilling", indstillingsdato="2027-02-22", indstilling_tekst="Fleksjob")
+    case.complete("skriv_indstilling", indstillingsdato="2027-02-22", indstilling_tekst="Fleksjob",
+                  jobtyper="Lager", skaanehensyn="Ingen tunge løft")
     assert case.templates() == ["invitation_moede", "partshoering"]
     assert case.timers() == {"svarfrist": "2027-03-08"}
     case.end_of("2027-03-08")
@@ -702,21 +706,27 @@ def test_rehabilitering_standard_written_hearing_separate_decision():
     assert case.completed
     assert case.templates() == ["invitation_moede", "partshoering", "afgoerelse"]
     assert case.messages == [("start_fleksjob", {"fra": "rehabilitering", "visitationsdato": "2027-03-10",
-                                                  "indstilling": "fleksjob"})]
+                                                  "indstilling": "fleksjob", "jobtyper": "Lager",
+                                                  "skaanehensyn": "Ingen tunge løft"})]
 
 
 def test_rehabilitering_aaby_decides_at_the_meeting():
     case = Case("rehabilitering", "2027-01-04", municipality="aaby")
     _rehab_prepare(case)
     _rehab_book_and_meet(case)
-    assert case.ready() == {"afgoerelse_paa_moedet": "rehabiliteringsteam"}
+    # the team recommends (written at the meeting); the jobcentre's representative decides
+    assert case.ready() == {"skriv_indstilling": "moedeleder"}
+    case.complete("skriv_indstilling", indstillingsdato="2027-02-22", indstilling_tekst="Fleksjob",
+                  jobtyper="Lager", skaanehensyn="Ingen tunge løft")
+    assert case.ready() == {"afgoerelse_paa_moedet": "jobcenterrepraesentant"}
     case.complete("afgoerelse_paa_moedet", mundtlig_partshoering=True, afgoerelse="fleksjob",
                   afgoerelsesdato="2027-02-22")
     assert case.completed
     assert "partshoering" not in case.templates()
     assert case.templates() == ["invitation_moede", "afgoerelse"]
     assert case.messages == [("start_fleksjob", {"fra": "rehabilitering", "visitationsdato": "2027-02-22",
-                                                  "indstilling": "fleksjob"})]
+                                                  "indstilling": "fleksjob", "jobtyper": "Lager",
+                                                  "skaanehensyn": "Ingen tunge løft"})]
 
 
 def test_rehabilitering_boegeby_indstilling_in_working_days_written_hearing_14_days():
@@ -757,9 +767,12 @@ def test_rehabilitering_cederholm_screening_first_fleksjob_at_meeting_rest_writt
     assert case.ready() == {"book_moede": "sekretariat"}
     case.complete("book_moede", bookingdato="2027-02-01", moededato="2027-02-22")
     case.complete("forbered_sundhedskoordinator")
+    case.complete("forbered_borger", forberedende_samtale_dato="2027-02-15")
     case.at("2027-02-22")
-    case.complete("rehabiliteringsmoede", indstilling="fleksjob")
-    assert case.ready() == {"afgoerelse_paa_moedet": "rehabiliteringsteam"}
+    case.complete("rehabiliteringsmoede", borger_deltog=True, indstilling="fleksjob")
+    assert case.ready() == {"skriv_indstilling": "moedeleder"}
+    case.complete("skriv_indstilling", indstillingsdato="2027-02-22", indstilling_tekst="Fleksjob")
+    assert case.ready() == {"afgoerelse_paa_moedet": "jobcenterrepraesentant"}
     case.complete("afgoerelse_paa_moedet", afgoerelse="fleksjob", afgoerelsesdato="2027-02-22")
     assert case.completed and "partshoering" not in case.templates()
     assert case.messages[0][0] == "start_fleksjob"
@@ -769,17 +782,24 @@ def test_rehabilitering_cederholm_screening_first_fleksjob_at_meeting_rest_writt
     other.complete("screening", screening_resultat="klar")
     other.complete("book_moede", bookingdato="2027-02-01", moededato="2027-02-22")
     other.complete("forbered_sundhedskoordinator")
+    other.complete("forbered_borger", forberedende_samtale_dato="2027-02-15")
     other.at("2027-02-22")
-    other.complete("rehabiliteringsmoede", indstilling="ressourceforloeb", team_vil_se_sagen_igen=True)
+    other.complete("rehabiliteringsmoede", borger_deltog=True, indstilling="ressourceforloeb")
     assert other.ready() == {"skriv_indstilling": "moedeleder"}
-    other.complete("skriv_indstilling", indstillingsdato="2027-02-22", indstilling_tekst="RF")
+    other.complete("skriv_indstilling", indstillingsdato="2027-02-22", indstilling_tekst="RF",
+                   beskaeftigelsesmaal="Job i detail", teamet_vil_se_sagen_igen=True,
+                   indsatser=[{"maal": "Afklaring", "indsats": "Virksomhedspraktik", "leverandoer": "Jobcentret",
+                               "raekkefoelge": 1, "mentor": True}])
     assert other.timers() == {"svarfrist": "2027-03-04"}               # 10 days' reply
     other.end_of("2027-03-04")
     other.complete("traef_afgoerelse", afgoerelse="ressourceforloeb", afgoerelsesdato="2027-03-05")
     assert other.templates() == ["invitation_moede", "partshoering", "afgoerelse", "afslag"]  # applied for fleksjob
     assert other.messages == [("start_ressourceforloeb", {
         "fra": "rehabilitering", "afgoerelsesdato": "2027-03-05", "indstilling": "ressourceforloeb",
-        "team_vil_se_sagen_igen": True})]
+        "beskaeftigelsesmaal": "Job i detail",
+        "indsatser": [{"maal": "Afklaring", "indsats": "Virksomhedspraktik", "leverandoer": "Jobcentret",
+                       "raekkefoelge": 1, "mentor": True}],
+        "teamet_vil_se_sagen_igen": True, "ejer": None})]
 
 
 def test_rehabilitering_variants_differ_for_the_same_story():
@@ -798,7 +818,7 @@ def test_rehabilitering_variants_differ_for_the_same_story():
                                        "boegeby": {"book_moede": "sekretariat"},
                                        "cederholm": {"screening": "fagkonsulent"}}
     assert after_meeting == {None: {"skriv_indstilling": "moedeleder"},
-                             "aaby": {"afgoerelse_paa_moedet": "rehabiliteringsteam"},
+                             "aaby": {"skriv_indstilling": "moedeleder"},
                              "boegeby": {"skriv_indstilling": "moedeleder"},
                              "cederholm": {"skriv_indstilling": "moedeleder"}}
 
@@ -814,7 +834,9 @@ def test_rehabilitering_foertidspension_goes_to_pensionsteam(municipality):
     case.complete("skriv_indstilling", indstillingsdato="2027-02-24", indstilling_tekst="FØP")
     assert case.completed and "partshoering" not in case.templates()
     assert case.messages == [("start_foertidspension", {"fra": "rehabilitering", "indstillingsdato": "2027-02-24",
+                                                         "oversendelse_senest": "2027-03-17",
                                                          "indstilling": "foertidspension",
+                                                         "indstilling_begrundelse": "Nedsat arbejdsevne",
                                                          "ansoegt_om": "fleksjob"})]
 
 
@@ -822,17 +844,23 @@ def test_rehabilitering_foertidspension_goes_to_pensionsteam(municipality):
 def test_rehabilitering_routes_without_the_team_and_postponement(municipality):
     case = Case("rehabilitering", "2027-01-04", municipality=municipality)
     case.complete("vurder_rute", oprindelig_ydelse="kontanthjaelp", ansoegt_om="foertidspension",
-                  rute="foep_uden_team")
+                  ansoegningsdato="2027-01-04", rute="foep_uden_team")
+    # the forberedende del is still required on this route
+    assert case.ready() == {"forberedende_del_uden_team": "sagsbehandler"}
+    case.complete("forberedende_del_uden_team", forberedende_del_tekst="Beskrivelse", borger_medvirken="sammen",
+                  underskriftsdato="2027-01-05")
     assert case.ready() == {"udtalelse_sundhedskoordinator": "sundhedskoordinator"}
     case.complete("udtalelse_sundhedskoordinator", udtalelse="terminal", indstillingsdato="2027-01-05")
     assert case.completed and case.messages[0][0] == "start_foertidspension"
     assert case.messages[0][1]["indstillingsdato"] == "2027-01-05"
+    assert case.messages[0][1]["ansoegningsdato"] == "2027-01-04"       # 3 weeks from the application
+    assert case.messages[0][1]["oversendelse_senest"] == "2027-01-25"
 
     case = Case("rehabilitering", "2027-01-04", municipality=municipality)
     case.complete("vurder_rute", oprindelig_ydelse="kontanthjaelp", ansoegt_om="fleksjob", rute="afslag_uden_team")
     assert case.ready() == {"afslag_uden_team": "afgoerelse"}
-    case.complete("afslag_uden_team", arbejdsfunktion="Kassearbejde", afgoerelsesdato="2027-01-10",
-                  afgoerelse_begrundelse="Fuld arbejdsevne")
+    case.complete("afslag_uden_team", afgoerelse="afslag_fleksjob", arbejdsfunktion="Kassearbejde",
+                  afgoerelsesdato="2027-01-10", afgoerelse_begrundelse="Fuld arbejdsevne")
     assert case.completed and case.templates() == ["afslag"]
 
     case = Case("rehabilitering", "2027-01-04", municipality=municipality)
