@@ -116,6 +116,8 @@ class ModelFacts:
             self.form_defaults[tid] = {f.get("id"): _default(f) for f in task.iterfind(".//camunda:formField", NS)}
         self.deadlines = {}
         for event in root.iterfind(".//bpmn:boundaryEvent", NS):
+            if event.find("bpmn:timerEventDefinition", NS) is None:
+                continue    # a message or signal boundary is not a deadline
             tag = event.find(".//camunda:property[@name='deadline']", NS)
             self.deadlines[event.get("id")] = tag.get("value") if tag is not None else None
         self.timers = {}
@@ -567,7 +569,7 @@ def test_ressourceforloeb_two_month_loop_and_rsl_7a():
     assert case.timers() == {"frist_foerste_samtale": "2027-02-01"}
     case.at("2027-01-11")
     case.complete("foerste_samtale", samtaledato="2027-01-11", forloeb_start="2027-01-11", varighed="standard",
-                  indsatsplan="Praktik og behandling", borger_enig_i_indsatsplan="enig")
+                  indsatsplan="Praktik og behandling", borger_enig_i_indsatsplan="enig", indsatser=[])
     # slutdato 2028-01-11 (policy rf_varighed P1Y); §7a task 6 weeks before, due 2 weeks before
     assert case.timers() == {"frist_opfoelgningssamtale": "2027-03-11", "varsel_udloeb": "2027-11-30"}
     talks = ["2027-03-10", "2027-05-10", "2027-07-09", "2027-09-08", "2027-11-05"]
@@ -599,6 +601,30 @@ def test_ressourceforloeb_two_month_loop_and_rsl_7a():
     # the programme ended: the loop is gone; no second hand-off
     assert case.completed and case.ready() == {}
     assert len(case.messages) == 1
+
+
+def test_ressourceforloeb_next_step_hands_over_the_plan_as_revised_in_the_follow_up_loop():
+    """The §7a decision opens from the task the follow-up loop waits at, so the hand-off to the
+    team carries the interventions as last revised (not the plan at the start of the period)."""
+    item = {"maal": "Job", "indsats": "Praktik", "leverandoer": "Praktiksted A/S", "raekkefoelge": 1, "mentor": False}
+    case = Case("ressourceforloeb", "2027-01-04", overdragelse={"afgoerelsesdato": "2027-01-04", "indsatser": [item]})
+    case.complete("foerste_samtale", samtaledato="2027-01-04", forloeb_start="2027-01-04", varighed="P1Y",
+                  indsatsplan="Plan", borger_enig_i_indsatsplan="enig",
+                  indsatser=[dict(item, status="planlagt", planlagt_start="2027-02-01", faktisk_start=None,
+                                  afslag_begrundelse=None)])
+    started = dict(item, status="startet", planlagt_start="2027-02-01", faktisk_start="2027-02-03",
+                   afslag_begrundelse=None)
+    case.at("2027-03-01")
+    case.complete("opfoelgningssamtale", samtaledato="2027-03-01", plan_revideres=True)
+    case.complete("revider_plan", indsatsplan="Praktikken er startet", indsatser=[started])
+    case.at("2027-04-30")
+    case.complete("opfoelgningssamtale", samtaledato="2027-04-30")
+    case.end_of("2027-11-23")
+    assert case.ready()["beslut_naeste_skridt"] == "koordinerende_sagsbehandler"
+    assert case.timers()["frist_beslut_naeste_skridt"] == "2027-12-21"
+    case.complete("beslut_naeste_skridt", naeste_skridt="ny_rehabilitering", naeste_skridt_dato="2027-11-24")
+    assert [m for m, _ in case.messages] == ["start_rehabilitering"]
+    assert case.messages[0][1]["indsatser"] == [started]
 
 
 def test_ressourceforloeb_monthly_in_aaby_and_handover_in_boegeby():

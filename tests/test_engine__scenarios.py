@@ -86,7 +86,10 @@ def test_ressourceforloeb_follow_up_loop_and_rsl_7a(runtime):
     assert case.ready() == {"foerste_samtale": "koordinerende_sagsbehandler"}
     case.at("2027-01-11")
     case.complete("foerste_samtale", samtaledato="2027-01-11", forloeb_start="2027-01-11", varighed="standard",
-                  indsatsplan="Praktik og behandling", borger_enig_i_indsatsplan="enig")
+                  indsatsplan="Praktik og behandling", borger_enig_i_indsatsplan="enig",
+                  indsatser=[{"maal": "Afklaring", "indsats": "Virksomhedspraktik", "leverandoer": "Praktiksted A/S",
+                              "raekkefoelge": 1, "mentor": False, "status": "planlagt",
+                              "planlagt_start": "2027-02-01", "faktisk_start": None, "afslag_begrundelse": None}])
     assert case.timers() == {"frist_opfoelgningssamtale": "2027-03-11", "varsel_udloeb": "2027-11-30"}
     for day in ["2027-03-10", "2027-05-10", "2027-07-09", "2027-09-08", "2027-11-05"]:
         case.at(day)

@@ -200,5 +200,8 @@ def test_ressourceforloeb_follow_up_interval_by_policy(runtime, municipality, ta
         story.complete("tildel_koordinerende", koordinerende_sagsbehandler="Ny KS")
         story.complete("overdragelsesmoede", overdragelsesdato="2027-01-04")
     story.complete("foerste_samtale", samtaledato="2027-01-04", forloeb_start="2027-01-04", varighed="P1Y",
-                   indsatsplan="Plan", borger_enig_i_indsatsplan="enig")
+                   indsatsplan="Plan", borger_enig_i_indsatsplan="enig",
+                   indsatser=[{"maal": "Afklaring", "indsats": "Virksomhedspraktik", "leverandoer": "Praktiksted A/S",
+                               "raekkefoelge": 1, "mentor": False, "status": "planlagt",
+                               "planlagt_start": "2027-02-01", "faktisk_start": None, "afslag_begrundelse": None}])
     assert story.due("opfoelgningssamtale") == talk_interval
