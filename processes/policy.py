@@ -105,6 +105,14 @@ CATALOGUE: tuple[Parameter, ...] = (
     P("foep_afgoerelse", "foertidspension", "duration", "P3M",
       "Afgørelse efter oversendelse", "PL §21: decision within 3 months of transfer, else a delay letter",
       at_most="P3M", statutory=True),
+    P("foep_partshoering_svarfrist", "foertidspension", "duration", "P14D",
+      "Svarfrist ved partshøring før afgørelsen",
+      "partshøring before the FØP decision: a reply period of at least 8 days (usable by the citizen) "
+      "and at most 4 weeks (inside the PL §21 3 months)", at_least="P8D", at_most="P4W"),
+    P("foep_forsinkelse_varsel", "foertidspension", "duration", "P2W",
+      "Forsinkelsesbrev vurderes senest før fristen",
+      "PL §21: the delay letter reaches the citizen before the 3 months run out: assessed at least "
+      "1 week and at most 6 weeks before", at_least="P1W", at_most="P6W"),
     # rehabilitering
     P("rehab_booking_frist", "rehabilitering", "duration", "P14D",
       "Mødet bookes mindst så længe forud", "local booking lead time (sundhedskoordinator needs 10 days)",

@@ -421,6 +421,9 @@ def test_sygedagpenge_raskmeldt_and_ophoer():
 
 # =========================================================================== walks: førtidspension
 def test_foertidspension_transfer_three_weeks_decision_three_months_delay_letter():
+    # Model changed (issue 8 points 5 and 12): partshøring with a reply period before the decision,
+    # the delay letter is assessed 2 weeks BEFORE the 3 months run out (not at the deadline), and the
+    # decision task carries the 3-month deadline itself (its due date in the inbox).
     case = Case("foertidspension", "2027-01-06", overdragelse={"indstillingsdato": "2027-01-04"})
     assert case.ready() == {"oversend_til_pensionsteam": "sagsbehandler"}
     assert case.timers() == {"frist_oversend_til_pensionsteam": "2027-01-25"}   # 3 weeks after the indstilling
@@ -431,17 +434,25 @@ def test_foertidspension_transfer_three_weeks_decision_three_months_delay_letter
     case.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-26", pensionstype="ordinaer")
     assert case.templates() == ["oversendelse_pension"]
     assert case.ready() == {"tilbyd_moede": "pensionsteam"}
-    assert case.timers() == {"frist_behandling_pensionsteam": "2027-04-26"}     # 3 months after the transfer
-    case.complete("tilbyd_moede", moede_oensket=True, moede_dato="2027-03-01")
+    assert case.timers() == {"frist_behandling_pensionsteam": "2027-04-26",     # 3 months after the transfer
+                             "varsel_forsinkelse": "2027-04-12"}                # 2 weeks before
+    case.complete("tilbyd_moede", moedetilbud_dato="2027-01-27", moede_oensket=True, moede_dato="2027-03-01")
     assert case.ready() == {"moede_med_borger": "pensionsteam"}
-    case.end_of("2027-04-25")
-    assert "forsinkelse" not in case.templates()
-    case.end_of("2027-04-26")
+    case.end_of("2027-04-11")
+    assert case.ready() == {"moede_med_borger": "pensionsteam"}
+    case.end_of("2027-04-12")
+    assert case.ready() == {"moede_med_borger": "pensionsteam", "vurder_forsinkelse": "pensionsteam"}
+    case.complete("vurder_forsinkelse", fristen_holdes="nej", forsinkelse_aarsag="Afventer speciallægeerklæring",
+                  forventet_afgoerelsesdato="2027-05-10")
     assert case.templates() == ["oversendelse_pension", "forsinkelse"]
+    case.end_of("2027-04-26")
     assert case.ready() == {"moede_med_borger": "pensionsteam", "eskaler_behandling_pensionsteam": "teamleder"}
-    case.complete("moede_med_borger", moede_referat="Borgeren uddybede")
+    case.complete("moede_med_borger", moede_holdt_dato="2027-04-27", moede_referat="Borgeren uddybede")
     assert case.templates()[-1] == "partshoering"
-    case.complete("afgoer_foertidspension", afgoerelse="tilkendt", afgoerelsesdato="2027-05-03")
+    assert case.timers() == {"svarfrist_udloebet": "2027-05-11"}                # sent 2027-04-27 + 14 days
+    case.end_of("2027-05-11")
+    case.complete("afgoer_foertidspension", afgoerelse="tilkendt", afgoerelsesdato="2027-05-12",
+                  afgoerelse_begrundelse="Arbejdsevnen er varigt nedsat")
     assert case.templates() == ["oversendelse_pension", "forsinkelse", "partshoering", "afgoerelse"]
     assert case.ready() == {"eskaler_behandling_pensionsteam": "teamleder"}
     case.complete("eskaler_behandling_pensionsteam", eskalering_handling="begrundet")
@@ -452,16 +463,18 @@ def test_foertidspension_refusal_and_back_to_team():
     case = Case("foertidspension", "2027-01-04")          # no hand-off: the indstilling date is the start date
     assert case.timers() == {"frist_oversend_til_pensionsteam": "2027-01-25"}
     case.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-05", pensionstype="senior")
-    assert case.timers() == {"frist_behandling_pensionsteam": "2027-04-05"}
-    case.complete("tilbyd_moede", moede_oensket=False)
+    assert case.timers() == {"frist_behandling_pensionsteam": "2027-04-05", "varsel_forsinkelse": "2027-03-22"}
+    case.complete("tilbyd_moede", moedetilbud_dato="2027-01-05", moede_oensket=False)
+    case.end_of("2027-01-19")
     case.complete("afgoer_foertidspension", afgoerelse="afslag", afgoerelsesdato="2027-02-01",
-                  arbejdsfunktion="Lettere kontorarbejde")
+                  arbejdsfunktion="Lettere kontorarbejde", afgoerelse_begrundelse="Arbejdsevnen kan udvikles")
     assert case.completed and case.templates() == ["oversendelse_pension", "partshoering", "afslag"]
     case = Case("foertidspension", "2027-01-04")
     case.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-05", pensionstype="ordinaer")
-    case.complete("tilbyd_moede", moede_oensket=False)
+    case.complete("tilbyd_moede", moedetilbud_dato="2027-01-05", moede_oensket=False)
+    case.end_of("2027-01-19")
     case.complete("afgoer_foertidspension", afgoerelse="tilbage_til_team", afgoerelsesdato="2027-02-01",
-                  begrundelse="Uenig")
+                  afgoerelse_begrundelse="Uenig")
     assert case.completed and case.messages[0][0] == "start_rehabilitering"
 
 

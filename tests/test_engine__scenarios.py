@@ -64,15 +64,21 @@ def test_foertidspension_three_weeks_three_months_and_delay_letter(runtime):
     assert case.templates() == ["oversendelse_pension"]
     assert case.ready(process="foertidspension") == {"tilbyd_moede": "pensionsteam",
                                                      "eskaler_oversend_til_pensionsteam": "teamleder"}
-    assert case.timers() == {"frist_behandling_pensionsteam": "2027-04-26"}
-    case.complete("tilbyd_moede", moede_oensket=True, moede_dato="2027-03-01")
-    case.end_of("2027-04-25")
-    assert "forsinkelse" not in case.templates()
-    case.end_of("2027-04-26")
+    # issue 8: the delay letter is assessed 2 weeks before the 3 months run out, not at the deadline
+    assert case.timers() == {"frist_behandling_pensionsteam": "2027-04-26", "varsel_forsinkelse": "2027-04-12"}
+    case.complete("tilbyd_moede", moedetilbud_dato="2027-01-26", moede_oensket=True, moede_dato="2027-03-01")
+    case.end_of("2027-04-11")
+    assert "vurder_forsinkelse" not in case.ready()
+    case.end_of("2027-04-12")
+    case.complete("vurder_forsinkelse", fristen_holdes="nej", forsinkelse_aarsag="Afventer speciallæge",
+                  forventet_afgoerelsesdato="2027-05-31")
     assert case.templates() == ["oversendelse_pension", "forsinkelse"]
+    case.end_of("2027-04-26")
     assert case.ready()["eskaler_behandling_pensionsteam"] == "teamleder"
-    case.complete("moede_med_borger", moede_referat="Borgeren uddybede")
-    case.complete("afgoer_foertidspension", afgoerelse="tilkendt", afgoerelsesdato="2027-05-03")
+    case.complete("moede_med_borger", moede_holdt_dato="2027-04-27", moede_referat="Borgeren uddybede")
+    case.end_of("2027-05-11")
+    case.complete("afgoer_foertidspension", afgoerelse="tilkendt", afgoerelsesdato="2027-05-12",
+                  afgoerelse_begrundelse="Varigt nedsat arbejdsevne")
     assert case.templates() == ["oversendelse_pension", "forsinkelse", "partshoering", "afgoerelse"]
 
 
