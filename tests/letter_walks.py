@@ -44,11 +44,12 @@ START = datetime(2027, 1, 4, 9, tzinfo=LOCAL)   # a Monday
 # Hand-offs feed each other (rehabilitering -> fleksjob -> rehabilitering ...): explore in
 # this order, twice, so a payload thrown late still seeds its target.
 ORDER = ("sygedagpenge", "rehabilitering", "ressourceforloeb", "fleksjob", "foertidspension")
-MAX_WALKS = 12          # walks per model run and hand-off payload
+MIN_WALKS = 12          # walks even after every letter task is reached: more paths, more data variants
+MAX_WALKS = 40          # walks per model run and hand-off payload (most runs reach every letter in a few)
 MAX_STEPS = 120         # actions per walk
 TIMER_SHARE = 0.2       # how often a walk lets time pass while tasks are open
 RANDOM_SEED = 8         # walks are reproducible
-SAMPLES_PER_LETTER = 4  # the first few times a letter task runs (different paths, different data)
+SAMPLES_PER_LETTER = 24  # distinct enum choices kept per letter task (different paths, different data)
 ESCALATION_PREFIX = "eskaler_"
 
 
@@ -166,6 +167,9 @@ class _Explorer:
         parsed = parse_file(run.path, policy=run.policy)
         self.spec, self.subs = parsed.spec, parsed.subprocess_specs
         self.tasks_meta = parsed.metadata["tasks"]
+        self.enum_fields = {f["id"] for task in self.tasks_meta.values() for f in task.get("form", [])
+                            if f.get("type") == "enum" and not f["id"].startswith("eskalering")}
+        self._choices: dict[str, set] = {}
         self.samples: dict[str, list[LetterSample]] = {}
         self.thrown: list[tuple[str, dict]] = []
         self.errors: list[str] = []
@@ -174,7 +178,11 @@ class _Explorer:
     def _service(self, task, operation, params):
         bpmn_id = task.task_spec.bpmn_id
         kept = self.samples.setdefault(bpmn_id, [])
-        if len(kept) < SAMPLES_PER_LETTER:
+        # one sample per combination of the enum choices that led here (e.g. a refusal of
+        # førtidspension and of fleksjob read different fields), up to a cap
+        choice = tuple(sorted((k, v) for k, v in task.data.items() if k in self.enum_fields and isinstance(v, str)))
+        if choice not in self._choices.setdefault(bpmn_id, set()) and len(kept) < SAMPLES_PER_LETTER:
+            self._choices[bpmn_id].add(choice)
             kept.append(LetterSample(
                 self.run.model, self.run.municipality, bpmn_id, params.get("template"),
                 json.loads(json.dumps(task.data, default=str)),
@@ -214,7 +222,7 @@ class _Explorer:
 
     def _walk(self, seed: dict, rng: random.Random, tried: dict) -> None:
         """One walk from the start: complete the least-tried (task, form variant) among the
-        open tasks, or let the next timer fall due, until the case ends or the walk is long."""
+        open tasks, or let time pass to a pending timer, until the case ends or the walk is long."""
         clock = FixedClock(START)
         wf = BpmnWorkflow(self.spec, self.subs, script_engine=self._engine())
         wf.task_tree.data.update(
@@ -233,7 +241,8 @@ class _Explorer:
                     choices.append((tried.get((task.task_spec.bpmn_id, index), 0), rng.random(), task, index, values))
             timers = self._timers(wf)
             if timers and (not choices or rng.random() < TIMER_SHARE):
-                clock.set(max(timers[0][0], clock.now()) + timedelta(seconds=1))
+                # any pending timer, not only the next: far clocks (4½ years) are reached too
+                clock.set(max(rng.choice(timers)[0], clock.now()) + timedelta(seconds=1))
                 self._settle(wf, clock)
                 continue
             if not choices:
@@ -250,12 +259,13 @@ class _Explorer:
                 return
 
     def explore(self, seed: dict, goal: set[str] | None = None) -> None:
-        """Walk until every letter task in ``goal`` is reached or the walks run out."""
+        """Walk until every letter task in ``goal`` is reached (and at least MIN_WALKS times)
+        or the walks run out."""
         rng = random.Random(RANDOM_SEED)
         tried: dict = {}
-        for _ in range(MAX_WALKS):
+        for walk in range(MAX_WALKS):
             self._walk(seed, rng, tried)
-            if goal is not None and goal <= set(self.samples):
+            if walk + 1 >= MIN_WALKS and goal is not None and goal <= set(self.samples):
                 return
 
 

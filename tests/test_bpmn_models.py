@@ -25,6 +25,7 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 from processes.clock import FixedClock, use_clock
+from processes.letters import TEMPLATES
 from processes.policy import BY_KEY, defaults
 from processes.scripting import SagsflowScriptEngine
 
@@ -38,8 +39,7 @@ ROLE_KEYS = {
     "rehabiliteringsteam", "afgoerelse", "pensionsteam", "koordinerende_sagsbehandler",
     "virksomhedskonsulent", "ydelse", "teamleder",
 }
-LETTER_TEMPLATES = {"invitation_moede", "partshoering", "afgoerelse", "afslag", "oversendelse_pension",
-                    "forsinkelse", "indkaldelse_samtale"}
+LETTER_TEMPLATES = set(TEMPLATES)
 # Policy keys the models read that are not (yet) in processes/policy.py, with their defaults.
 EXTRA_POLICY = {
     "ressourceforloeb": {"rf_ny_koordinerende_sagsbehandler": False},
@@ -414,9 +414,15 @@ def test_sygedagpenge_raskmeldt_and_ophoer():
     case.complete("opfoelgningssamtale", samtaledato="2027-01-10", uarbejdsdygtighed="arbejdsdygtig",
                   forloeb="raskmeldt")
     assert case.completed and case.messages == [] and case.templates() == ["indkaldelse_samtale"]
+    # issue 8: ending sygedagpenge is heard first (partshøring with a reply period), then decided
     case = Case("sygedagpenge", "2027-01-04")
-    case.complete("opfoelgningssamtale", samtaledato="2027-01-10", uarbejdsdygtighed="fuld", forloeb="ophoer")
-    assert case.completed and case.templates() == ["indkaldelse_samtale", "afgoerelse"]
+    case.complete("opfoelgningssamtale", samtaledato="2027-01-04", uarbejdsdygtighed="fuld", forloeb="ophoer")
+    case.complete("forbered_ophoer", paataenkt_afgoerelse="ophoer_medvirken", paataenkt_begrundelse="Udeblevet")
+    assert case.templates() == ["indkaldelse_samtale", "partshoering"] and case.ready() == {}
+    case.end_of("2027-01-18")
+    case.complete("afgoer_ophoer", afgoerelse="ophoer", afgoerelsesdato="2027-01-19",
+                  afgoerelse_begrundelse="Udeblevet uden grund")
+    assert case.completed and case.templates() == ["indkaldelse_samtale", "partshoering", "afgoerelse"]
 
 
 # =========================================================================== walks: førtidspension
@@ -483,8 +489,9 @@ def _fleksjob_to_job(case, job_start):
     case.complete("registrer_ansaettelse", ansaettelse_start=job_start, arbejdsgiver="Virksomhed A/S",
                   ugentlige_timer=15)
     assert case.ready() == {"beregn_fleksloentilskud": "ydelse"}
-    case.complete("beregn_fleksloentilskud", tilskud_fra=job_start, fleksloentilskud=14000)
-    assert case.templates()[-1] == "afgoerelse"
+    case.complete("beregn_fleksloentilskud", tilskud_fra=job_start, fleksloentilskud=14000, afgoerelsesdato=job_start,
+                  afgoerelse_begrundelse="Løn 24.000 kr., 15 timer")
+    assert case.templates()[-1] == "fleksloentilskud"
 
 
 def test_fleksjob_issue_example_first_talk_and_two_and_a_half_years():
@@ -506,14 +513,17 @@ def test_fleksjob_issue_example_first_talk_and_two_and_a_half_years():
     assert case.timers() == {"frist_opfoelgning_fleksjob": "2029-07-04", "status_tid": "2031-07-04"}
     case.end_of("2029-07-04")
     assert case.ready() == {"opfoelgning_fleksjob": "sagsbehandler", "eskaler_opfoelgning_fleksjob": "teamleder"}
-    case.complete("opfoelgning_fleksjob", samtaledato="2029-07-05")
+    case.complete("opfoelgning_fleksjob", samtaledato="2029-07-05", fleksjob_status="fortsaetter")
     case.complete("eskaler_opfoelgning_fleksjob", eskalering_handling="begrundet")
+    # issue 8 point 10: the follow-up recurs, 2½ years after the last talk
+    assert case.timers() == {"frist_opfoelgning_fleksjob": "2032-01-05", "status_tid": "2031-07-04"}
     case.end_of("2031-07-04")
-    assert case.ready() == {"status_fleksjob": "sagsbehandler"}
+    assert case.ready() == {"status_fleksjob": "sagsbehandler", "opfoelgning_fleksjob": "sagsbehandler"}
     case.complete("status_fleksjob", status_udfald="foertidspension", status_begrundelse="Arbejdsevnen er faldet")
     assert case.messages == [("start_rehabilitering", {"fra": "fleksjob", "ansoegt_om": "foertidspension",
                                                         "begrundelse": "Arbejdsevnen er faldet"})]
-    assert case.timers() == {"periode_slut": "2032-01-04"}          # 5 years from the job start
+    assert case.timers() == {"periode_slut": "2032-01-04",          # 5 years from the job start
+                             "frist_opfoelgning_fleksjob": "2032-01-05"}
     case.end_of("2032-01-04")
     assert case.completed
 
@@ -521,23 +531,26 @@ def test_fleksjob_issue_example_first_talk_and_two_and_a_half_years():
 def test_fleksjob_ledighedsydelse_loops_end_when_job_found():
     case = Case("fleksjob", "2027-01-04", overdragelse={"visitationsdato": "2027-01-04"})
     case.complete("foerste_samtale", samtaledato="2027-01-11", situation="ledig", cv_jobnet=True)
-    assert case.ready() == {"ly_kontaktsamtale": "sagsbehandler", "henvis_anden_aktoer": "sagsbehandler",
-                            "jobsoegning": "virksomhedskonsulent"}
+    # issue 8 point 10: anden aktør appears after 6 months on LY (not at once), due at 12
+    assert case.ready() == {"ly_kontaktsamtale": "sagsbehandler", "jobsoegning": "virksomhedskonsulent"}
     assert case.timers() == {"frist_ly_kontaktsamtale": "2027-04-04",     # contact at least every 3 months
-                             "frist_henvis_anden_aktoer": "2028-01-04",   # anden aktør after 12 months on LY
+                             "anden_aktoer_mulig": "2027-07-04",          # anden aktør possible after 6 months
                              "revurdering_1_tid": "2028-01-04"}           # re-evaluation after 12 months
     case.at("2027-04-01")
     case.complete("ly_kontaktsamtale", samtaledato="2027-04-01", ly_udfald="fortsat")
     assert case.timers()["frist_ly_kontaktsamtale"] == "2027-07-01"
-    case.at("2027-06-15")
-    case.complete("henvis_anden_aktoer", anden_aktoer="Jobhuset", henvisningsdato="2027-06-15")
     case.end_of("2027-07-01")
     assert case.ready()["eskaler_ly_kontaktsamtale"] == "teamleder"
     case.complete("eskaler_ly_kontaktsamtale", eskalering_handling="rykket")
     case.complete("ly_kontaktsamtale", samtaledato="2027-07-02", ly_udfald="fortsat")
+    case.end_of("2027-07-04")
+    assert case.ready()["henvis_anden_aktoer"] == "sagsbehandler"
+    assert case.timers()["frist_henvis_anden_aktoer"] == "2028-01-04"    # mandatory after 12 months
+    case.at("2027-07-15")
+    case.complete("henvis_anden_aktoer", anden_aktoer="Jobhuset", henvisningsdato="2027-07-15")
     case.end_of("2028-01-04")
     assert "revurdering_1" in case.ready()
-    case.complete("revurdering_1", revurderingsdato="2028-01-05", ly_udfald="fortsat")
+    case.complete("revurdering_1", revurdering_1_dato="2028-01-05", ly_udfald="fortsat")
     assert case.timers()["revurdering_2_tid"] == "2029-01-04"            # again after another 12 months
     case.at("2028-03-01")
     case.complete("jobsoegning", arbejdsgiver="Lager ApS")
@@ -567,7 +580,7 @@ def test_fleksjob_revurdering_ends_in_rehabilitering():
     case = Case("fleksjob", "2027-01-04")
     case.complete("foerste_samtale", samtaledato="2027-01-11", situation="ledig")
     case.end_of("2028-01-04")
-    case.complete("revurdering_1", revurderingsdato="2028-01-05", ly_udfald="rehabilitering")
+    case.complete("revurdering_1", revurdering_1_dato="2028-01-05", ly_udfald="rehabilitering")
     assert case.messages[0][0] == "start_rehabilitering"
     assert set(case.ready()) <= {"eskaler_ly_kontaktsamtale", "eskaler_henvis_anden_aktoer"}
 

@@ -195,6 +195,9 @@ def test_foep_decision_task_shows_its_three_month_due_date(runtime):
     ("foertidspension", "oversend_til_pensionsteam", "overdraget_pension", "oversendelsesdato"),
     ("foertidspension", "brev_tilkendelse", "foep_afgoerelse", "afgoerelsesdato"),
     ("foertidspension", "brev_afslag", "foep_afgoerelse", "afgoerelsesdato"),
+    ("fleksjob", "registrer_visitation", "visitation", "visitationsdato"),
+    ("fleksjob", "foerste_samtale", "foerste_samtale_fj", "samtaledato"),
+    ("fleksjob", "registrer_ansaettelse", "job_startet", "ansaettelse_start"),
 ])
 def test_milestones_declared(model, element, milestone, date_expr):
     props = _properties(SHARED / f"{model}.bpmn", element)
@@ -204,6 +207,151 @@ def test_milestones_declared(model, element, milestone, date_expr):
 @pytest.mark.parametrize("model, element", [
     ("foertidspension", "oversend_til_pensionsteam"),
     ("foertidspension", "forberedende_del_uden_team"),
+    ("fleksjob", "foerste_samtale"), ("fleksjob", "ly_kontaktsamtale"), ("fleksjob", "opfoelgning_fleksjob"),
+    ("fleksjob", "tidlig_opfoelgning"), ("fleksjob", "status_fleksjob"), ("fleksjob", "afgoer_ophoer"),
+    ("sygedagpenge", "opfoelgningssamtale"), ("sygedagpenge", "standby_status"), ("sygedagpenge", "afgoer_ophoer"),
 ])
 def test_caseworker_tasks_are_owner_tasks(model, element):
     assert _properties(SHARED / f"{model}.bpmn", element)["owner_task"] == "true"
+
+
+# =========================================================================== point 6: sygedagpenge and fleksjob stops are heard first
+def test_sygedagpenge_stop_is_heard_first_then_decided_with_reasons():
+    case = Case("sygedagpenge", "2027-01-04")
+    data = case.wf.get_tasks(spec_name="indkald_samtale")[0].data
+    assert data["samtale_senest"] == "2027-02-01"                  # the talk's latest date, not a stale date
+    case.complete("opfoelgningssamtale", samtaledato="2027-01-04", uarbejdsdygtighed="arbejdsdygtig",
+                  forloeb="ophoer")
+    assert case.templates() == ["indkaldelse_samtale"]            # no decision before the hearing
+    assert case.ready() == {"forbered_ophoer": "sagsbehandler"}
+    case.complete("forbered_ophoer", paataenkt_afgoerelse="ophoer_arbejdsdygtig",
+                  paataenkt_begrundelse="Lægen vurderer dig arbejdsdygtig fra 1. februar")
+    assert case.templates() == ["indkaldelse_samtale", "partshoering"]
+    hearing = case.wf.get_tasks(spec_name="brev_partshoering")[0].data
+    letter = compose("partshoering", hearing, "Test Borger", "Aaby Kommune", date(2027, 1, 4),
+                     {"paataenkt_afgoerelse": {"ophoer_arbejdsdygtig": "Dine sygedagpenge ophører, fordi du "
+                                                                       "vurderes at være arbejdsdygtig"}})
+    assert "senest den 18. januar 2027" in letter.body and "arbejdsdygtig fra 1. februar" in letter.body
+    assert case.timers() == {"svarfrist_udloebet": "2027-01-18"}
+    case.end_of("2027-01-17")
+    assert case.ready() == {}
+    case.end_of("2027-01-18")
+    case.complete("afgoer_ophoer", afgoerelse="ophoer", afgoerelsesdato="2027-01-19",
+                  afgoerelse_begrundelse="Du er arbejdsdygtig; dine bemærkninger ændrer ikke vurderingen",
+                  partshoering_bemaerkninger="Borgeren er uenig")
+    assert case.templates() == ["indkaldelse_samtale", "partshoering", "afgoerelse"] and case.completed
+
+
+def test_sygedagpenge_hearing_can_lead_to_continued_follow_up():
+    case = Case("sygedagpenge", "2027-01-04")
+    case.complete("opfoelgningssamtale", samtaledato="2027-01-04", uarbejdsdygtighed="fuld", forloeb="ophoer")
+    case.complete("forbered_ophoer", paataenkt_afgoerelse="ophoer_medvirken", paataenkt_begrundelse="Udeblevet")
+    case.end_of("2027-01-18")
+    case.complete("afgoer_ophoer", afgoerelse="fortsaetter", afgoerelsesdato="2027-01-19",
+                  afgoerelse_begrundelse="Lovligt forfald dokumenteret")
+    assert case.templates() == ["indkaldelse_samtale", "partshoering", "indkaldelse_samtale"]
+    assert case.ready() == {"opfoelgningssamtale": "sagsbehandler"}
+
+
+def test_ledighedsydelse_stop_is_heard_first():
+    case = Case("fleksjob", "2027-01-04", overdragelse={"visitationsdato": "2027-01-04"})
+    case.complete("foerste_samtale", samtaledato="2027-01-11", situation="ledig")
+    case.at("2027-03-01")
+    case.complete("ly_kontaktsamtale", samtaledato="2027-03-01", ly_udfald="ophoer")
+    assert case.ready() == {"forbered_ophoer": "sagsbehandler"} and case.timers() == {}
+    case.complete("forbered_ophoer", paataenkt_afgoerelse="visitation_bortfalder",
+                  paataenkt_begrundelse="Arbejdsevnen er ikke længere varigt nedsat")
+    assert case.templates() == ["indkaldelse_samtale", "partshoering"]
+    assert case.timers() == {"svarfrist_udloebet": "2027-03-15"}
+    case.end_of("2027-03-15")
+    case.complete("afgoer_ophoer", afgoerelse="ophoer", afgoerelsesdato="2027-03-16",
+                  afgoerelse_begrundelse="Ny lægelig dokumentation viser fuld arbejdsevne")
+    assert case.templates()[-1] == "afgoerelse" and case.completed
+    # the stop decision letter names the decision in words (the label of the model's own form),
+    # with reasons and complaint guidance
+    from processes.letters import enum_labels
+    from processes.library import parse_file
+    from processes.policy import defaults
+    meta = parse_file(SHARED / "fleksjob.bpmn", policy=defaults("fleksjob")).metadata["tasks"]
+    letter_task = case.wf.get_tasks(spec_name="brev_ophoer")[0]
+    letter = compose("afgoerelse", letter_task.data, "Test Borger", "Bøgeby Kommune", date(2027, 3, 16),
+                     enum_labels(case.wf, meta, before=letter_task))
+    assert ("<strong>Din ledighedsydelse ophører, og din visitation til fleksjob bortfalder</strong>"
+            in letter.body)
+    assert "Ny lægelig dokumentation" in letter.body and "Klagevejledning" in letter.body
+    assert letter.missing == ()
+
+
+# =========================================================================== point 10: fleksjob follow-up recurs, job loss, anden aktør
+def _to_job(case, start):
+    case.complete("registrer_ansaettelse", ansaettelse_start=start, arbejdsgiver="Lager ApS", ugentlige_timer=12)
+    case.complete("beregn_fleksloentilskud", tilskud_fra=start, fleksloentilskud=9000, afgoerelsesdato=start,
+                  afgoerelse_begrundelse="Løn 22.000 kr., 12 timer om ugen")
+
+
+def test_fleksjob_follow_up_every_two_and_a_half_years_also_in_a_permanent_fleksjob():
+    case = Case("fleksjob", "2027-01-04", overdragelse={"visitationsdato": "2027-01-04"})
+    case.complete("foerste_samtale", samtaledato="2027-01-04", situation="job")
+    _to_job(case, "2027-01-04")
+    assert case.timers() == {"frist_opfoelgning_fleksjob": "2029-07-04", "status_tid": "2031-07-04"}
+    case.at("2029-06-01")
+    case.complete("opfoelgning_fleksjob", samtaledato="2029-06-01", fleksjob_status="fortsaetter")
+    # the next personal talk: 2½ years after this one
+    assert case.ready() == {"opfoelgning_fleksjob": "sagsbehandler"}
+    assert case.timers()["frist_opfoelgning_fleksjob"] == "2031-12-01"
+    case.end_of("2031-07-04")
+    case.complete("status_fleksjob", status_udfald="fortsat", status_begrundelse="Fortsat berettiget")
+    case.end_of("2032-01-04")
+    assert case.ready() == {"ny_bevilling": "sagsbehandler"}
+    case.complete("ny_bevilling", afgoerelse="permanent", afgoerelsesdato="2032-01-05",
+                  afgoerelse_begrundelse="Over 40 år", seneste_opfoelgning="2031-12-01")
+    assert case.templates()[-1] == "afgoerelse" and not case.completed
+    # permanent: no status and no period end, but the personal talks go on every 2½ years
+    assert case.ready() == {"opfoelgning_fleksjob": "sagsbehandler"}
+    assert case.timers() == {"frist_opfoelgning_fleksjob": "2034-06-01"}
+    case.at("2034-05-02")
+    case.complete("opfoelgning_fleksjob", samtaledato="2034-05-02", fleksjob_status="fortsaetter")
+    assert case.timers() == {"frist_opfoelgning_fleksjob": "2036-11-02"}
+
+
+def test_losing_the_fleksjob_leads_back_to_ledighedsydelse():
+    case = Case("fleksjob", "2027-01-04", overdragelse={"visitationsdato": "2027-01-04"})
+    case.complete("foerste_samtale", samtaledato="2027-01-04", situation="job")
+    _to_job(case, "2027-01-04")
+    case.at("2028-04-10")
+    case.complete("opfoelgning_fleksjob", samtaledato="2028-04-10", fleksjob_status="job_mistet",
+                  ansaettelse_slut="2028-03-15")
+    # a new period on ledighedsydelse from the day the job ended, with its own clocks
+    assert case.ready() == {"ly_kontaktsamtale": "sagsbehandler", "jobsoegning": "virksomhedskonsulent"}
+    assert case.timers() == {"frist_ly_kontaktsamtale": "2028-07-10", "anden_aktoer_mulig": "2028-09-15",
+                             "revurdering_1_tid": "2029-03-15"}
+    case.complete("jobsoegning", arbejdsgiver="Ny Arbejdsgiver A/S")
+    _to_job(case, "2028-05-01")
+    assert case.timers() == {"frist_opfoelgning_fleksjob": "2030-11-01", "status_tid": "2032-11-01"}
+
+
+def test_anden_aktoer_appears_after_six_months_and_is_due_at_twelve():
+    case = Case("fleksjob", "2027-01-04", overdragelse={"visitationsdato": "2027-01-04"})
+    case.complete("foerste_samtale", samtaledato="2027-01-04", situation="ledig")
+    assert "henvis_anden_aktoer" not in case.ready()
+    assert case.timers()["anden_aktoer_mulig"] == "2027-07-04"
+    case.end_of("2027-07-03")
+    assert "henvis_anden_aktoer" not in case.ready()
+    case.end_of("2027-07-04")
+    assert case.ready()["henvis_anden_aktoer"] == "sagsbehandler"
+    assert case.timers()["frist_henvis_anden_aktoer"] == "2028-01-04"
+    param = BY_KEY["fj_anden_aktoer_mulig"]
+    assert (param.default, param.at_least, param.at_most) == ("P6M", "P6M", "P12M")
+    assert "at least P6M" in check_policy({"fj_anden_aktoer_mulig": "P3M"})[0]
+
+
+def test_fleksjob_decision_letters_have_forms():
+    """Fleksløntilskud, new grant and LY stop decide on forms with the contract's fields."""
+    forms = {}
+    from processes.library import parse_file
+    from processes.policy import defaults
+    meta = parse_file(SHARED / "fleksjob.bpmn", policy=defaults("fleksjob")).metadata["tasks"]
+    for task in ("beregn_fleksloentilskud", "ny_bevilling", "afgoer_ophoer"):
+        forms[task] = {f["id"]: f["required"] for f in meta[task]["form"]}
+        assert forms[task]["afgoerelse_begrundelse"] and forms[task]["afgoerelsesdato"], task
+    assert forms["ny_bevilling"]["afgoerelse"] and forms["afgoer_ophoer"]["afgoerelse"]

@@ -21,20 +21,31 @@ def test_fleksjob_issue_example(runtime):
     assert case.ready() == {"registrer_ansaettelse": "virksomhedskonsulent"}
     case.complete("registrer_ansaettelse", ansaettelse_start="2027-01-04", arbejdsgiver="Virksomhed A/S",
                   ugentlige_timer=15)
-    case.complete("beregn_fleksloentilskud", tilskud_fra="2027-01-04", fleksloentilskud=14000)
+    case.complete("beregn_fleksloentilskud", tilskud_fra="2027-01-04", fleksloentilskud=14000,
+                  afgoerelsesdato="2027-01-26", afgoerelse_begrundelse="Løn og timer som aftalt")
     assert case.ready() == {"opfoelgning_fleksjob": "sagsbehandler"}
     assert case.due("opfoelgning_fleksjob") == "2029-07-04"
     assert case.timers() == {"frist_opfoelgning_fleksjob": "2029-07-04", "status_tid": "2031-07-04"}
     case.at("2029-06-01")
-    case.complete("opfoelgning_fleksjob", samtaledato="2029-06-01")
+    case.complete("opfoelgning_fleksjob", samtaledato="2029-06-01", fleksjob_status="fortsaetter")
+    # issue 8 point 10: the next personal talk is due 2½ years after this one
+    assert case.due("opfoelgning_fleksjob") == "2031-12-01"
     case.end_of("2031-07-04")
-    assert case.ready() == {"status_fleksjob": "sagsbehandler"}       # status after 4½ years
+    assert case.ready() == {"status_fleksjob": "sagsbehandler",       # status after 4½ years
+                            "opfoelgning_fleksjob": "sagsbehandler"}
     case.complete("status_fleksjob", status_udfald="fortsat", status_begrundelse="Uændret arbejdsevne")
-    assert case.timers() == {"periode_slut": "2032-01-04"}            # 5 years from the job start
+    assert case.timers() == {"periode_slut": "2032-01-04",            # 5 years from the job start
+                             "frist_opfoelgning_fleksjob": "2031-12-01"}
+    case.at("2031-11-20")
+    case.complete("opfoelgning_fleksjob", samtaledato="2031-11-20", fleksjob_status="fortsaetter")
     case.end_of("2032-01-04")
     assert case.ready() == {"ny_bevilling": "sagsbehandler"}          # decide the next period
-    case.complete("ny_bevilling", bevillingstype="permanent", bevillingsdato="2032-01-05")
-    assert case.instances() == [("fleksjob", "completed")]
+    case.complete("ny_bevilling", afgoerelse="permanent", afgoerelsesdato="2032-01-05",
+                  afgoerelse_begrundelse="Over 40 år og fortsat berettiget", seneste_opfoelgning="2031-11-20")
+    # a permanent fleksjob keeps its 2½-year personal talks
+    assert case.instances() == [("fleksjob", "running")]
+    assert case.ready() == {"opfoelgning_fleksjob": "sagsbehandler"}
+    assert case.due("opfoelgning_fleksjob") == "2034-05-20"
 
 
 def test_sygedagpenge_every_four_weeks_hands_over_to_rehabilitering(runtime):

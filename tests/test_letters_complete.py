@@ -30,12 +30,6 @@ PENDING = {
     ("municipalities/cederholm/rehabilitering.bpmn", "send_partshoering"): "rehab: partshoering_svarfrist_dato",
     ("shared/ressourceforloeb.bpmn", "indkald_foerste_samtale"): "rf: samtale_senest (the talk's latest date)",
     ("shared/ressourceforloeb.bpmn", "indkald_opfoelgning"): "rf: samtale_senest (the talk's latest date)",
-    ("shared/fleksjob.bpmn", "indkald_foerste_samtale"): "models: samtale_senest",
-    ("shared/fleksjob.bpmn", "brev_fleksloentilskud"): "models: fleksløntilskud decision form",
-    ("shared/fleksjob.bpmn", "brev_ny_bevilling"): "models: new grant decision form",
-    ("shared/fleksjob.bpmn", "brev_ophoer"): "models: LY stop decision form after partshøring",
-    ("shared/sygedagpenge.bpmn", "indkald_samtale"): "models: samtale_senest",
-    ("shared/sygedagpenge.bpmn", "brev_ophoer"): "models: sygedagpenge stop decision form after partshøring",
 }
 
 
