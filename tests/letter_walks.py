@@ -1,7 +1,8 @@
 """Every letter of every model, rendered from the data the model really holds there.
 
 The explorer walks each BPMN model under ``bpmn/`` (shared and municipal, the shared ones
-under each municipality's policy that uses them) through SpiffWorkflow on a fixed clock:
+under the default policy, with each boolean policy switch turned, and under each
+municipality's policy that uses them) through SpiffWorkflow on a fixed clock:
 from each state it completes each READY user task with generated form values (one
 variant per enum option and per boolean value, so every branch a form can choose is
 taken) or lets the next timer fall due. States are deduplicated by their open tasks and
@@ -34,7 +35,7 @@ from SpiffWorkflow.util.task import TaskState
 from processes.clock import FixedClock, use_clock
 from processes.letters import enum_labels
 from processes.library import parse_file
-from processes.policy import BY_KEY, defaults
+from processes.policy import BY_KEY, CATALOGUE, defaults
 from processes.scripting import SagsflowScriptEngine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +59,8 @@ class LetterSample:
     """One letter task reached in one model run."""
 
     model: str            # path under bpmn/, e.g. "shared/fleksjob.bpmn"
-    municipality: str     # whose policy the run used ("standard": the catalogue defaults)
+    municipality: str     # whose policy: "standard" (catalogue defaults), "standard+<switch>" (one
+                          # boolean policy switch turned), or a municipality key
     bpmn_id: str
     template: str
     data: dict = field(compare=False, hash=False)
@@ -97,6 +99,11 @@ def model_runs() -> list[ModelRun]:
     for path in sorted((BPMN / "shared").glob("*.bpmn")):
         case_type = path.stem
         runs.append(ModelRun(f"shared/{path.name}", "standard", case_type, path, _policy(case_type, None)))
+        # each policy switch turned the other way: a path a municipality may choose any day
+        for param in CATALOGUE:
+            if param.case_type == case_type and param.kind == "bool":
+                policy = {**_policy(case_type, None), param.key: not param.default}
+                runs.append(ModelRun(f"shared/{path.name}", f"standard+{param.key}", case_type, path, policy))
         for key, config in configs.items():
             if config.get("models", {}).get(case_type) == "shared":
                 runs.append(ModelRun(f"shared/{path.name}", key, case_type, path, _policy(case_type, config)))

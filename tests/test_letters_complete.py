@@ -17,6 +17,7 @@ from processes.letters import DECISION_TEMPLATES, KLAGEVEJLEDNING, compose
 
 TODAY = date(2027, 3, 1)
 RUNS = [(run.model, run.municipality) for run in model_runs()]
+MODELS = sorted({model for model, _ in RUNS})
 # Letter tasks of models being changed in parallel for issue 8 whose data is not complete
 # yet: (model path under bpmn/, letter task) -> what the model still has to provide. The
 # test fails when an entry is fixed (remove it then) as well as on any gap not listed.
@@ -49,12 +50,14 @@ def test_walks_run_every_model_without_errors(exploration):
     assert len(RUNS) >= 8 and set(exploration.expected) == set(RUNS)
 
 
-@pytest.mark.parametrize("model, municipality", RUNS, ids=[f"{m}[{k}]" for m, k in RUNS])
-def test_every_letter_task_is_reached(exploration, model, municipality):
-    expected = exploration.expected[(model, municipality)]
-    reached = {s.bpmn_id for s in exploration.samples if (s.model, s.municipality) == (model, municipality)}
+@pytest.mark.parametrize("model", MODELS)
+def test_every_letter_task_is_reached(exploration, model):
+    """Under some policy it runs with (a municipality's, or one switch turned), the walks
+    reach every letter task of the model."""
+    expected = {bpmn_id for (m, _), tasks in exploration.expected.items() if m == model for bpmn_id in tasks}
+    reached = {s.bpmn_id for s in exploration.samples if s.model == model}
     assert expected, f"{model} has no letters"
-    assert set(expected) - reached == set()
+    assert expected - reached == set()
 
 
 @pytest.mark.parametrize("model, municipality", RUNS, ids=[f"{m}[{k}]" for m, k in RUNS])
