@@ -355,3 +355,12 @@ def test_fleksjob_decision_letters_have_forms():
         forms[task] = {f["id"]: f["required"] for f in meta[task]["form"]}
         assert forms[task]["afgoerelse_begrundelse"] and forms[task]["afgoerelsesdato"], task
     assert forms["ny_bevilling"]["afgoerelse"] and forms["afgoer_ophoer"]["afgoerelse"]
+
+
+@pytest.mark.parametrize("case_type, first_task", [("foertidspension", "oversend_til_pensionsteam"),
+                                                   ("fleksjob", "foerste_samtale")])
+def test_a_case_started_by_a_user_without_hand_off_runs(runtime, case_type, first_task):
+    """Started directly (no ``overdragelse`` in the data), the dates run from the start date."""
+    case = Walk(runtime, "cederholm", case_type)
+    assert case.ready(process=case_type) == {first_task: "sagsbehandler"}
+    assert case.due(first_task) == "2027-01-25"                    # 3 weeks from 2027-01-04
