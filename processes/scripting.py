@@ -152,11 +152,20 @@ def deadline_end_of_day(event_definition, value: Any) -> Any:
     return value
 
 
+def today() -> str:
+    """The case clock's Danish calendar date (``YYYY-MM-DD``): the day the step runs, e.g.
+    the day a letter goes out. It reads the same clock as SpiffWorkflow's timers, so a
+    walk on a virtual clock sees virtual days."""
+    from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
+    return danish_date(spiff_timer.datetime.now(timezone.utc))
+
+
 HELPERS: dict[str, Callable] = {
     "add_duration": add_duration,
     "subtract_duration": subtract_duration,
     "add_working_days": add_working_days,
     "danish_date": danish_date,
+    "today": today,
 }
 
 _EXTRA_BUILTINS = {

@@ -25,6 +25,7 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 from processes.clock import FixedClock, use_clock
+from processes.letters import TEMPLATES
 from processes.policy import BY_KEY, defaults
 from processes.scripting import SagsflowScriptEngine
 
@@ -38,8 +39,7 @@ ROLE_KEYS = {
     "rehabiliteringsteam", "afgoerelse", "pensionsteam", "koordinerende_sagsbehandler",
     "virksomhedskonsulent", "ydelse", "teamleder", "jobcenterrepraesentant",
 }
-LETTER_TEMPLATES = {"invitation_moede", "partshoering", "afgoerelse", "afslag", "oversendelse_pension",
-                    "forsinkelse", "indkaldelse_samtale"}
+LETTER_TEMPLATES = set(TEMPLATES)
 # Policy keys the models read that are not (yet) in processes/policy.py, with their defaults.
 EXTRA_POLICY = {
     "ressourceforloeb": {"rf_ny_koordinerende_sagsbehandler": False},
@@ -416,13 +416,22 @@ def test_sygedagpenge_raskmeldt_and_ophoer():
     case.complete("opfoelgningssamtale", samtaledato="2027-01-10", uarbejdsdygtighed="arbejdsdygtig",
                   forloeb="raskmeldt")
     assert case.completed and case.messages == [] and case.templates() == ["indkaldelse_samtale"]
+    # issue 8: ending sygedagpenge is heard first (partshøring with a reply period), then decided
     case = Case("sygedagpenge", "2027-01-04")
-    case.complete("opfoelgningssamtale", samtaledato="2027-01-10", uarbejdsdygtighed="fuld", forloeb="ophoer")
-    assert case.completed and case.templates() == ["indkaldelse_samtale", "afgoerelse"]
+    case.complete("opfoelgningssamtale", samtaledato="2027-01-04", uarbejdsdygtighed="fuld", forloeb="ophoer")
+    case.complete("forbered_ophoer", paataenkt_afgoerelse="ophoer_medvirken", paataenkt_begrundelse="Udeblevet")
+    assert case.templates() == ["indkaldelse_samtale", "partshoering"] and case.ready() == {}
+    case.end_of("2027-01-18")
+    case.complete("afgoer_ophoer", afgoerelse="ophoer", afgoerelsesdato="2027-01-19",
+                  afgoerelse_begrundelse="Udeblevet uden grund")
+    assert case.completed and case.templates() == ["indkaldelse_samtale", "partshoering", "afgoerelse"]
 
 
 # =========================================================================== walks: førtidspension
 def test_foertidspension_transfer_three_weeks_decision_three_months_delay_letter():
+    # Model changed (issue 8 points 5 and 12): partshøring with a reply period before the decision,
+    # the delay letter is assessed 2 weeks BEFORE the 3 months run out (not at the deadline), and the
+    # decision task carries the 3-month deadline itself (its due date in the inbox).
     case = Case("foertidspension", "2027-01-06", overdragelse={"indstillingsdato": "2027-01-04"})
     assert case.ready() == {"oversend_til_pensionsteam": "sagsbehandler"}
     assert case.timers() == {"frist_oversend_til_pensionsteam": "2027-01-25"}   # 3 weeks after the indstilling
@@ -433,17 +442,25 @@ def test_foertidspension_transfer_three_weeks_decision_three_months_delay_letter
     case.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-26", pensionstype="ordinaer")
     assert case.templates() == ["oversendelse_pension"]
     assert case.ready() == {"tilbyd_moede": "pensionsteam"}
-    assert case.timers() == {"frist_behandling_pensionsteam": "2027-04-26"}     # 3 months after the transfer
-    case.complete("tilbyd_moede", moede_oensket=True, moede_dato="2027-03-01")
+    assert case.timers() == {"frist_behandling_pensionsteam": "2027-04-26",     # 3 months after the transfer
+                             "varsel_forsinkelse": "2027-04-12"}                # 2 weeks before
+    case.complete("tilbyd_moede", moedetilbud_dato="2027-01-27", moede_oensket=True, moede_dato="2027-03-01")
     assert case.ready() == {"moede_med_borger": "pensionsteam"}
-    case.end_of("2027-04-25")
-    assert "forsinkelse" not in case.templates()
-    case.end_of("2027-04-26")
+    case.end_of("2027-04-11")
+    assert case.ready() == {"moede_med_borger": "pensionsteam"}
+    case.end_of("2027-04-12")
+    assert case.ready() == {"moede_med_borger": "pensionsteam", "vurder_forsinkelse": "pensionsteam"}
+    case.complete("vurder_forsinkelse", fristen_holdes="nej", forsinkelse_aarsag="Afventer speciallægeerklæring",
+                  forventet_afgoerelsesdato="2027-05-10")
     assert case.templates() == ["oversendelse_pension", "forsinkelse"]
+    case.end_of("2027-04-26")
     assert case.ready() == {"moede_med_borger": "pensionsteam", "eskaler_behandling_pensionsteam": "teamleder"}
-    case.complete("moede_med_borger", moede_referat="Borgeren uddybede")
+    case.complete("moede_med_borger", moede_holdt_dato="2027-04-27", moede_referat="Borgeren uddybede")
     assert case.templates()[-1] == "partshoering"
-    case.complete("afgoer_foertidspension", afgoerelse="tilkendt", afgoerelsesdato="2027-05-03")
+    assert case.timers() == {"svarfrist_udloebet": "2027-05-11"}                # sent 2027-04-27 + 14 days
+    case.end_of("2027-05-11")
+    case.complete("afgoer_foertidspension", afgoerelse="tilkendt", afgoerelsesdato="2027-05-12",
+                  afgoerelse_begrundelse="Arbejdsevnen er varigt nedsat")
     assert case.templates() == ["oversendelse_pension", "forsinkelse", "partshoering", "afgoerelse"]
     assert case.ready() == {"eskaler_behandling_pensionsteam": "teamleder"}
     case.complete("eskaler_behandling_pensionsteam", eskalering_handling="begrundet")
@@ -454,16 +471,18 @@ def test_foertidspension_refusal_and_back_to_team():
     case = Case("foertidspension", "2027-01-04")          # no hand-off: the indstilling date is the start date
     assert case.timers() == {"frist_oversend_til_pensionsteam": "2027-01-25"}
     case.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-05", pensionstype="senior")
-    assert case.timers() == {"frist_behandling_pensionsteam": "2027-04-05"}
-    case.complete("tilbyd_moede", moede_oensket=False)
+    assert case.timers() == {"frist_behandling_pensionsteam": "2027-04-05", "varsel_forsinkelse": "2027-03-22"}
+    case.complete("tilbyd_moede", moedetilbud_dato="2027-01-05", moede_oensket=False)
+    case.end_of("2027-01-19")
     case.complete("afgoer_foertidspension", afgoerelse="afslag", afgoerelsesdato="2027-02-01",
-                  arbejdsfunktion="Lettere kontorarbejde")
+                  arbejdsfunktion="Lettere kontorarbejde", afgoerelse_begrundelse="Arbejdsevnen kan udvikles")
     assert case.completed and case.templates() == ["oversendelse_pension", "partshoering", "afslag"]
     case = Case("foertidspension", "2027-01-04")
     case.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-05", pensionstype="ordinaer")
-    case.complete("tilbyd_moede", moede_oensket=False)
+    case.complete("tilbyd_moede", moedetilbud_dato="2027-01-05", moede_oensket=False)
+    case.end_of("2027-01-19")
     case.complete("afgoer_foertidspension", afgoerelse="tilbage_til_team", afgoerelsesdato="2027-02-01",
-                  begrundelse="Uenig")
+                  afgoerelse_begrundelse="Uenig")
     assert case.completed and case.messages[0][0] == "start_rehabilitering"
 
 
@@ -472,8 +491,9 @@ def _fleksjob_to_job(case, job_start):
     case.complete("registrer_ansaettelse", ansaettelse_start=job_start, arbejdsgiver="Virksomhed A/S",
                   ugentlige_timer=15)
     assert case.ready() == {"beregn_fleksloentilskud": "ydelse"}
-    case.complete("beregn_fleksloentilskud", tilskud_fra=job_start, fleksloentilskud=14000)
-    assert case.templates()[-1] == "afgoerelse"
+    case.complete("beregn_fleksloentilskud", tilskud_fra=job_start, fleksloentilskud=14000, afgoerelsesdato=job_start,
+                  afgoerelse_begrundelse="Løn 24.000 kr., 15 timer")
+    assert case.templates()[-1] == "fleksloentilskud"
 
 
 def test_fleksjob_issue_example_first_talk_and_two_and_a_half_years():
@@ -495,14 +515,17 @@ def test_fleksjob_issue_example_first_talk_and_two_and_a_half_years():
     assert case.timers() == {"frist_opfoelgning_fleksjob": "2029-07-04", "status_tid": "2031-07-04"}
     case.end_of("2029-07-04")
     assert case.ready() == {"opfoelgning_fleksjob": "sagsbehandler", "eskaler_opfoelgning_fleksjob": "teamleder"}
-    case.complete("opfoelgning_fleksjob", samtaledato="2029-07-05")
+    case.complete("opfoelgning_fleksjob", samtaledato="2029-07-05", fleksjob_status="fortsaetter")
     case.complete("eskaler_opfoelgning_fleksjob", eskalering_handling="begrundet")
+    # issue 8 point 10: the follow-up recurs, 2½ years after the last talk
+    assert case.timers() == {"frist_opfoelgning_fleksjob": "2032-01-05", "status_tid": "2031-07-04"}
     case.end_of("2031-07-04")
-    assert case.ready() == {"status_fleksjob": "sagsbehandler"}
+    assert case.ready() == {"status_fleksjob": "sagsbehandler", "opfoelgning_fleksjob": "sagsbehandler"}
     case.complete("status_fleksjob", status_udfald="foertidspension", status_begrundelse="Arbejdsevnen er faldet")
     assert case.messages == [("start_rehabilitering", {"fra": "fleksjob", "ansoegt_om": "foertidspension",
                                                         "begrundelse": "Arbejdsevnen er faldet"})]
-    assert case.timers() == {"periode_slut": "2032-01-04"}          # 5 years from the job start
+    assert case.timers() == {"periode_slut": "2032-01-04",          # 5 years from the job start
+                             "frist_opfoelgning_fleksjob": "2032-01-05"}
     case.end_of("2032-01-04")
     assert case.completed
 
@@ -510,23 +533,26 @@ def test_fleksjob_issue_example_first_talk_and_two_and_a_half_years():
 def test_fleksjob_ledighedsydelse_loops_end_when_job_found():
     case = Case("fleksjob", "2027-01-04", overdragelse={"visitationsdato": "2027-01-04"})
     case.complete("foerste_samtale", samtaledato="2027-01-11", situation="ledig", cv_jobnet=True)
-    assert case.ready() == {"ly_kontaktsamtale": "sagsbehandler", "henvis_anden_aktoer": "sagsbehandler",
-                            "jobsoegning": "virksomhedskonsulent"}
+    # issue 8 point 10: anden aktør appears after 6 months on LY (not at once), due at 12
+    assert case.ready() == {"ly_kontaktsamtale": "sagsbehandler", "jobsoegning": "virksomhedskonsulent"}
     assert case.timers() == {"frist_ly_kontaktsamtale": "2027-04-04",     # contact at least every 3 months
-                             "frist_henvis_anden_aktoer": "2028-01-04",   # anden aktør after 12 months on LY
+                             "anden_aktoer_mulig": "2027-07-04",          # anden aktør possible after 6 months
                              "revurdering_1_tid": "2028-01-04"}           # re-evaluation after 12 months
     case.at("2027-04-01")
     case.complete("ly_kontaktsamtale", samtaledato="2027-04-01", ly_udfald="fortsat")
     assert case.timers()["frist_ly_kontaktsamtale"] == "2027-07-01"
-    case.at("2027-06-15")
-    case.complete("henvis_anden_aktoer", anden_aktoer="Jobhuset", henvisningsdato="2027-06-15")
     case.end_of("2027-07-01")
     assert case.ready()["eskaler_ly_kontaktsamtale"] == "teamleder"
     case.complete("eskaler_ly_kontaktsamtale", eskalering_handling="rykket")
     case.complete("ly_kontaktsamtale", samtaledato="2027-07-02", ly_udfald="fortsat")
+    case.end_of("2027-07-04")
+    assert case.ready()["henvis_anden_aktoer"] == "sagsbehandler"
+    assert case.timers()["frist_henvis_anden_aktoer"] == "2028-01-04"    # mandatory after 12 months
+    case.at("2027-07-15")
+    case.complete("henvis_anden_aktoer", anden_aktoer="Jobhuset", henvisningsdato="2027-07-15")
     case.end_of("2028-01-04")
     assert "revurdering_1" in case.ready()
-    case.complete("revurdering_1", revurderingsdato="2028-01-05", ly_udfald="fortsat")
+    case.complete("revurdering_1", revurdering_1_dato="2028-01-05", ly_udfald="fortsat")
     assert case.timers()["revurdering_2_tid"] == "2029-01-04"            # again after another 12 months
     case.at("2028-03-01")
     case.complete("jobsoegning", arbejdsgiver="Lager ApS")
@@ -556,7 +582,7 @@ def test_fleksjob_revurdering_ends_in_rehabilitering():
     case = Case("fleksjob", "2027-01-04")
     case.complete("foerste_samtale", samtaledato="2027-01-11", situation="ledig")
     case.end_of("2028-01-04")
-    case.complete("revurdering_1", revurderingsdato="2028-01-05", ly_udfald="rehabilitering")
+    case.complete("revurdering_1", revurdering_1_dato="2028-01-05", ly_udfald="rehabilitering")
     assert case.messages[0][0] == "start_rehabilitering"
     assert set(case.ready()) <= {"eskaler_ly_kontaktsamtale", "eskaler_henvis_anden_aktoer"}
 
