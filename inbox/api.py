@@ -14,6 +14,7 @@ from sqlalchemy import select
 from inbox import notifications, schemas
 from inbox.access import STARTS_CASES, TEAMLEDER, require_role, runtime, task_for
 from inbox.cases import case_view, validate_start
+from processes.milestones import BY_KEY as MILESTONES
 from inbox.errors import api_error
 from inbox.limits import LimitedParser
 from inbox.queries import InboxQuery, due_state, inbox_page, process_choices
@@ -234,6 +235,12 @@ def get_case(case_id: int):
         "letters": [{"id": o.id, "template": o.payload.get("template"), "created_at": o.created_at,
                      "sent_at": o.sent_at, "document_id": documents[o.id].id if o.id in documents else None,
                      "title": documents[o.id].title if o.id in documents else None} for o in detail["letters"]],
+        "owner": detail["owner"].username if detail["owner"] else None,
+        "milestones": [{"key": m.key, "label": MILESTONES[m.key].label if m.key in MILESTONES else m.key,
+                        "date": m.date.isoformat(), "process": m.process_id, "instance_id": m.instance_id,
+                        "recorded_at": m.recorded_at, "actor": m.actor} for m in detail["milestones"]],
+        "service_targets": [{k: t[k] for k in ("key", "label", "start", "due", "end", "state", "duration")}
+                            for t in detail["targets"]],
     }
 
 

@@ -1,7 +1,7 @@
 """The case page (everything about one citizen), starting a case, diagrams and letters."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -10,7 +10,9 @@ from inbox.access import (
 )
 from inbox.queries import due_state, process_choices
 from processes.errors import InvalidInput, NotFound
+from processes.milestones import BY_KEY as MILESTONES
 from processes.models import Document, User
+from processes.scripting import danish_date
 
 bp = Blueprint("cases", __name__)
 
@@ -41,6 +43,12 @@ def case_view(case_id: int, actor=None) -> dict:
         }
     detail["marks"] = marks
     detail["due_state"] = lambda when: due_state(when, detail["now"])
+    detail["today"] = danish_date(detail["now"])
+    detail["milestone_label"] = lambda key: MILESTONES[key].label if key in MILESTONES else key
+    if "teamleder" in actor.roles:
+        with runtime().sessions() as db:
+            detail["colleagues"] = list(db.scalars(select(User).where(User.municipality_id == actor.municipality_id)
+                                                   .order_by(User.full_name)))
     return detail
 
 
@@ -49,6 +57,16 @@ def case_view(case_id: int, actor=None) -> dict:
 def show(case_id: int):
     detail = case_view(case_id)
     return render_template("case.html", **detail)
+
+
+@bp.route("/sager/<int:case_id>/ejer", methods=["POST"])
+@login_required
+def change_owner(case_id: int):
+    """The teamleder gives the case to another caseworker (audited, shown on the case page)."""
+    raw = (request.form.get("owner") or "").strip()
+    runtime().engine.set_owner(case_id, int(raw) if raw.isdigit() else None, current_actor())
+    flash(_("Sagsejeren er ændret."), "success")
+    return redirect(url_for("cases.show", case_id=case_id))
 
 
 @bp.route("/sager/<int:case_id>/forloeb/<int:instance_id>/diagram.bpmn")

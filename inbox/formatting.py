@@ -77,11 +77,23 @@ def local_datetime(value: datetime | None) -> str:
         if value else ""
 
 
+def answer_value(value, spec: dict | None = None) -> str:
+    """A submitted value as a person reads it: the enum's label, ja/nej, "–" for nothing."""
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, bool):
+        return str(_l("Ja") if value else _l("Nej"))
+    for option in (spec or {}).get("options") or []:
+        if option.get("id") == value:
+            return option.get("name") or value
+    return str(value)
+
+
 def register(app: Flask) -> None:
     app.jinja_env.filters.update(
         date=local_date, datetime=local_datetime, mask_cpr=mask_cpr, role=role_name,
         case_type=case_type_name, due_label=lambda s: str(DUE_LABELS.get(s, s)),
-        state_label=lambda s: str(STATE_LABELS.get(s, s)))
+        state_label=lambda s: str(STATE_LABELS.get(s, s)), answer_value=answer_value)
     from inbox.access import current_user
     app.jinja_env.globals.update(ROLES=ROLES, CASE_TYPES=CASE_TYPES, DUE_LABELS=DUE_LABELS,
                                  current_user=current_user, get_locale=get_locale,

@@ -1,7 +1,7 @@
 """Marshmallow schemas of the REST API (requests and responses)."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, missing, validate
 
 from inbox.limits import MAX_PAGE
 from inbox.queries import CLAIM_FILTERS, DUE_STATES, SORTS
@@ -27,10 +27,25 @@ class TaskListArgs(Schema):
                           metadata={"description": "`team`: every role (teamleder only)."})
 
 
-class FormFieldSchema(Schema):
+class ListItemFieldSchema(Schema):
     id = fields.String(required=True)
     label = fields.String()
     type = fields.String(metadata={"description": "string, long, boolean, date, enum"})
+    options = fields.List(fields.Dict())
+
+
+class FormFieldSchema(Schema):
+    id = fields.String(required=True)
+    label = fields.String()
+    type = fields.String(metadata={"description": "string, long, boolean, date, enum, list (a JSON list of "
+                                                  "objects with the keys of `items`; blank rows are dropped)"})
+    # a dict's .items would be read for fields without columns: look the key up explicitly
+    items = fields.Function(lambda spec: ListItemFieldSchema(many=True).dump(spec["items"]) if "items" in spec
+                            else missing, metadata={"description": "Columns of a list field (id, label, type, options)."})
+    rows = fields.Integer(metadata={"description": "Blank rows the web form shows for a list field."})
+    past_only = fields.Boolean(metadata={"description": "A date after today (case clock) is refused."})
+    check_message = fields.String(metadata={"description": "Shown next to the field when its cross-field "
+                                                          "check fails (422, keyed by the field id)."})
     required = fields.Boolean()
     options = fields.List(fields.Dict())
     min = fields.Integer()
@@ -148,6 +163,26 @@ class LetterSchema(Schema):
     title = fields.String(allow_none=True)
 
 
+class MilestoneSchema(Schema):
+    key = fields.String(metadata={"description": "Milestone key (processes/milestones.py)."})
+    label = fields.String()
+    date = fields.String(metadata={"description": "Danish calendar date (YYYY-MM-DD)."})
+    process = fields.String()
+    instance_id = fields.Integer()
+    recorded_at = fields.DateTime()
+    actor = fields.String()
+
+
+class ServiceTargetSchema(Schema):
+    key = fields.String(metadata={"description": "The policy parameter that sets the target."})
+    label = fields.String()
+    start = fields.String(metadata={"description": "First date of the start milestone."})
+    due = fields.String(metadata={"description": "Last day the end milestone meets the target."})
+    end = fields.String(allow_none=True, metadata={"description": "First date of the end milestone, if any."})
+    state = fields.String(metadata={"description": "met, late, open or overdue"})
+    duration = fields.String()
+
+
 class CaseSchema(Schema):
     id = fields.Integer()
     citizen = fields.String()
@@ -161,3 +196,6 @@ class CaseSchema(Schema):
     deadlines = fields.List(fields.Nested(DeadlineSchema))
     breaches = fields.List(fields.Nested(DeadlineSchema))
     letters = fields.List(fields.Nested(LetterSchema))
+    owner = fields.String(allow_none=True, metadata={"description": "Username of the case owner."})
+    milestones = fields.List(fields.Nested(MilestoneSchema))
+    service_targets = fields.List(fields.Nested(ServiceTargetSchema))

@@ -27,14 +27,36 @@ bp = Blueprint("tasks", __name__)
 
 
 def form_input(form: list[dict], values) -> dict:
-    """Read the posted fields of a model form; an unticked checkbox is ``False``."""
+    """Read the posted fields of a model form; an unticked checkbox is ``False``.
+
+    A list field posts its rows as ``<field>-<row>-<column>`` (``indsatser-0-maal``);
+    they become a list of dicts in row order (blank rows are dropped by validation)."""
     data = {}
     for spec in form:
-        if spec["type"] == "boolean":
+        if spec["type"] == "list":
+            data[spec["id"]] = _list_input(spec, values)
+        elif spec["type"] == "boolean":
             data[spec["id"]] = values.get(spec["id"]) in ("true", "on", "1")
         else:
             data[spec["id"]] = values.get(spec["id"], "")
     return data
+
+
+def _list_input(spec: dict, values) -> list[dict]:
+    prefix = spec["id"] + "-"
+    numbers = set()
+    for key in values.keys():
+        index = key[len(prefix):].split("-", 1)[0] if key.startswith(prefix) else ""
+        if index.isdigit() and int(index) < 1000:
+            numbers.add(int(index))
+    rows = []
+    for number in sorted(numbers):
+        row = {}
+        for item in spec.get("items", []):
+            raw = values.get(f"{prefix}{number}-{item['id']}")
+            row[item["id"]] = raw in ("true", "on", "1") if item["type"] == "boolean" else (raw or "")
+        rows.append(row)
+    return rows
 
 
 def load_task_view(task_id: int, audit: bool = True) -> dict:

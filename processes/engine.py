@@ -10,6 +10,7 @@ inside the transaction; the outbox and the message table are drained afterwards.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Callable, Iterable
@@ -23,17 +24,18 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from processes import pausepoints, timekeeping
+from processes import milestones, pausepoints, timekeeping
 from processes.catalogue import LoadedSpec, SpecCache
 from processes.clock import FixedClock, use_clock
 from processes.errors import Conflict, Forbidden, InvalidInput, NotFound, SagsflowError
-from processes.forms import validate_form
+from processes.forms import check_form, validate_form
 from processes.library import HANDOFF_PREFIX
+from processes.policy import BY_KEY
 from processes.models import (
-    AuditEvent, Case, DeadlineEvent, HumanTask, Message, MessageSubscription, Municipality,
-    MunicipalModel, ModelVersion, Outbox, PolicyVersion, ProcessInstance, Timer,
+    AuditEvent, Case, DeadlineEvent, HumanTask, Message, MessageSubscription, Milestone, Municipality,
+    MunicipalModel, ModelVersion, Outbox, PolicyVersion, ProcessInstance, Timer, User,
 )
-from processes.scripting import SagsflowScriptEngine
+from processes.scripting import SagsflowScriptEngine, danish_date
 from processes.serialization import (
     SERIALIZER_VERSION, SPIFF_VERSION, instance_from_json, instance_to_json,
 )
@@ -70,6 +72,7 @@ class StepEffects:
     """What one step produced besides the new state (collected while Spiff runs)."""
 
     letters: list[tuple[str, str, str, dict]] = field(default_factory=list)  # guid, bpmn id, template, params
+    started: float = field(default_factory=time.time)  # tasks changed since then completed in this step
 
 
 def _iso(value: Any) -> Any:
@@ -95,7 +98,8 @@ class Engine:
 
     def _load(self, session: Session, row: ProcessInstance, effects: StepEffects) -> tuple[BpmnWorkflow, LoadedSpec]:
         loaded = self._spec(session, row.model_version_id)
-        engine = SagsflowScriptEngine(service=self._service_handler(effects))
+        engine = SagsflowScriptEngine(service=self._service_handler(effects),
+                                      deadline_timers=_deadline_timers(loaded))
         wf = instance_from_json(row.state, loaded.spec, loaded.subprocess_specs,
                                 row.serializer_version, script_engine=engine)
         return wf, loaded
@@ -130,6 +134,7 @@ class Engine:
         else:
             wf, loaded = workflow, self._spec(session, row.model_version_id)
             wf.script_engine.service = self._service_handler(effects)
+            wf.script_engine.deadline_timers = _deadline_timers(loaded)
         # next_due_at is the earliest timer row, so an instance without it has none to read.
         pending_before = {} if row.next_due_at is None else {t.task_guid: t for t in session.scalars(
             select(Timer).where(Timer.instance_id == row.id))}
@@ -160,6 +165,7 @@ class Engine:
         row.next_due_at = min((t.due_at for t in timers), default=None)
         self._project_tasks(session, row, wf, loaded, timers, now)
         self._project_subscriptions(session, row, wf)
+        self._record_milestones(session, row, wf, loaded, now, actor, effects.started)
         thrown = 0
         for event in events:
             ed = event.event_definition
@@ -235,18 +241,26 @@ class Engine:
         tasks_meta = loaded.metadata.get("tasks", {})
         due_by_task: dict[str, tuple[datetime, str | None]] = {}
         ready = {}
+        by_guid = {t.task_guid: t for t in timers}
         for task in wf.get_tasks(state=TaskState.READY, manual=True):
             ready[str(task.id)] = task
-            parent = task.parent
-            if parent is not None and parent.task_spec.name.endswith(".BoundaryEventSplit"):
-                for sibling in parent.children:
-                    for timer in timers:
-                        if timer.task_guid == str(sibling.id) and timer.attached_to == task.task_spec.bpmn_id:
+            # A task's due date is the earliest deadline attached to it or to an expanded
+            # sub-process around it (the FØP decision inside "Behandling i pensionsteamet").
+            holder = task
+            while holder is not None:
+                parent = holder.parent
+                if parent is not None and parent.task_spec.name.endswith(".BoundaryEventSplit"):
+                    for sibling in parent.children:
+                        timer = by_guid.get(str(sibling.id))
+                        if timer is not None and timer.attached_to == holder.task_spec.bpmn_id:
                             best = due_by_task.get(str(task.id))
                             if best is None or timer.due_at < best[0]:
                                 due_by_task[str(task.id)] = (timer.due_at, timer.deadline_rule)
+                outer = holder.workflow.parent_task_id if holder.workflow is not wf else None
+                holder = wf.get_task_from_id(outer) if outer is not None else None
         open_rows = {t.task_guid: t for t in session.scalars(
             select(HumanTask).where(HumanTask.instance_id == row.id, HumanTask.state == "open"))}
+        owner: Any = _UNSET
         for guid, task_row in open_rows.items():
             if guid not in ready:
                 task_row.state = "cancelled"
@@ -263,11 +277,64 @@ class Engine:
                 continue
             meta = tasks_meta.get(task.task_spec.bpmn_id, {})
             role = meta.get("role") or task.task_spec.lane
+            assignee = None
+            if meta.get("owner_task"):
+                if owner is _UNSET:
+                    case = session.get(Case, row.case_id)
+                    owner = session.get(User, case.owner_id) if case.owner_id else None
+                if self.owner_available(owner, role, now):
+                    assignee = owner.id
             session.add(HumanTask(
                 task_guid=guid, instance_id=row.id, case_id=row.case_id, municipality_id=row.municipality_id,
                 process_id=row.process_id, bpmn_id=task.task_spec.bpmn_id,
                 name=meta.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
-                role=role, state="open", due_at=due, deadline_rule=rule, created_at=now))
+                role=role, state="open", due_at=due, deadline_rule=rule, created_at=now,
+                claimed_by_id=assignee))
+
+    def _record_milestones(self, session, row, wf, loaded, now, actor, started: float) -> None:
+        """Record a milestone for every marked flow node that completed in this step."""
+        marks = loaded.metadata.get("milestones")
+        if not marks:
+            return
+        done = [t for t in wf.get_tasks(state=TaskState.COMPLETED, updated_ts=started)
+                if t.task_spec.bpmn_id in marks]
+        if not done:
+            return
+        known = set(session.scalars(select(Milestone.task_guid).where(
+            Milestone.task_guid.in_([str(t.id) for t in done]))))
+        for task in done:
+            if str(task.id) in known:
+                continue
+            mark = marks[task.task_spec.bpmn_id]
+            day = danish_date(now)
+            if mark.get("date"):
+                try:
+                    value = wf.script_engine.environment.evaluate(mark["date"], dict(task.data))
+                    if value:
+                        day = danish_date(value)
+                except Exception as exc:  # noqa: BLE001 - a missing date falls back to today
+                    log.warning("milestone %s of instance %s: date %r fails (%s); using today",
+                                mark["key"], row.id, mark["date"], exc)
+            session.add(Milestone(
+                municipality_id=row.municipality_id, case_id=row.case_id, instance_id=row.id,
+                process_id=row.process_id, bpmn_id=task.task_spec.bpmn_id, task_guid=str(task.id),
+                key=mark["key"], date=date.fromisoformat(day), recorded_at=now, actor=actor.name))
+
+    @staticmethod
+    def owner_available(owner: User | None, role: str, now: datetime) -> bool:
+        """The case owner takes an owner task if they hold its role and are not away."""
+        if owner is None or role not in owner.role_keys:
+            return False
+        return owner.absent_until is None or owner.absent_until.isoformat() < danish_date(now)
+
+    def _set_owner(self, session, case: Case, user: User | None, actor: Actor, now, why: str) -> None:
+        old = session.get(User, case.owner_id) if case.owner_id else None
+        if (old.id if old else None) == (user.id if user else None):
+            return
+        case.owner_id = user.id if user else None
+        self.audit(session, actor, "case.owner", case.municipality_id, case.id, None,
+                   {"from": old.username if old else None, "to": user.username if user else None,
+                    "why": why}, now)
 
     def _project_subscriptions(self, session, row, wf) -> None:
         existing = {s.task_guid: s for s in session.scalars(
@@ -309,6 +376,8 @@ class Engine:
                 case = Case(municipality_id=municipality.id, cpr=cpr, citizen_name=citizen_name, created_at=now)
                 session.add(case)
                 session.flush()
+            if actor.user_id is not None and case.owner_id is None:
+                self._set_owner(session, case, session.get(User, actor.user_id), actor, now, "case.start")
             row = self._start_instance(session, municipality, case, case_type, dict(data or {}),
                                        actor, now, borger={"navn": citizen_name, "alder": age})
             instance_id = row.id
@@ -329,7 +398,7 @@ class Engine:
             "policy": dict(policy.values) if policy else {},
             "sag": {"id": case.id, "kommune": municipality.key},
             "borger": borger or {"navn": case.citizen_name, "alder": None},
-            "startdato": now.date().isoformat(),
+            "startdato": danish_date(now),
         }
         if handoff is not None:
             initial["overdragelse"] = handoff
@@ -402,16 +471,24 @@ class Engine:
                 raise Conflict(f"task {task_id} has changed since the form was opened")
             if task.claimed_by_id is not None and actor.user_id is not None and task.claimed_by_id != actor.user_id:
                 raise Conflict(f"task {task_id} is claimed by another user")
-            form = self._spec(session, row.model_version_id).metadata.get("tasks", {}).get(task.bpmn_id, {}).get("form", [])
-            clean, errors = validate_form(form, data)
+            meta = self._spec(session, row.model_version_id).metadata.get("tasks", {}).get(task.bpmn_id, {})
+            form = meta.get("form", [])
+            clean, errors = validate_form(form, data, today=danish_date(now))
             if errors:
                 raise InvalidInput("the form has errors", errors)
+            if meta.get("takes_ownership") and actor.user_id is not None:
+                # before the step, so the owner tasks it opens go to the new owner
+                self._set_owner(session, session.get(Case, task.case_id), session.get(User, actor.user_id),
+                                actor, now, f"task:{task.bpmn_id}")
             guid = task.task_guid
 
             def apply(wf: BpmnWorkflow) -> None:
                 spiff_task = wf.get_task_from_id(_uuid(guid))
                 if spiff_task is None or spiff_task.state != TaskState.READY:
                     raise Conflict(f"task {task_id} is no longer open")
+                check_errors = check_form(form, clean, spiff_task.data)
+                if check_errors:
+                    raise InvalidInput("the form has errors", check_errors)
                 spiff_task.set_data(**clean)
                 spiff_task.run()
 
@@ -482,6 +559,30 @@ class Engine:
             self.audit(session, actor, "task.reassign", task.municipality_id, task.case_id, task.instance_id,
                        {"task": task.bpmn_id, "to": to_user.username}, now)
             return task
+
+    def set_owner(self, case_id: int, user_id: int | None, actor: Actor) -> Case:
+        """A teamleder makes ``user_id`` the case owner (None: no owner); audited. The old
+        owner's open tasks on the case move to the new owner where they hold the role,
+        else they go back to the role."""
+        if "teamleder" not in actor.roles:
+            raise Forbidden("only a teamleder can change the case owner")
+        with self.sessions.begin() as session:
+            now = timekeeping.now(session)
+            case = session.scalars(select(Case).where(Case.id == case_id).with_for_update()).first()
+            if case is None or case.municipality_id != actor.municipality_id:
+                raise NotFound(f"case {case_id} not found")
+            user = session.get(User, user_id) if user_id is not None else None
+            if user_id is not None and (user is None or user.municipality_id != case.municipality_id):
+                raise InvalidInput("the new owner must be a user of the case's municipality",
+                                   {"owner": ["Vælg en medarbejder i kommunen."]})
+            old = case.owner_id
+            self._set_owner(session, case, user, actor, now, "teamleder")
+            if old is not None and old != user_id:
+                for task in session.scalars(select(HumanTask).where(
+                        HumanTask.case_id == case_id, HumanTask.state == "open", HumanTask.claimed_by_id == old)):
+                    task.claimed_by_id = user.id if user is not None and task.role in user.role_keys else None
+                    task.revision += 1
+            return case
 
     def fire_due(self, session: Session, row: ProcessInstance, now: datetime) -> BpmnWorkflow:
         """Fire the due timers of a locked instance (the worker's step)."""
@@ -703,8 +804,33 @@ class Engine:
             audit = list(session.scalars(select(AuditEvent).where(AuditEvent.case_id == case_id)
                                          .order_by(AuditEvent.id)))
             municipality = session.get(Municipality, case.municipality_id)
+            milestone_rows = milestones.case_milestones(session, case_id)
+            targets = milestones.target_status(milestone_rows, self._target_values(session, case.municipality_id, now),
+                                               now)
+            owner = session.get(User, case.owner_id) if case.owner_id else None
             return {"case": case, "municipality": municipality, "instances": instances, "tasks": tasks,
-                    "timers": timers, "letters": letters, "breaches": breaches, "audit": audit, "now": now}
+                    "timers": timers, "letters": letters, "breaches": breaches, "audit": audit, "now": now,
+                    "milestones": milestone_rows, "targets": targets, "owner": owner}
+
+    def _target_values(self, session, municipality_id: int, now: datetime):
+        """``key -> value`` of a municipality's current service targets (policy parameters)."""
+        cache: dict[str, dict] = {}
+
+        def value(key: str):
+            case_type = BY_KEY[key].case_type
+            if case_type not in cache:
+                policy = self.current_policy(session, municipality_id, case_type, now)
+                cache[case_type] = dict(policy.values) if policy else {}
+            return cache[case_type].get(key)
+        return value
+
+
+_UNSET = object()
+
+
+def _deadline_timers(loaded: LoadedSpec) -> frozenset[str]:
+    """Timers tagged ``deadline``: they end at the end of the Danish day (docs/modelling.md)."""
+    return frozenset(bid for bid, t in loaded.metadata.get("timers", {}).items() if t.get("deadline"))
 
 
 def _uuid(value: str):

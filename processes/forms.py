@@ -1,7 +1,14 @@
 """Task forms: the fields a model defines (camunda:formData) validated with marshmallow.
 
 The same validation serves the CLI, the web form and the REST API. Messages are Danish;
-each error is keyed by the field id.
+each error is keyed by the field id, so every page shows it next to its field.
+
+Besides the types and constraints, a field may declare (``docs/modelling.md``):
+- ``past_only`` (date fields): a date after today, the case clock's Danish date, is refused;
+- ``check`` / ``check_message``: a restricted expression over the submitted data merged
+  over the task data; falsy (or failing) shows ``check_message`` next to the field;
+- type ``list`` with ``item_fields``: a list of dicts (blank rows dropped), each item
+  validated by its own little schema; errors name the row and the column.
 """
 from __future__ import annotations
 
@@ -23,8 +30,16 @@ _TYPE_MESSAGES = {
 }
 
 
+CHECK_FAILED = "Værdien passer ikke med de andre oplysninger."
+PAST_ONLY = "Datoen må ikke ligge efter i dag ({today})."
+LIST_TYPE = "Skal være en liste af rækker."
+
+
 def _field(spec: dict) -> fields.Field:
     kind = spec["type"]
+    if kind == "list":
+        return fields.Raw(required=bool(spec.get("required")), allow_none=True,
+                          error_messages=dict(MESSAGES))
     required = bool(spec.get("required"))
     messages = dict(MESSAGES, invalid=_TYPE_MESSAGES.get(kind, MESSAGES["invalid"]))
     opts: dict[str, Any] = {"required": required, "allow_none": not required, "error_messages": messages}
@@ -55,26 +70,103 @@ def schema_for(form: list[dict]) -> Schema:
     return Schema.from_dict({f["id"]: _field(f) for f in form}, name="TaskForm")()
 
 
-def validate_form(form: list[dict], data: dict) -> tuple[dict, dict]:
-    """Return ``(clean, errors)``. Clean values are JSON-ready (dates as ISO strings)."""
+def _blank(value: Any) -> bool:
+    return value is None or value == "" or value is False
+
+
+def _list_value(spec: dict, value: Any) -> tuple[list[dict], list[str]]:
+    """Validate a list field's rows; blank rows are dropped. Returns ``(rows, errors)``."""
+    if value is None:
+        return [], []
+    if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
+        return [], [LIST_TYPE]
+    items = spec.get("items", [])
+    keys = {item["id"] for item in items}
+    item_schema = schema_for(items)
+    rows, errors = [], []
+    for number, row in enumerate(value, start=1):
+        if all(_blank(v) for v in row.values()):
+            continue
+        unknown = sorted(set(row) - keys)
+        if unknown:
+            errors.append(f"Række {number}: ukendt kolonne {', '.join(unknown)}.")
+            continue
+        try:
+            loaded = item_schema.load({k: (None if v == "" else v) for k, v in row.items()})
+        except ValidationError as err:
+            labels = {item["id"]: item["label"] for item in items}
+            for key, messages in sorted(err.normalized_messages().items()):
+                errors.append(f"Række {number}, {labels.get(key, key)}: {' '.join(messages)}")
+            continue
+        clean = {item["id"]: _default(item) for item in items}
+        clean.update({k: (v.isoformat() if isinstance(v, date) else v) for k, v in loaded.items()})
+        rows.append(clean)
+    if spec.get("required") and not rows and not errors:
+        errors.append("Udfyld mindst én række.")
+    return rows, errors
+
+
+def validate_form(form: list[dict], data: dict, today: str | None = None) -> tuple[dict, dict]:
+    """Return ``(clean, errors)``. Clean values are JSON-ready (dates as ISO strings).
+
+    ``today`` (ISO date, the case clock's Danish date) enables ``past_only``.
+    """
     if not isinstance(data, dict):
         return {}, {"_schema": ["Formularen skal være et JSON-objekt."]}
     cleaned_input = {k: (None if v == "" else v) for k, v in data.items()}
+    errors: dict[str, list[str]] = {}
+    loaded: dict = {}
     try:
         loaded = schema_for(form).load(cleaned_input)
     except ValidationError as err:
-        errors = {}
         for key, value in err.normalized_messages().items():
             if key in {f["id"] for f in form}:
                 errors[key] = value
             else:
                 errors[key] = ["Ukendt felt."]
-        return {}, errors
     # Gateways may read any field of the form, so every field gets a value: what the
     # user gave, else the model's defaultValue, else None.
     complete = {f["id"]: _default(f) for f in form}
     complete.update({k: (v.isoformat() if isinstance(v, date) else v) for k, v in loaded.items()})
+    for spec in form:
+        fid = spec["id"]
+        if fid in errors:
+            continue
+        if spec["type"] == "list":
+            rows, problems = _list_value(spec, loaded.get(fid))
+            complete[fid] = rows
+            if problems:
+                errors[fid] = problems
+        elif spec.get("past_only") and today and complete.get(fid) and complete[fid] > today:
+            errors[fid] = [PAST_ONLY.format(today=today)]
+    if errors:
+        return {}, errors
     return complete, {}
+
+
+def check_form(form: list[dict], clean: dict, task_data: dict) -> dict:
+    """The cross-field ``check`` of every field, over ``clean`` merged over ``task_data``.
+
+    Returns errors keyed by field id (``check_message``, Danish). A check that raises
+    (e.g. compares an empty optional field) counts as failed: write ``not x or ...``
+    for optional fields.
+    """
+    from processes.scripting import RestrictedEnvironment
+
+    checks = [spec for spec in form if spec.get("check")]
+    if not checks:
+        return {}
+    env = RestrictedEnvironment()
+    context = {**{k: v for k, v in task_data.items() if not k.startswith("_")}, **clean}
+    errors = {}
+    for spec in checks:
+        try:
+            ok = env.evaluate(spec["check"], dict(context))
+        except Exception:  # noqa: BLE001 - any failure of a model's check refuses the value
+            ok = False
+        if not ok:
+            errors[spec["id"]] = [spec.get("check_message") or CHECK_FAILED]
+    return errors
 
 
 def _default(spec: dict) -> Any:
@@ -83,4 +175,6 @@ def _default(spec: dict) -> Any:
         return value == "true" if value is not None else False
     if spec["type"] == "long" and value is not None:
         return int(value)
+    if spec["type"] == "list":
+        return []
     return value

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, VALIDATOR
 
+from processes.milestones import BY_KEY as MILESTONES
 from processes.policy import BY_KEY, check_value
 from processes.roles import ROLES
 from processes.scripting import RestrictedEnvironment, ScriptRejected, compile_expression, compile_script
@@ -28,7 +30,10 @@ NS = {
     "spiffworkflow": "http://spiffworkflow.org/bpmn/schema/1.0/core",
 }
 CASE_TYPES = ("rehabilitering", "ressourceforloeb", "fleksjob", "foertidspension", "sygedagpenge")
-FIELD_TYPES = {"string", "long", "boolean", "date", "enum"}
+FIELD_TYPES = {"string", "long", "boolean", "date", "enum", "list"}
+ITEM_TYPES = {"string", "long", "boolean", "date"}  # plus enum(a=Label A|b=Label B)
+DEFAULT_LIST_ROWS = 3
+_ITEM_FIELD = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(enum\([^)]*\)|[a-z]+)\s*:\s*(.*?)\s*$")
 HANDOFF_PREFIX = "start_"
 
 
@@ -67,6 +72,34 @@ def _q(tag: str) -> str:
     return f"{{{NS[prefix]}}}{name}"
 
 
+def parse_item_fields(text: str) -> tuple[list[dict], list[str]]:
+    """``maal:string:Mål;status:enum(a=A|b=B):Status`` -> item specs and problems."""
+    items, problems = [], []
+    for part in (text or "").split(";"):
+        if not part.strip():
+            continue
+        match = _ITEM_FIELD.match(part)
+        if match is None:
+            problems.append(f"item field {part.strip()!r} is not 'id:type:Label'")
+            continue
+        key, kind, label = match.groups()
+        item: dict[str, Any] = {"id": key, "type": kind, "label": label or key, "options": []}
+        if kind.startswith("enum("):
+            item["type"] = "enum"
+            for choice in kind[5:-1].split("|"):
+                value, _, name = choice.partition("=")
+                if value.strip():
+                    item["options"].append({"id": value.strip(), "name": name.strip() or value.strip()})
+            if not item["options"]:
+                problems.append(f"item field {key!r}: enum without values")
+        elif kind not in ITEM_TYPES:
+            problems.append(f"item field {key!r} has unknown type {kind!r}")
+        items.append(item)
+    if not items and not problems:
+        problems.append("a list field needs item_fields")
+    return items, problems
+
+
 def _field(node) -> dict:
     spec: dict[str, Any] = {
         "id": node.get("id"), "label": node.get("label") or node.get("id"),
@@ -83,8 +116,19 @@ def _field(node) -> dict:
         elif name in ("min", "max", "minlength", "maxlength") and config is not None:
             spec[name] = int(config)
     for prop in node.findall("camunda:properties/camunda:property", NS):
-        if prop.get("id") == "multiline" or prop.get("name") == "multiline":
-            spec["multiline"] = prop.get("value") == "true"
+        name, value = prop.get("id") or prop.get("name"), prop.get("value")
+        if name in ("multiline", "past_only"):
+            spec[name] = value == "true"
+        elif name in ("check", "check_message") and value:
+            spec[name] = value
+        elif name == "item_fields":
+            spec["items"], spec["item_problems"] = parse_item_fields(value)
+        elif name == "rows" and (value or "").isdigit():
+            spec["rows"] = int(value)
+    if spec["type"] == "list":
+        spec.setdefault("rows", DEFAULT_LIST_ROWS)
+        if "items" not in spec:
+            spec["items"], spec["item_problems"] = [], ["a list field needs item_fields"]
     return spec
 
 
@@ -238,7 +282,43 @@ def parse_model(xml: str | bytes, file_name: str, policy: dict | None = None,
                 problems.append(Problem(file_name, tid, f"form field id {f['id']!r} is not an identifier"))
             if f["type"] == "enum" and not f["options"]:
                 problems.append(Problem(file_name, tid, f"enum field {f['id']!r} has no values"))
-        meta["tasks"][tid] = {"name": task.get("name") or tid, "role": role, "form": fields}
+            for issue in f.pop("item_problems", []):
+                problems.append(Problem(file_name, tid, f"list field {f['id']!r}: {issue}"))
+            if f.get("past_only") and f["type"] != "date":
+                problems.append(Problem(file_name, tid, f"past_only on {f['id']!r}, which is not a date field"))
+            if "check" in f:
+                try:
+                    compile_expression(f["check"])
+                except ScriptRejected as exc:
+                    problems.append(Problem(file_name, tid, f"check of field {f['id']!r} refused by the "
+                                                          f"restricted evaluator: {exc}"))
+                else:
+                    for key in policy_keys(f["check"]):
+                        if key not in BY_KEY:
+                            problems.append(Problem(file_name, tid, f"check of field {f['id']!r} reads unknown "
+                                                                  f"policy parameter {key!r}"))
+        props = _properties(task)
+        meta["tasks"][tid] = {"name": task.get("name") or tid, "role": role, "form": fields,
+                              "owner_task": props.get("owner_task") == "true",
+                              "takes_ownership": props.get("takes_ownership") == "true"}
+
+    for node in proc.iter():
+        if not isinstance(node.tag, str) or node.find("bpmn:extensionElements", NS) is None:
+            continue
+        props = _properties(node)
+        if "milestone" not in props:
+            continue
+        key, when = props["milestone"], props.get("milestone_date")
+        if key not in MILESTONES:
+            problems.append(Problem(file_name, node.get("id"), f"milestone {key!r} is not in the catalogue "
+                                                              f"(processes/milestones.py)"))
+        if when:
+            try:
+                compile_expression(when)
+            except ScriptRejected as exc:
+                problems.append(Problem(file_name, node.get("id"), f"milestone_date refused by the restricted "
+                                                                  f"evaluator: {exc}"))
+        meta.setdefault("milestones", {})[node.get("id")] = {"key": key, "date": when}
 
     expressions: list[tuple[str, str, str]] = []  # (element id, kind, text)
     for flow in proc.iter(_q("bpmn:sequenceFlow")):

@@ -7,11 +7,11 @@ engine step, so the inbox and the worker never deserialize a workflow to answer 
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date as date_type, datetime, timezone
 from typing import Any, Optional
 
 from sqlalchemy import (
-    JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator,
+    JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator,
     UniqueConstraint, text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -68,6 +68,8 @@ class User(Base):
     password_hash: Mapped[Optional[str]] = mapped_column(String(200))
     api_token_hash: Mapped[Optional[str]] = mapped_column(String(200), index=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Away (holiday, illness) up to and including this Danish date: owner tasks go to the role.
+    absent_until: Mapped[Optional[date_type]] = mapped_column(Date)
     created_at: Mapped[datetime]
     roles: Mapped[list["UserRole"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
@@ -130,6 +132,9 @@ class Case(Base):
     cpr: Mapped[str] = mapped_column(String(11), index=True)
     citizen_name: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20), default="open")
+    # The owning caseworker (koordinerende sagsbehandler in a ressourceforløb); tasks
+    # marked owner_task go to this user's inbox (docs/modelling.md, "Case owner").
+    owner_id: Mapped[Optional[int]] = mapped_column(ForeignKey("app_user.id"))
     created_at: Mapped[datetime]
     instances: Mapped[list["ProcessInstance"]] = relationship(
         back_populates="case", order_by="ProcessInstance.id", lazy="selectin")
@@ -284,6 +289,28 @@ class DeadlineEvent(Base):
     due_at: Mapped[datetime]
     fired_at: Mapped[datetime]
     task_guid: Mapped[str] = mapped_column(String(36), unique=True)
+
+
+class Milestone(Base):
+    """A dated step of a case that waiting times are measured between (``processes.milestones``).
+
+    Recorded when a flow node marked ``milestone`` completes; ``date`` is a Danish
+    calendar date. A key may occur many times on a case; measures use the first."""
+
+    __tablename__ = "milestone"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("sag.id"), index=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
+    process_id: Mapped[str] = mapped_column(String(100))
+    bpmn_id: Mapped[str] = mapped_column(String(200))
+    task_guid: Mapped[str] = mapped_column(String(36), unique=True)
+    key: Mapped[str] = mapped_column(String(64))
+    date: Mapped[date_type] = mapped_column(Date)
+    recorded_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+
+    __table_args__ = (Index("ix_milestone_municipality_key", "municipality_id", "key", "date"),)
 
 
 class ClockSetting(Base):

@@ -29,8 +29,10 @@ class Parameter:
 
     ``kind`` is ``duration`` (ISO 8601), ``bool``, ``int`` or ``role``. For durations,
     ``at_most`` means the law sets an upper limit (a deadline: stricter is shorter) and
-    ``at_least`` a lower one (a lead time: stricter is longer). ``rule`` names the rule
-    in the words a process designer knows.
+    ``at_least`` a lower one (a lead time: stricter is longer). A ``grant`` is a period
+    the law gives the citizen (the 5-year temporary fleksjob, the status at 4½ years):
+    "stricter" would take something from the citizen, so only the law's value is
+    accepted. ``rule`` names the rule in the words a process designer knows.
     """
 
     key: str
@@ -42,6 +44,7 @@ class Parameter:
     at_most: Any = None
     at_least: Any = None
     statutory: bool = False
+    grant: bool = False  # a period the citizen is granted: neither shorter nor longer
 
 
 P = Parameter
@@ -50,6 +53,10 @@ CATALOGUE: tuple[Parameter, ...] = (
     P("sdp_opfoelgning_interval", "sygedagpenge", "duration", "P4W",
       "Opfølgningssamtale senest hver", "follow-up talk at least every 4 weeks",
       at_most="P4W", statutory=True),
+    P("sdp_partshoering_svarfrist", "sygedagpenge", "duration", "P14D",
+      "Svarfrist ved partshøring før ophør",
+      "partshøring before stopping sygedagpenge: a reply period of at least 8 days and at most 4 weeks",
+      at_least="P8D", at_most="P4W"),
     # ressourceforloeb
     P("rf_opfoelgning_interval", "ressourceforloeb", "duration", "P2M",
       "Opfølgningssamtale senest hver", "at least 6 follow-up talks a year (every 2 months)",
@@ -78,6 +85,13 @@ CATALOGUE: tuple[Parameter, ...] = (
     P("fj_ly_kontakt_interval", "fleksjob", "duration", "P3M",
       "Kontaktsamtale på ledighedsydelse senest hver", "LY contact course at least every 3 months",
       at_most="P3M", statutory=True),
+    P("fj_anden_aktoer_mulig", "fleksjob", "duration", "P6M",
+      "Anden aktør muligt efter (på ledighedsydelse)", "anden aktør becomes possible after 6 months on LY",
+      at_least="P6M", at_most="P12M", statutory=True),
+    P("fj_partshoering_svarfrist", "fleksjob", "duration", "P14D",
+      "Svarfrist ved partshøring før ophør af ledighedsydelse",
+      "partshøring before stopping ledighedsydelse: a reply period of at least 8 days and at most 4 weeks",
+      at_least="P8D", at_most="P4W"),
     P("fj_anden_aktoer", "fleksjob", "duration", "P12M",
       "Anden aktør senest efter (på ledighedsydelse)", "anden aktør is mandatory after 12 months on LY",
       at_most="P12M", statutory=True),
@@ -94,10 +108,10 @@ CATALOGUE: tuple[Parameter, ...] = (
       at_most="P30M"),
     P("fj_status", "fleksjob", "duration", "P54M",
       "Status i midlertidigt fleksjob efter ansættelse", "status 4½ years after the job starts",
-      at_most="P54M", statutory=True),
+      at_most="P54M", at_least="P54M", statutory=True, grant=True),
     P("fj_periode", "fleksjob", "duration", "P5Y",
       "Midlertidigt fleksjob bevilges for", "a temporary fleksjob is granted for 5 years",
-      at_most="P5Y", statutory=True),
+      at_most="P5Y", at_least="P5Y", statutory=True, grant=True),
     # foertidspension
     P("foep_overfoersel", "foertidspension", "duration", "P3W",
       "Oversendelse til pensionsteamet efter indstilling", "transfer to pension processing at the latest 3 weeks after the indstilling (principle decision 39-17)",
@@ -105,6 +119,14 @@ CATALOGUE: tuple[Parameter, ...] = (
     P("foep_afgoerelse", "foertidspension", "duration", "P3M",
       "Afgørelse efter oversendelse", "PL §21: decision within 3 months of transfer, else a delay letter",
       at_most="P3M", statutory=True),
+    P("foep_partshoering_svarfrist", "foertidspension", "duration", "P14D",
+      "Svarfrist ved partshøring før afgørelsen",
+      "partshøring before the FØP decision: a reply period of at least 8 days (usable by the citizen) "
+      "and at most 4 weeks (inside the PL §21 3 months)", at_least="P8D", at_most="P4W"),
+    P("foep_forsinkelse_varsel", "foertidspension", "duration", "P2W",
+      "Forsinkelsesbrev vurderes senest før fristen",
+      "PL §21: the delay letter reaches the citizen before the 3 months run out: assessed at least "
+      "1 week and at most 6 weeks before", at_least="P1W", at_most="P6W"),
     # rehabilitering
     P("rehab_booking_frist", "rehabilitering", "duration", "P14D",
       "Mødet bookes mindst så længe forud", "local booking lead time (sundhedskoordinator needs 10 days)",
@@ -121,6 +143,15 @@ CATALOGUE: tuple[Parameter, ...] = (
       "Forberedende del færdig senest efter start", "local (observed up to 2 months)"),
     P("rehab_afgoerelse_frist", "rehabilitering", "duration", "P4W",
       "Afgørelse senest efter indstilling/partshøring", "local service target"),
+    # service targets between milestones (processes/milestones.py); unset (None) = no target
+    P("maal_underskrift_moede", "rehabilitering", "duration", None,
+      "Servicemål: fra underskrevet forberedende del til møde", "local service target"),
+    P("maal_forberedelse_afgoerelse", "rehabilitering", "duration", None,
+      "Servicemål: fra start af forberedelse til afgørelse", "local service target (Copenhagen: 23 weeks)"),
+    P("maal_afgoerelse_foerste_samtale", "ressourceforloeb", "duration", None,
+      "Servicemål: fra afgørelse til første samtale i ressourceforløb", "local service target"),
+    P("maal_moede_foerste_indsats", "ressourceforloeb", "duration", None,
+      "Servicemål: fra rehabiliteringsmøde til første indsats", "local service target"),
 )
 
 BY_KEY: dict[str, Parameter] = {p.key: p for p in CATALOGUE}
@@ -135,11 +166,16 @@ def defaults(case_type: str) -> dict[str, Any]:
 def check_value(param: Parameter, value: Any) -> str | None:
     """Return why ``value`` is refused for ``param``, or None if it is acceptable."""
     where = f"{param.case_type}: {param.rule or param.label}"
+    if value is None and param.default is None:
+        return None  # an optional parameter left unset (a service target without a target)
     if param.kind == "duration":
         try:
             length = duration_length(value)
         except (ValueError, TypeError, Exception) as exc:  # Spiff raises bare Exception
             return f"{param.key}: {value!r} is not an ISO 8601 duration ({exc})"
+        if param.grant and length != duration_length(param.at_most):
+            return (f"{where} ({param.at_most}); a grant to the citizen, not a deadline: "
+                    f"it cannot be shortened or lengthened by policy; got {value}")
         if param.at_most is not None and length > duration_length(param.at_most):
             return f"{where} ({param.at_most}); got {value}"
         if param.at_least is not None and length < duration_length(param.at_least):
@@ -157,8 +193,26 @@ def check_value(param: Parameter, value: Any) -> str | None:
     return f"{param.key}: unknown kind {param.kind}"
 
 
-def check_policy(values: dict[str, Any]) -> list[str]:
-    """Every problem with a set of policy values (unknown keys, wrong types, loosened law)."""
+def cross_problems(policy: dict[str, Any]) -> list[str]:
+    """Problems between keys of one complete policy (values laid over the defaults).
+
+    ``rf_naeste_skridt_varsel`` opens the "next step" task that many weeks before the end
+    of a ressourceforløb; it must open before the RSL §7a deadline
+    (``rf_naeste_skridt_foer_udloeb`` before the end), or the task is born overdue."""
+    problems = []
+    warn, deadline = policy.get("rf_naeste_skridt_varsel"), policy.get("rf_naeste_skridt_foer_udloeb")
+    if warn and deadline and check_value(BY_KEY["rf_naeste_skridt_varsel"], warn) is None \
+            and check_value(BY_KEY["rf_naeste_skridt_foer_udloeb"], deadline) is None \
+            and duration_length(warn) <= duration_length(deadline):
+        problems.append(f"rf_naeste_skridt_varsel: the 'next step' task ({warn} before the end) must open before "
+                        f"the RSL §7a deadline rf_naeste_skridt_foer_udloeb ({deadline} before the end); "
+                        f"got {warn}")
+    return problems
+
+
+def check_policy(values: dict[str, Any], base: dict[str, Any] | None = None) -> list[str]:
+    """Every problem with a set of policy values (unknown keys, wrong types, loosened law,
+    and keys that contradict each other once laid over ``base``, default the defaults)."""
     problems = []
     for key, value in values.items():
         param = BY_KEY.get(key)
@@ -168,6 +222,10 @@ def check_policy(values: dict[str, Any]) -> list[str]:
         problem = check_value(param, value)
         if problem:
             problems.append(problem)
+    complete = {p.key: p.default for p in CATALOGUE}
+    complete.update(base or {})
+    complete.update({k: v for k, v in values.items() if k in BY_KEY})
+    problems.extend(cross_problems(complete))
     return problems
 
 

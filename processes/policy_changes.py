@@ -31,7 +31,9 @@ from processes.errors import Conflict, Forbidden, InvalidInput, NotFound
 from processes.library import policy_keys
 from processes.models import Case, Municipality, PolicyVersion, ProcessInstance, User
 from processes.policy import BY_KEY, CASE_TYPES, check_policy, defaults
-from processes.scripting import RestrictedEnvironment, SagsflowScriptEngine, compile_expression, parse_duration
+from processes.scripting import (
+    RestrictedEnvironment, SagsflowScriptEngine, compile_expression, end_of_danish_day, parse_duration,
+)
 from processes.serialization import instance_from_json
 
 LOCAL_TZ = ZoneInfo("Europe/Copenhagen")
@@ -99,10 +101,14 @@ def set_policy(session: Session, municipality_key: str, values: dict[str, Any], 
     require_admin(session, municipality, username)
     if not values:
         raise InvalidInput("no values given (KEY=VALUE ...)")
-    problems = check_policy(values)
+    start = local_midnight(effective_from)
+    base: dict[str, Any] = {}
+    for case_type in {BY_KEY[k].case_type for k in values if k in BY_KEY}:
+        version = in_force(session, municipality.id, case_type, start)
+        base.update(version.values if version is not None else {})
+    problems = check_policy(values, base)
     if problems:
         raise InvalidInput("; ".join(problems))
-    start = local_midnight(effective_from)
     created = []
     for case_type in CASE_TYPES:
         changes = {k: v for k, v in values.items() if BY_KEY[k].case_type == case_type}
@@ -213,8 +219,11 @@ def _moves(wf, new_policy: dict, timers_meta: dict) -> tuple[dict[str, tuple[Any
             new_due = TimerEventDefinition.get_datetime(new_value)
         else:
             continue  # cycle timers are not used by the library (docs/modelling.md)
+        meta = timers_meta.get(task.task_spec.bpmn_id, {})
+        if meta.get("deadline"):  # a tagged deadline ends at the end of its Danish day
+            new_value = end_of_danish_day(new_due).isoformat()
+            new_due = TimerEventDefinition.get_datetime(new_value)
         if new_due != old_due:
-            meta = timers_meta.get(task.task_spec.bpmn_id, {})
             move = DeadlineMove(task.task_spec.bpmn_id, meta.get("name") or task.task_spec.bpmn_id, old_due, new_due)
             moves.append((task, move, new_value))
     return changed, moves

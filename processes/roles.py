@@ -7,6 +7,8 @@ ROLES: dict[str, tuple[str, str]] = {
     "sundhedskoordinator": ("Sundhedskoordinator", "Health coordinator"),
     "moedeleder": ("Mødeleder", "Meeting chair"),
     "rehabiliteringsteam": ("Rehabiliteringsteamet", "Rehabilitation team"),
+    "jobcenterrepraesentant": ("Jobcentrets repræsentant i rehabiliteringsteamet",
+                               "Jobcentre representative on the team"),
     "afgoerelse": ("Afgørelsesteam", "Decision unit"),
     "pensionsteam": ("Pensionsteam", "Pension team"),
     "koordinerende_sagsbehandler": ("Koordinerende sagsbehandler", "Coordinating caseworker"),

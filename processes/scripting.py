@@ -16,6 +16,8 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
+import holidays
+
 from RestrictedPython import (
     compile_restricted_eval,
     compile_restricted_exec,
@@ -47,6 +49,7 @@ def parse_duration(value: str) -> dict:
 # Dates in case data are Danish calendar dates: "2027-01-25" starts at midnight in
 # Copenhagen, and a deadline at the end of that day ends at 23:59:59 Danish time.
 LOCAL_TZ = ZoneInfo("Europe/Copenhagen")
+_DANISH_HOLIDAYS = holidays.country_holidays("DK")
 
 
 def _to_datetime(value: Any) -> datetime:
@@ -56,6 +59,16 @@ def _to_datetime(value: Any) -> datetime:
         return datetime(value.year, value.month, value.day, tzinfo=LOCAL_TZ)
     parsed = datetime.fromisoformat(str(value))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=LOCAL_TZ)
+
+
+def _local_iso(value: datetime) -> str:
+    """An instant as ISO text in Copenhagen time (``2027-01-18T00:00:00+01:00``).
+
+    The helpers answer in Danish local time so that the date part of the text is the
+    Danish calendar date: a model that cuts ``[:10]`` gets the right day, where a UTC
+    text (``2027-01-17T23:00:00+00:00``) gave the day before. Timers read the offset.
+    """
+    return value.astimezone(LOCAL_TZ).isoformat()
 
 
 def danish_date(value: Any) -> str:
@@ -75,7 +88,7 @@ def danish_date(value: Any) -> str:
 
 def add_duration(start: Any, duration: str) -> str:
     """``start`` (ISO date or datetime; a plain date is midnight in Copenhagen) plus an
-    ISO duration, as an ISO datetime in UTC.
+    ISO duration, as an ISO datetime in Copenhagen time (see :func:`_local_iso`).
 
     Months and years are added on the calendar (2027-01-04 + P30M = 2029-07-04), as
     Spiff's own duration timers do. Use it for ``timeDate`` timers that run from a date
@@ -83,25 +96,68 @@ def add_duration(start: Any, duration: str) -> str:
     """
     begin = _to_datetime(start).astimezone(LOCAL_TZ)
     delta = TimerEventDefinition.get_timedelta_from_start(parse_duration(duration), begin)
-    return (begin + delta).astimezone(timezone.utc).isoformat()
+    return _local_iso(begin + delta)
 
 
 def subtract_duration(end: Any, duration: str) -> str:
-    """``end`` minus an ISO duration, as an ISO datetime in UTC (RSL §7a: 2 weeks before)."""
+    """``end`` minus an ISO duration, in Copenhagen time (RSL §7a: 2 weeks before)."""
     finish = _to_datetime(end).astimezone(LOCAL_TZ)
     delta = TimerEventDefinition.get_timedelta_from_end(parse_duration(duration), finish)
-    return (finish - delta).astimezone(timezone.utc).isoformat()
+    return _local_iso(finish - delta)
+
+
+def is_working_day(day: date) -> bool:
+    """Monday to Friday and not a Danish public holiday (``holidays``' Denmark calendar:
+    New Year, Maundy Thursday, Good Friday, Easter, Whit Monday, Ascension, Christmas;
+    Store Bededag only up to 2023, when it was abolished)."""
+    return day.weekday() < 5 and day not in _DANISH_HOLIDAYS
 
 
 def add_working_days(start: Any, days: int) -> str:
-    """``start`` plus ``days`` Monday-to-Friday days, as an ISO datetime in UTC."""
+    """``start`` plus ``days`` Danish working days (see :func:`is_working_day`), at the
+    same time of day, in Copenhagen time. Counting starts the day after ``start``."""
     current = _to_datetime(start).astimezone(LOCAL_TZ)
     remaining = int(days)
     while remaining > 0:
-        current += timedelta(days=1)
-        if current.weekday() < 5:
+        current = (current + timedelta(days=1)).astimezone(LOCAL_TZ)
+        if is_working_day(current.date()):
             remaining -= 1
-    return current.astimezone(timezone.utc).isoformat()
+    return _local_iso(current)
+
+
+def end_of_danish_day(value: Any) -> datetime:
+    """23:59:59 Danish time on the Danish calendar date of ``value``."""
+    day = date.fromisoformat(danish_date(value))
+    return datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=LOCAL_TZ)
+
+
+def deadline_end_of_day(event_definition, value: Any) -> Any:
+    """A timer value moved to the end of its Danish day (``SagsflowScriptEngine.evaluate``).
+
+    A ``timeDate`` value becomes that day's 23:59:59; a ``timeDuration`` (counted by
+    Spiff from now) becomes the exact duration from now to the end of the day it
+    reaches. Cycle timers are left alone (models loop instead)."""
+    from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+        DurationTimerEventDefinition, TimeDateEventDefinition,
+    )
+    from processes.clock import _ClockedDatetime
+
+    if isinstance(event_definition, TimeDateEventDefinition):
+        return end_of_danish_day(TimerEventDefinition.get_datetime(str(value))).isoformat()
+    if isinstance(event_definition, DurationTimerEventDefinition):
+        now = _ClockedDatetime.now(timezone.utc)
+        reached = now + TimerEventDefinition.get_timedelta_from_start(parse_duration(value), now)
+        rest = end_of_danish_day(reached) - now
+        return f"PT{rest.days * 86400 + rest.seconds}.{rest.microseconds:06d}S"
+    return value
+
+
+def today() -> str:
+    """The case clock's Danish calendar date (``YYYY-MM-DD``): the day the step runs, e.g.
+    the day a letter goes out. It reads the same clock as SpiffWorkflow's timers, so a
+    walk on a virtual clock sees virtual days."""
+    from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
+    return danish_date(spiff_timer.datetime.now(timezone.utc))
 
 
 HELPERS: dict[str, Callable] = {
@@ -109,6 +165,7 @@ HELPERS: dict[str, Callable] = {
     "subtract_duration": subtract_duration,
     "add_working_days": add_working_days,
     "danish_date": danish_date,
+    "today": today,
 }
 
 _EXTRA_BUILTINS = {
@@ -197,9 +254,27 @@ class SagsflowScriptEngine(PythonScriptEngine):
     engine uses it to queue letters in the outbox inside the step's transaction.
     """
 
-    def __init__(self, service: ServiceHandler | None = None):
+    def __init__(self, service: ServiceHandler | None = None, deadline_timers: frozenset[str] = frozenset()):
         super().__init__(environment=RestrictedEnvironment())
         self.service = service
+        self.deadline_timers = deadline_timers
+
+    def evaluate(self, task, expression, external_context=None):
+        """Evaluate; a deadline timer's value ends at the end of its Danish calendar day.
+
+        ``deadline_timers`` are the bpmn ids of timers tagged ``deadline`` (set by the
+        engine from the model's metadata). Spiff evaluates a timer's expression once,
+        when the timer is reached, and keeps the result: rounding it here makes "within
+        N" end at 23:59:59 Danish time on the due day for every tagged timer, durations
+        from "now" (repeating talks) as well as dates from the case data.
+        """
+        value = super().evaluate(task, expression, external_context)
+        spec = task.task_spec
+        if spec.bpmn_id in self.deadline_timers:
+            ed = getattr(spec, "event_definition", None)
+            if ed is not None and expression == getattr(ed, "expression", None):
+                return deadline_end_of_day(ed, value)
+        return value
 
     def call_service(self, task, **kwargs):
         if self.service is None:

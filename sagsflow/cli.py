@@ -493,5 +493,29 @@ def user_token(ctx, username):
     click.echo(token)
 
 
+@user.command("absent")
+@click.argument("username")
+@click.option("--until", "until", default=None, help="Last day away (YYYY-MM-DD); omit to mark the user present.")
+@click.pass_context
+def user_absent(ctx, username, until):
+    """Mark USERNAME away up to and including a Danish date: tasks of the cases they own
+    (owner tasks) then go to the role instead of their inbox (audited)."""
+    from datetime import date as _date
+    from processes.engine import Engine
+    try:
+        day = _date.fromisoformat(until) if until else None
+    except ValueError:
+        raise click.UsageError(f"--until must be a date YYYY-MM-DD, got {until!r}") from None
+    rt = _runtime(ctx)
+    with rt.sessions.begin() as session:
+        found = session.scalar(select(User).where(User.username == username))
+        if found is None:
+            raise click.UsageError(f"unknown user {username!r}")
+        found.absent_until = day
+        Engine.audit(session, Actor.system("cli"), "user.absent", found.municipality_id, None, None,
+                     {"user": username, "until": until}, timekeeping.now(session))
+    click.echo(f"{username}: away until {until}" if day else f"{username}: present")
+
+
 if __name__ == "__main__":
     main()

@@ -138,7 +138,7 @@ def test_due_states_follow_the_clock(runtime, as_user):
     case = runtime.engine.start_case("aaby", "rehabilitering", CPR_A, "Anna Andersen")
     actor = _actor(runtime, "aaby.sagsbehandler")
     runtime.engine.complete_task(first_task(runtime, case.case_id).id, ROUTE_FORM, actor)
-    runtime.engine.complete_task(first_task(runtime, case.case_id).id, {"laegeattest_noedvendig": True}, actor)
+    runtime.engine.complete_task(first_task(runtime, case.case_id).id, {"laegeattest_noedvendig": True, "samtykke_deling": "givet"}, actor)
     me = as_user("aaby.sagsbehandler")
     states = {t["task"]: t["due_state"] for t in me.get("/tasks").get_json()["items"]}
     assert states["indhent_laegeattest"] == "ok"  # due in two weeks
@@ -260,6 +260,8 @@ def test_start_case_and_case_detail(runtime, as_user):
     decision = decider.get("/tasks").get_json()["items"][0]
     form = {f["id"]: f for f in decider.get(f"/tasks/{decision['id']}").get_json()["form"]}
     data = {k: _sample(f) for k, f in form.items() if f["required"]}
+    data["afgoerelse"] = "afslag_fleksjob"  # the refusal must name what was applied for (model check)
+    data["afgoerelsesdato"] = "2027-01-04"  # a decision date is never in the future (past_only)
     assert decider.post(f"/tasks/{decision['id']}/complete", json={"data": data}).status_code == 200
     from worker.service import Worker
     Worker(runtime).poll_once()  # renders the letter as a case document
@@ -280,7 +282,7 @@ def test_case_detail_lists_pending_deadlines(runtime, as_user):
     case = runtime.engine.start_case("aaby", "rehabilitering", CPR_A, "Anna Andersen")
     actor = _actor(runtime, "aaby.sagsbehandler")
     runtime.engine.complete_task(first_task(runtime, case.case_id).id, ROUTE_FORM, actor)
-    runtime.engine.complete_task(first_task(runtime, case.case_id).id, {"laegeattest_noedvendig": True}, actor)
+    runtime.engine.complete_task(first_task(runtime, case.case_id).id, {"laegeattest_noedvendig": True, "samtykke_deling": "givet"}, actor)
     detail = as_user("aaby.sagsbehandler").get(f"/cases/{case.case_id}").get_json()
     deadline = next(d for d in detail["deadlines"] if d["task"] == "indhent_laegeattest")
     assert deadline["due_at"].startswith("2027-01-18")

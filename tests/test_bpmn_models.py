@@ -25,6 +25,7 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 from processes.clock import FixedClock, use_clock
+from processes.letters import TEMPLATES
 from processes.policy import BY_KEY, defaults
 from processes.scripting import SagsflowScriptEngine
 
@@ -36,10 +37,9 @@ CASE_TYPES = ("rehabilitering", "ressourceforloeb", "fleksjob", "foertidspension
 ROLE_KEYS = {
     "sagsbehandler", "fagkonsulent", "sekretariat", "sundhedskoordinator", "moedeleder",
     "rehabiliteringsteam", "afgoerelse", "pensionsteam", "koordinerende_sagsbehandler",
-    "virksomhedskonsulent", "ydelse", "teamleder",
+    "virksomhedskonsulent", "ydelse", "teamleder", "jobcenterrepraesentant",
 }
-LETTER_TEMPLATES = {"invitation_moede", "partshoering", "afgoerelse", "afslag", "oversendelse_pension",
-                    "forsinkelse", "indkaldelse_samtale"}
+LETTER_TEMPLATES = set(TEMPLATES)
 # Policy keys the models read that are not (yet) in processes/policy.py, with their defaults.
 EXTRA_POLICY = {
     "ressourceforloeb": {"rf_ny_koordinerende_sagsbehandler": False},
@@ -116,6 +116,8 @@ class ModelFacts:
             self.form_defaults[tid] = {f.get("id"): _default(f) for f in task.iterfind(".//camunda:formField", NS)}
         self.deadlines = {}
         for event in root.iterfind(".//bpmn:boundaryEvent", NS):
+            if event.find("bpmn:timerEventDefinition", NS) is None:
+                continue    # a message or signal boundary is not a deadline
             tag = event.find(".//camunda:property[@name='deadline']", NS)
             self.deadlines[event.get("id")] = tag.get("value") if tag is not None else None
         self.timers = {}
@@ -312,7 +314,7 @@ def test_model_parses_and_follows_conventions(path):
     # gateway conditions only read form fields, policy, a few computed variables and
     # variables that a script task of the same model assigns
     computed = {"policy", "afslut_tidligt", "ly_udfald", "add_duration", "subtract_duration",
-                "add_working_days", "and", "or", "not", "True", "False"}
+                "add_working_days", "danish_date", "fra_ressourceforloeb", "and", "or", "not", "True", "False"}
     for script in root.iterfind(".//bpmn:scriptTask/bpmn:script", NS):
         computed |= set(re.findall(r"^([a-z_][a-z0-9_]*)\s*=(?!=)", script.text or "", re.M))
     fields = facts.all_fields()
@@ -414,13 +416,22 @@ def test_sygedagpenge_raskmeldt_and_ophoer():
     case.complete("opfoelgningssamtale", samtaledato="2027-01-10", uarbejdsdygtighed="arbejdsdygtig",
                   forloeb="raskmeldt")
     assert case.completed and case.messages == [] and case.templates() == ["indkaldelse_samtale"]
+    # issue 8: ending sygedagpenge is heard first (partshøring with a reply period), then decided
     case = Case("sygedagpenge", "2027-01-04")
-    case.complete("opfoelgningssamtale", samtaledato="2027-01-10", uarbejdsdygtighed="fuld", forloeb="ophoer")
-    assert case.completed and case.templates() == ["indkaldelse_samtale", "afgoerelse"]
+    case.complete("opfoelgningssamtale", samtaledato="2027-01-04", uarbejdsdygtighed="fuld", forloeb="ophoer")
+    case.complete("forbered_ophoer", paataenkt_afgoerelse="ophoer_medvirken", paataenkt_begrundelse="Udeblevet")
+    assert case.templates() == ["indkaldelse_samtale", "partshoering"] and case.ready() == {}
+    case.end_of("2027-01-18")
+    case.complete("afgoer_ophoer", afgoerelse="ophoer", afgoerelsesdato="2027-01-19",
+                  afgoerelse_begrundelse="Udeblevet uden grund")
+    assert case.completed and case.templates() == ["indkaldelse_samtale", "partshoering", "afgoerelse"]
 
 
 # =========================================================================== walks: førtidspension
 def test_foertidspension_transfer_three_weeks_decision_three_months_delay_letter():
+    # Model changed (issue 8 points 5 and 12): partshøring with a reply period before the decision,
+    # the delay letter is assessed 2 weeks BEFORE the 3 months run out (not at the deadline), and the
+    # decision task carries the 3-month deadline itself (its due date in the inbox).
     case = Case("foertidspension", "2027-01-06", overdragelse={"indstillingsdato": "2027-01-04"})
     assert case.ready() == {"oversend_til_pensionsteam": "sagsbehandler"}
     assert case.timers() == {"frist_oversend_til_pensionsteam": "2027-01-25"}   # 3 weeks after the indstilling
@@ -431,17 +442,25 @@ def test_foertidspension_transfer_three_weeks_decision_three_months_delay_letter
     case.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-26", pensionstype="ordinaer")
     assert case.templates() == ["oversendelse_pension"]
     assert case.ready() == {"tilbyd_moede": "pensionsteam"}
-    assert case.timers() == {"frist_behandling_pensionsteam": "2027-04-26"}     # 3 months after the transfer
-    case.complete("tilbyd_moede", moede_oensket=True, moede_dato="2027-03-01")
+    assert case.timers() == {"frist_behandling_pensionsteam": "2027-04-26",     # 3 months after the transfer
+                             "varsel_forsinkelse": "2027-04-12"}                # 2 weeks before
+    case.complete("tilbyd_moede", moedetilbud_dato="2027-01-27", moede_oensket=True, moede_dato="2027-03-01")
     assert case.ready() == {"moede_med_borger": "pensionsteam"}
-    case.end_of("2027-04-25")
-    assert "forsinkelse" not in case.templates()
-    case.end_of("2027-04-26")
+    case.end_of("2027-04-11")
+    assert case.ready() == {"moede_med_borger": "pensionsteam"}
+    case.end_of("2027-04-12")
+    assert case.ready() == {"moede_med_borger": "pensionsteam", "vurder_forsinkelse": "pensionsteam"}
+    case.complete("vurder_forsinkelse", fristen_holdes="nej", forsinkelse_aarsag="Afventer speciallægeerklæring",
+                  forventet_afgoerelsesdato="2027-05-10")
     assert case.templates() == ["oversendelse_pension", "forsinkelse"]
+    case.end_of("2027-04-26")
     assert case.ready() == {"moede_med_borger": "pensionsteam", "eskaler_behandling_pensionsteam": "teamleder"}
-    case.complete("moede_med_borger", moede_referat="Borgeren uddybede")
+    case.complete("moede_med_borger", moede_holdt_dato="2027-04-27", moede_referat="Borgeren uddybede")
     assert case.templates()[-1] == "partshoering"
-    case.complete("afgoer_foertidspension", afgoerelse="tilkendt", afgoerelsesdato="2027-05-03")
+    assert case.timers() == {"svarfrist_udloebet": "2027-05-11"}                # sent 2027-04-27 + 14 days
+    case.end_of("2027-05-11")
+    case.complete("afgoer_foertidspension", afgoerelse="tilkendt", afgoerelsesdato="2027-05-12",
+                  afgoerelse_begrundelse="Arbejdsevnen er varigt nedsat")
     assert case.templates() == ["oversendelse_pension", "forsinkelse", "partshoering", "afgoerelse"]
     assert case.ready() == {"eskaler_behandling_pensionsteam": "teamleder"}
     case.complete("eskaler_behandling_pensionsteam", eskalering_handling="begrundet")
@@ -452,16 +471,18 @@ def test_foertidspension_refusal_and_back_to_team():
     case = Case("foertidspension", "2027-01-04")          # no hand-off: the indstilling date is the start date
     assert case.timers() == {"frist_oversend_til_pensionsteam": "2027-01-25"}
     case.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-05", pensionstype="senior")
-    assert case.timers() == {"frist_behandling_pensionsteam": "2027-04-05"}
-    case.complete("tilbyd_moede", moede_oensket=False)
+    assert case.timers() == {"frist_behandling_pensionsteam": "2027-04-05", "varsel_forsinkelse": "2027-03-22"}
+    case.complete("tilbyd_moede", moedetilbud_dato="2027-01-05", moede_oensket=False)
+    case.end_of("2027-01-19")
     case.complete("afgoer_foertidspension", afgoerelse="afslag", afgoerelsesdato="2027-02-01",
-                  arbejdsfunktion="Lettere kontorarbejde")
+                  arbejdsfunktion="Lettere kontorarbejde", afgoerelse_begrundelse="Arbejdsevnen kan udvikles")
     assert case.completed and case.templates() == ["oversendelse_pension", "partshoering", "afslag"]
     case = Case("foertidspension", "2027-01-04")
     case.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-05", pensionstype="ordinaer")
-    case.complete("tilbyd_moede", moede_oensket=False)
+    case.complete("tilbyd_moede", moedetilbud_dato="2027-01-05", moede_oensket=False)
+    case.end_of("2027-01-19")
     case.complete("afgoer_foertidspension", afgoerelse="tilbage_til_team", afgoerelsesdato="2027-02-01",
-                  begrundelse="Uenig")
+                  afgoerelse_begrundelse="Uenig")
     assert case.completed and case.messages[0][0] == "start_rehabilitering"
 
 
@@ -470,8 +491,9 @@ def _fleksjob_to_job(case, job_start):
     case.complete("registrer_ansaettelse", ansaettelse_start=job_start, arbejdsgiver="Virksomhed A/S",
                   ugentlige_timer=15)
     assert case.ready() == {"beregn_fleksloentilskud": "ydelse"}
-    case.complete("beregn_fleksloentilskud", tilskud_fra=job_start, fleksloentilskud=14000)
-    assert case.templates()[-1] == "afgoerelse"
+    case.complete("beregn_fleksloentilskud", tilskud_fra=job_start, fleksloentilskud=14000, afgoerelsesdato=job_start,
+                  afgoerelse_begrundelse="Løn 24.000 kr., 15 timer")
+    assert case.templates()[-1] == "fleksloentilskud"
 
 
 def test_fleksjob_issue_example_first_talk_and_two_and_a_half_years():
@@ -493,14 +515,17 @@ def test_fleksjob_issue_example_first_talk_and_two_and_a_half_years():
     assert case.timers() == {"frist_opfoelgning_fleksjob": "2029-07-04", "status_tid": "2031-07-04"}
     case.end_of("2029-07-04")
     assert case.ready() == {"opfoelgning_fleksjob": "sagsbehandler", "eskaler_opfoelgning_fleksjob": "teamleder"}
-    case.complete("opfoelgning_fleksjob", samtaledato="2029-07-05")
+    case.complete("opfoelgning_fleksjob", samtaledato="2029-07-05", fleksjob_status="fortsaetter")
     case.complete("eskaler_opfoelgning_fleksjob", eskalering_handling="begrundet")
+    # issue 8 point 10: the follow-up recurs, 2½ years after the last talk
+    assert case.timers() == {"frist_opfoelgning_fleksjob": "2032-01-05", "status_tid": "2031-07-04"}
     case.end_of("2031-07-04")
-    assert case.ready() == {"status_fleksjob": "sagsbehandler"}
+    assert case.ready() == {"status_fleksjob": "sagsbehandler", "opfoelgning_fleksjob": "sagsbehandler"}
     case.complete("status_fleksjob", status_udfald="foertidspension", status_begrundelse="Arbejdsevnen er faldet")
     assert case.messages == [("start_rehabilitering", {"fra": "fleksjob", "ansoegt_om": "foertidspension",
                                                         "begrundelse": "Arbejdsevnen er faldet"})]
-    assert case.timers() == {"periode_slut": "2032-01-04"}          # 5 years from the job start
+    assert case.timers() == {"periode_slut": "2032-01-04",          # 5 years from the job start
+                             "frist_opfoelgning_fleksjob": "2032-01-05"}
     case.end_of("2032-01-04")
     assert case.completed
 
@@ -508,23 +533,26 @@ def test_fleksjob_issue_example_first_talk_and_two_and_a_half_years():
 def test_fleksjob_ledighedsydelse_loops_end_when_job_found():
     case = Case("fleksjob", "2027-01-04", overdragelse={"visitationsdato": "2027-01-04"})
     case.complete("foerste_samtale", samtaledato="2027-01-11", situation="ledig", cv_jobnet=True)
-    assert case.ready() == {"ly_kontaktsamtale": "sagsbehandler", "henvis_anden_aktoer": "sagsbehandler",
-                            "jobsoegning": "virksomhedskonsulent"}
+    # issue 8 point 10: anden aktør appears after 6 months on LY (not at once), due at 12
+    assert case.ready() == {"ly_kontaktsamtale": "sagsbehandler", "jobsoegning": "virksomhedskonsulent"}
     assert case.timers() == {"frist_ly_kontaktsamtale": "2027-04-04",     # contact at least every 3 months
-                             "frist_henvis_anden_aktoer": "2028-01-04",   # anden aktør after 12 months on LY
+                             "anden_aktoer_mulig": "2027-07-04",          # anden aktør possible after 6 months
                              "revurdering_1_tid": "2028-01-04"}           # re-evaluation after 12 months
     case.at("2027-04-01")
     case.complete("ly_kontaktsamtale", samtaledato="2027-04-01", ly_udfald="fortsat")
     assert case.timers()["frist_ly_kontaktsamtale"] == "2027-07-01"
-    case.at("2027-06-15")
-    case.complete("henvis_anden_aktoer", anden_aktoer="Jobhuset", henvisningsdato="2027-06-15")
     case.end_of("2027-07-01")
     assert case.ready()["eskaler_ly_kontaktsamtale"] == "teamleder"
     case.complete("eskaler_ly_kontaktsamtale", eskalering_handling="rykket")
     case.complete("ly_kontaktsamtale", samtaledato="2027-07-02", ly_udfald="fortsat")
+    case.end_of("2027-07-04")
+    assert case.ready()["henvis_anden_aktoer"] == "sagsbehandler"
+    assert case.timers()["frist_henvis_anden_aktoer"] == "2028-01-04"    # mandatory after 12 months
+    case.at("2027-07-15")
+    case.complete("henvis_anden_aktoer", anden_aktoer="Jobhuset", henvisningsdato="2027-07-15")
     case.end_of("2028-01-04")
     assert "revurdering_1" in case.ready()
-    case.complete("revurdering_1", revurderingsdato="2028-01-05", ly_udfald="fortsat")
+    case.complete("revurdering_1", revurdering_1_dato="2028-01-05", ly_udfald="fortsat")
     assert case.timers()["revurdering_2_tid"] == "2029-01-04"            # again after another 12 months
     case.at("2028-03-01")
     case.complete("jobsoegning", arbejdsgiver="Lager ApS")
@@ -554,7 +582,7 @@ def test_fleksjob_revurdering_ends_in_rehabilitering():
     case = Case("fleksjob", "2027-01-04")
     case.complete("foerste_samtale", samtaledato="2027-01-11", situation="ledig")
     case.end_of("2028-01-04")
-    case.complete("revurdering_1", revurderingsdato="2028-01-05", ly_udfald="rehabilitering")
+    case.complete("revurdering_1", revurdering_1_dato="2028-01-05", ly_udfald="rehabilitering")
     assert case.messages[0][0] == "start_rehabilitering"
     assert set(case.ready()) <= {"eskaler_ly_kontaktsamtale", "eskaler_henvis_anden_aktoer"}
 
@@ -567,7 +595,7 @@ def test_ressourceforloeb_two_month_loop_and_rsl_7a():
     assert case.timers() == {"frist_foerste_samtale": "2027-02-01"}
     case.at("2027-01-11")
     case.complete("foerste_samtale", samtaledato="2027-01-11", forloeb_start="2027-01-11", varighed="standard",
-                  indsatsplan="Praktik og behandling", borger_enig_i_indsatsplan="enig")
+                  indsatsplan="Praktik og behandling", borger_enig_i_indsatsplan="enig", indsatser=[])
     # slutdato 2028-01-11 (policy rf_varighed P1Y); §7a task 6 weeks before, due 2 weeks before
     assert case.timers() == {"frist_opfoelgningssamtale": "2027-03-11", "varsel_udloeb": "2027-11-30"}
     talks = ["2027-03-10", "2027-05-10", "2027-07-09", "2027-09-08", "2027-11-05"]
@@ -599,6 +627,30 @@ def test_ressourceforloeb_two_month_loop_and_rsl_7a():
     # the programme ended: the loop is gone; no second hand-off
     assert case.completed and case.ready() == {}
     assert len(case.messages) == 1
+
+
+def test_ressourceforloeb_next_step_hands_over_the_plan_as_revised_in_the_follow_up_loop():
+    """The §7a decision opens from the task the follow-up loop waits at, so the hand-off to the
+    team carries the interventions as last revised (not the plan at the start of the period)."""
+    item = {"maal": "Job", "indsats": "Praktik", "leverandoer": "Praktiksted A/S", "raekkefoelge": 1, "mentor": False}
+    case = Case("ressourceforloeb", "2027-01-04", overdragelse={"afgoerelsesdato": "2027-01-04", "indsatser": [item]})
+    case.complete("foerste_samtale", samtaledato="2027-01-04", forloeb_start="2027-01-04", varighed="P1Y",
+                  indsatsplan="Plan", borger_enig_i_indsatsplan="enig",
+                  indsatser=[dict(item, status="planlagt", planlagt_start="2027-02-01", faktisk_start=None,
+                                  afslag_begrundelse=None)])
+    started = dict(item, status="startet", planlagt_start="2027-02-01", faktisk_start="2027-02-03",
+                   afslag_begrundelse=None)
+    case.at("2027-03-01")
+    case.complete("opfoelgningssamtale", samtaledato="2027-03-01", plan_revideres=True)
+    case.complete("revider_plan", indsatsplan="Praktikken er startet", indsatser=[started])
+    case.at("2027-04-30")
+    case.complete("opfoelgningssamtale", samtaledato="2027-04-30")
+    case.end_of("2027-11-23")
+    assert case.ready()["beslut_naeste_skridt"] == "koordinerende_sagsbehandler"
+    assert case.timers()["frist_beslut_naeste_skridt"] == "2027-12-21"
+    case.complete("beslut_naeste_skridt", naeste_skridt="ny_rehabilitering", naeste_skridt_dato="2027-11-24")
+    assert [m for m, _ in case.messages] == ["start_rehabilitering"]
+    assert case.messages[0][1]["indsatser"] == [started]
 
 
 def test_ressourceforloeb_monthly_in_aaby_and_handover_in_boegeby():
@@ -654,7 +706,7 @@ def _rehab_prepare(case):
     """The common story: Monday 2027-01-04, the citizen has applied for fleksjob."""
     assert case.ready() == {"vurder_rute": "sagsbehandler"}
     case.complete("vurder_rute", oprindelig_ydelse="sygedagpenge", ansoegt_om="fleksjob", rute="team")
-    case.complete("planlaeg_forberedelse", laegeattest_noedvendig=True)
+    case.complete("planlaeg_forberedelse", laegeattest_noedvendig=True, samtykke_deling="givet")
     assert case.ready() == {"indhent_laegeattest": "sagsbehandler", "indhent_oplysninger": "sagsbehandler",
                             "forberedende_del": "sagsbehandler"}
     assert case.timers() == {"paamind_laege": "2027-01-18", "frist_forberedende_del": "2027-03-04"}
@@ -665,22 +717,25 @@ def _rehab_prepare(case):
     case.complete("indhent_laegeattest", laegeattest_modtaget="2027-01-25")
     case.complete("indhent_oplysninger", oplysninger="Ingen sociale sager")
     case.at("2027-01-29")
-    case.complete("forberedende_del", underskriftsdato="2027-01-29")
+    case.complete("forberedende_del", underskriftsdato="2027-01-29", borger_medvirken="sammen")
 
 
 def _rehab_book_and_meet(case, indstilling="fleksjob"):
     assert case.ready() == {"book_moede": "sekretariat"}
     case.complete("book_moede", bookingdato="2027-02-01", moededato="2027-02-22")
-    assert case.ready() == {"forbered_sundhedskoordinator": "sundhedskoordinator"}
+    assert case.ready() == {"forbered_sundhedskoordinator": "sundhedskoordinator", "forbered_borger": "sagsbehandler"}
     expected_invitation = "2027-02-15"
     assert case.timers() == {"invitation_tid": expected_invitation}
     case.complete("forbered_sundhedskoordinator", sundhedsfaglig_vurdering="Kan arbejde 12 timer")
+    case.complete("forbered_borger", forberedende_samtale_dato="2027-02-01", samtale_sagen=True,
+                  samtale_udfald=True, samtale_bisidder=True)
     case.end_of(expected_invitation)
     assert case.templates() == ["invitation_moede"]
     assert case.timers() == {"moededag": "2027-02-22"}
     case.at("2027-02-22")
     assert case.ready() == {"rehabiliteringsmoede": "rehabiliteringsteam"}
-    case.complete("rehabiliteringsmoede", indstilling=indstilling, indstilling_begrundelse="Nedsat arbejdsevne")
+    case.complete("rehabiliteringsmoede", borger_deltog=True, indstilling=indstilling,
+                  indstilling_begrundelse="Nedsat arbejdsevne")
 
 
 def _ready_sequence(case):
@@ -693,7 +748,8 @@ def test_rehabilitering_standard_written_hearing_separate_decision():
     _rehab_book_and_meet(case)
     assert case.ready() == {"skriv_indstilling": "moedeleder"}
     assert case.timers() == {}                                       # written at the meeting: no deadline
-    case.complete("skriv_indstilling", indstillingsdato="2027-02-22", indstilling_tekst="Fleksjob")
+    case.complete("skriv_indstilling", indstillingsdato="2027-02-22", indstilling_tekst="Fleksjob",
+                  jobtyper="Lager", skaanehensyn="Ingen tunge løft")
     assert case.templates() == ["invitation_moede", "partshoering"]
     assert case.timers() == {"svarfrist": "2027-03-08"}
     case.end_of("2027-03-08")
@@ -702,21 +758,27 @@ def test_rehabilitering_standard_written_hearing_separate_decision():
     assert case.completed
     assert case.templates() == ["invitation_moede", "partshoering", "afgoerelse"]
     assert case.messages == [("start_fleksjob", {"fra": "rehabilitering", "visitationsdato": "2027-03-10",
-                                                  "indstilling": "fleksjob"})]
+                                                  "indstilling": "fleksjob", "jobtyper": "Lager",
+                                                  "skaanehensyn": "Ingen tunge løft"})]
 
 
 def test_rehabilitering_aaby_decides_at_the_meeting():
     case = Case("rehabilitering", "2027-01-04", municipality="aaby")
     _rehab_prepare(case)
     _rehab_book_and_meet(case)
-    assert case.ready() == {"afgoerelse_paa_moedet": "rehabiliteringsteam"}
+    # the team recommends (written at the meeting); the jobcentre's representative decides
+    assert case.ready() == {"skriv_indstilling": "moedeleder"}
+    case.complete("skriv_indstilling", indstillingsdato="2027-02-22", indstilling_tekst="Fleksjob",
+                  jobtyper="Lager", skaanehensyn="Ingen tunge løft")
+    assert case.ready() == {"afgoerelse_paa_moedet": "jobcenterrepraesentant"}
     case.complete("afgoerelse_paa_moedet", mundtlig_partshoering=True, afgoerelse="fleksjob",
                   afgoerelsesdato="2027-02-22")
     assert case.completed
     assert "partshoering" not in case.templates()
     assert case.templates() == ["invitation_moede", "afgoerelse"]
     assert case.messages == [("start_fleksjob", {"fra": "rehabilitering", "visitationsdato": "2027-02-22",
-                                                  "indstilling": "fleksjob"})]
+                                                  "indstilling": "fleksjob", "jobtyper": "Lager",
+                                                  "skaanehensyn": "Ingen tunge løft"})]
 
 
 def test_rehabilitering_boegeby_indstilling_in_working_days_written_hearing_14_days():
@@ -757,9 +819,12 @@ def test_rehabilitering_cederholm_screening_first_fleksjob_at_meeting_rest_writt
     assert case.ready() == {"book_moede": "sekretariat"}
     case.complete("book_moede", bookingdato="2027-02-01", moededato="2027-02-22")
     case.complete("forbered_sundhedskoordinator")
+    case.complete("forbered_borger", forberedende_samtale_dato="2027-02-15")
     case.at("2027-02-22")
-    case.complete("rehabiliteringsmoede", indstilling="fleksjob")
-    assert case.ready() == {"afgoerelse_paa_moedet": "rehabiliteringsteam"}
+    case.complete("rehabiliteringsmoede", borger_deltog=True, indstilling="fleksjob")
+    assert case.ready() == {"skriv_indstilling": "moedeleder"}
+    case.complete("skriv_indstilling", indstillingsdato="2027-02-22", indstilling_tekst="Fleksjob")
+    assert case.ready() == {"afgoerelse_paa_moedet": "jobcenterrepraesentant"}
     case.complete("afgoerelse_paa_moedet", afgoerelse="fleksjob", afgoerelsesdato="2027-02-22")
     assert case.completed and "partshoering" not in case.templates()
     assert case.messages[0][0] == "start_fleksjob"
@@ -769,17 +834,24 @@ def test_rehabilitering_cederholm_screening_first_fleksjob_at_meeting_rest_writt
     other.complete("screening", screening_resultat="klar")
     other.complete("book_moede", bookingdato="2027-02-01", moededato="2027-02-22")
     other.complete("forbered_sundhedskoordinator")
+    other.complete("forbered_borger", forberedende_samtale_dato="2027-02-15")
     other.at("2027-02-22")
-    other.complete("rehabiliteringsmoede", indstilling="ressourceforloeb", team_vil_se_sagen_igen=True)
+    other.complete("rehabiliteringsmoede", borger_deltog=True, indstilling="ressourceforloeb")
     assert other.ready() == {"skriv_indstilling": "moedeleder"}
-    other.complete("skriv_indstilling", indstillingsdato="2027-02-22", indstilling_tekst="RF")
+    other.complete("skriv_indstilling", indstillingsdato="2027-02-22", indstilling_tekst="RF",
+                   beskaeftigelsesmaal="Job i detail", teamet_vil_se_sagen_igen=True,
+                   indsatser=[{"maal": "Afklaring", "indsats": "Virksomhedspraktik", "leverandoer": "Jobcentret",
+                               "raekkefoelge": 1, "mentor": True}])
     assert other.timers() == {"svarfrist": "2027-03-04"}               # 10 days' reply
     other.end_of("2027-03-04")
     other.complete("traef_afgoerelse", afgoerelse="ressourceforloeb", afgoerelsesdato="2027-03-05")
     assert other.templates() == ["invitation_moede", "partshoering", "afgoerelse", "afslag"]  # applied for fleksjob
     assert other.messages == [("start_ressourceforloeb", {
         "fra": "rehabilitering", "afgoerelsesdato": "2027-03-05", "indstilling": "ressourceforloeb",
-        "team_vil_se_sagen_igen": True})]
+        "beskaeftigelsesmaal": "Job i detail",
+        "indsatser": [{"maal": "Afklaring", "indsats": "Virksomhedspraktik", "leverandoer": "Jobcentret",
+                       "raekkefoelge": 1, "mentor": True}],
+        "teamet_vil_se_sagen_igen": True, "ejer": None})]
 
 
 def test_rehabilitering_variants_differ_for_the_same_story():
@@ -798,7 +870,7 @@ def test_rehabilitering_variants_differ_for_the_same_story():
                                        "boegeby": {"book_moede": "sekretariat"},
                                        "cederholm": {"screening": "fagkonsulent"}}
     assert after_meeting == {None: {"skriv_indstilling": "moedeleder"},
-                             "aaby": {"afgoerelse_paa_moedet": "rehabiliteringsteam"},
+                             "aaby": {"skriv_indstilling": "moedeleder"},
                              "boegeby": {"skriv_indstilling": "moedeleder"},
                              "cederholm": {"skriv_indstilling": "moedeleder"}}
 
@@ -814,7 +886,9 @@ def test_rehabilitering_foertidspension_goes_to_pensionsteam(municipality):
     case.complete("skriv_indstilling", indstillingsdato="2027-02-24", indstilling_tekst="FØP")
     assert case.completed and "partshoering" not in case.templates()
     assert case.messages == [("start_foertidspension", {"fra": "rehabilitering", "indstillingsdato": "2027-02-24",
+                                                         "oversendelse_senest": "2027-03-17",
                                                          "indstilling": "foertidspension",
+                                                         "indstilling_begrundelse": "Nedsat arbejdsevne",
                                                          "ansoegt_om": "fleksjob"})]
 
 
@@ -822,17 +896,23 @@ def test_rehabilitering_foertidspension_goes_to_pensionsteam(municipality):
 def test_rehabilitering_routes_without_the_team_and_postponement(municipality):
     case = Case("rehabilitering", "2027-01-04", municipality=municipality)
     case.complete("vurder_rute", oprindelig_ydelse="kontanthjaelp", ansoegt_om="foertidspension",
-                  rute="foep_uden_team")
+                  ansoegningsdato="2027-01-04", rute="foep_uden_team")
+    # the forberedende del is still required on this route
+    assert case.ready() == {"forberedende_del_uden_team": "sagsbehandler"}
+    case.complete("forberedende_del_uden_team", forberedende_del_tekst="Beskrivelse", borger_medvirken="sammen",
+                  underskriftsdato="2027-01-05")
     assert case.ready() == {"udtalelse_sundhedskoordinator": "sundhedskoordinator"}
     case.complete("udtalelse_sundhedskoordinator", udtalelse="terminal", indstillingsdato="2027-01-05")
     assert case.completed and case.messages[0][0] == "start_foertidspension"
     assert case.messages[0][1]["indstillingsdato"] == "2027-01-05"
+    assert case.messages[0][1]["ansoegningsdato"] == "2027-01-04"       # 3 weeks from the application
+    assert case.messages[0][1]["oversendelse_senest"] == "2027-01-25"
 
     case = Case("rehabilitering", "2027-01-04", municipality=municipality)
     case.complete("vurder_rute", oprindelig_ydelse="kontanthjaelp", ansoegt_om="fleksjob", rute="afslag_uden_team")
     assert case.ready() == {"afslag_uden_team": "afgoerelse"}
-    case.complete("afslag_uden_team", arbejdsfunktion="Kassearbejde", afgoerelsesdato="2027-01-10",
-                  afgoerelse_begrundelse="Fuld arbejdsevne")
+    case.complete("afslag_uden_team", afgoerelse="afslag_fleksjob", arbejdsfunktion="Kassearbejde",
+                  afgoerelsesdato="2027-01-10", afgoerelse_begrundelse="Fuld arbejdsevne")
     assert case.completed and case.templates() == ["afslag"]
 
     case = Case("rehabilitering", "2027-01-04", municipality=municipality)

@@ -82,6 +82,7 @@ def test_caseworker_claims_corrects_and_completes_and_the_next_task_moves_on(ser
 
     page.get_by_role("link", name="Planlæg forberedelsen med borgeren").click()
     page.locator("#felt-sundhedskoordinator_raadgivning").check()
+    page.get_by_label("Samtykke til at indhente oplysninger og dele dem med rehabiliteringsteamet").select_option("givet")
     page.get_by_role("button", name="Afslut opgaven").click()
     expect(page.locator(".flash-info", has_text="Giv sundhedsfaglig rådgivning")).to_contain_text(
         "er lagt i indbakken for Sundhedskoordinator")

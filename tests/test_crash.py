@@ -18,7 +18,6 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
 from http.cookiejar import CookieJar
 from pathlib import Path
 from urllib.error import HTTPError, URLError
@@ -33,7 +32,7 @@ from processes import setup
 from processes.models import (
     AuditEvent, DeadlineEvent, Document, HumanTask, Notification, Outbox, ProcessInstance, Timer, User,
 )
-from test_worker import advance, start, vaerkby
+from test_worker import PAST_FIRST_TALK, advance, start, vaerkby
 
 ROOT = Path(__file__).resolve().parent.parent
 SAGSFLOW = [sys.executable, "-m", "sagsflow.cli"]
@@ -127,7 +126,7 @@ def test_worker_killed_holding_the_instance_lock_mid_step_loses_and_doubles_noth
     try:
         instance, = start(rt)
         due_at = rt.engine.instance(instance.id).next_due_at
-        advance(rt, timedelta(weeks=3, seconds=1))  # the first talk's deadline is breached
+        advance(rt, PAST_FIRST_TALK)  # the first talk's deadline is breached
         first = spawn(["--database-url", rt.url, "worker", "--interval", "0.2"], tmp_path, "killed", pause=point)
         processes.append(first)
         wait_for_pause(first, tmp_path, point)

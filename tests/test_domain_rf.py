@@ -8,15 +8,22 @@ and PostgreSQL (the ``runtime`` fixture; the virtual clock starts Monday 2027-01
 - point 3: the first talk is counted from the decision, with the coordinator assignment
   and the handover inside that window; a municipality sets the window (bounded);
 - point 6: extending (without the team, a policy switch) and ending the programme are
-  decisions with a decision letter.
+  decisions with a decision letter;
+- interventions, milestones and the case owner: the team's indsatser travel into the
+  indsatsplan with status and planned/actual start; the citizen's agreement is required;
+  "the team wants to see the case again" returns it to the team; koordinator_tildelt,
+  foerste_samtale_rf and foerste_indsats_startet are recorded; the coordinator who takes
+  the case over owns it and gets the talks.
 """
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from processes.letters import render_letter
-from processes.models import Message, Outbox
+from processes.errors import InvalidInput
+from processes.letters import letter_data, render_letter
+from processes.models import Case, HumanTask, Message, Milestone, Outbox, User
 from processes.policy import BY_KEY, check_policy
 from sagsflow.cli import main
 from walk import Walk, local_date
@@ -30,10 +37,15 @@ def rf_case(runtime, municipality: str, decision: dict | None = None, cpr: str =
                 cpr=cpr)
 
 
+PRAKTIK = {"maal": "Afklaring af arbejdsevne", "indsats": "Virksomhedspraktik", "leverandoer": "Praktiksted A/S",
+           "raekkefoelge": 1, "mentor": False, "status": "planlagt", "planlagt_start": "2027-02-01",
+           "faktisk_start": None, "afslag_begrundelse": None}
+
+
 def first_talk(case: Walk, day: str, start: str, varighed: str = "P1Y") -> None:
     case.at(day)
     case.complete("foerste_samtale", samtaledato=day, forloeb_start=start, varighed=varighed,
-                  indsatsplan="Virksomhedspraktik og mentor", borger_enig_i_indsatsplan="enig")
+                  indsatsplan="Virksomhedspraktik", borger_enig_i_indsatsplan="enig", indsatser=[PRAKTIK])
 
 
 def messages(case: Walk, name: str) -> list[Message]:
@@ -74,7 +86,7 @@ def test_team_hand_off_starts_rehabilitering_when_the_next_step_is_decided(runti
     assert handoff.payload == {
         "fra": "ressourceforloeb", "fra_ressourceforloeb": True, "oprindelig_ydelse": "ressourceforloebsydelse",
         "rf_slutdato": "2028-01-11", "naeste_skridt": "ny_rehabilitering",
-        "begrundelse": "Behov for et nyt ressourceforløb", "indsatser": []}
+        "begrundelse": "Behov for et nyt ressourceforløb", "indsatser": [PRAKTIK]}
     assert case.timers(process="ressourceforloeb")["udloeb"] == "2028-01-11"
     case.end_of("2028-01-11")
     # the programme ran to its end; the end starts nothing a second time
@@ -144,7 +156,7 @@ def test_extension_without_the_team_is_decided_before_the_end_with_a_letter(runt
     case.complete("beslut_naeste_skridt", naeste_skridt="forlaengelse", naeste_skridt_dato="2027-11-30")
     assert case.ready(process="ressourceforloeb")["forlaeng_forloeb"] == "koordinerende_sagsbehandler"
     case.complete("forlaeng_forloeb", afgoerelse="forlaengelse", forlaengelse_varighed="P1Y",
-                  indsatsplan="Praktikken fortsætter",
+                  indsatsplan="Praktikken fortsætter", indsatser=[PRAKTIK],
                   afgoerelse_begrundelse="Tydelig progression i praktikken", afgoerelsesdato="2027-11-30")
     assert messages(case, "start_rehabilitering") == []        # no team
     letter = rendered_letters(case)[-1]
@@ -173,3 +185,126 @@ def test_ending_the_programme_is_a_decision_with_a_letter(runtime):
     assert letter.template == "afgoerelse"
     assert "1. juni 2027" in letter.body and "Borgeren er ansat i ordinært job" in letter.body
     assert messages(case, "start_rehabilitering") == []
+
+
+# ----------------------------------------------------------------------------- interventions, milestones, owner
+INDSATS = {"maal": "Afklaring af arbejdsevne", "indsats": "Virksomhedspraktik", "leverandoer": "Praktiksted A/S",
+           "raekkefoelge": 1, "mentor": False}
+MENTOR = {"maal": "Stabil hverdag", "indsats": "Mentorstøtte", "leverandoer": "Mentorhuset", "raekkefoelge": 2,
+          "mentor": True}
+
+
+def plan_item(item: dict, status: str, planlagt: str | None = None, faktisk: str | None = None,
+              afslag: str | None = None) -> dict:
+    return dict(item, status=status, planlagt_start=planlagt, faktisk_start=faktisk, afslag_begrundelse=afslag)
+
+
+def milestones(case: Walk) -> list[tuple[str, str]]:
+    with case.rt.sessions() as s:
+        return [(m.key, m.date.isoformat()) for m in s.scalars(
+            select(Milestone).where(Milestone.case_id == case.case_id).order_by(Milestone.id))]
+
+
+def owner(case: Walk) -> str | None:
+    with case.rt.sessions() as s:
+        owner_id = s.get(Case, case.case_id).owner_id
+        return s.get(User, owner_id).username if owner_id else None
+
+
+def open_task(case: Walk, bpmn_id: str) -> HumanTask:
+    with case.rt.sessions() as s:
+        return s.scalar(select(HumanTask).where(HumanTask.case_id == case.case_id, HumanTask.bpmn_id == bpmn_id,
+                                                HumanTask.state == "open"))
+
+
+def process_data(case: Walk, task: HumanTask) -> dict:
+    with case.rt.sessions() as s:
+        return letter_data(s, case.rt.engine.specs, task.instance_id, task.task_guid)
+
+
+def user_id(case: Walk, username: str) -> int:
+    with case.rt.sessions() as s:
+        return s.scalar(select(User.id).where(User.username == username))
+
+
+def test_the_teams_interventions_travel_into_the_plan_with_milestones_and_owner(runtime):
+    """Bøgeby: the teamleder assigns 2027-01-06, the new coordinator takes the case over at the
+    handover 2027-01-08 and owns the talks; the first talk of 2027-01-14 plans the team's
+    interventions; the first actual start (2027-02-03) is the milestone, recorded once."""
+    case = rf_case(runtime, "boegeby", {"indsatser": [INDSATS, MENTOR]})
+    case.at("2027-01-06")
+    case.complete("tildel_koordinerende", koordinerende_sagsbehandler="Ny KS")
+    case.at("2027-01-08")
+    case.complete("overdragelsesmoede", overdragelsesdato="2027-01-08")
+    coordinator = "boegeby.koordinerende_sagsbehandler"
+    assert owner(case) == coordinator
+    assert open_task(case, "foerste_samtale").claimed_by_id == user_id(case, coordinator)
+    # the team's interventions are in the plan the first talk opens with, each granted
+    assert process_data(case, open_task(case, "foerste_samtale"))["indsatser"] == [
+        plan_item(INDSATS, "bevilget"), plan_item(MENTOR, "bevilget")]
+    case.at("2027-01-15")
+    case.complete("foerste_samtale", samtaledato="2027-01-14", forloeb_start="2027-01-15", varighed="P1Y",
+                  indsatsplan="Praktik fra februar", borger_enig_i_indsatsplan="enig",
+                  indsatser=[plan_item(INDSATS, "planlagt", "2027-02-01"),
+                             plan_item(MENTOR, "afslaaet", afslag="Ingen ledig mentor før efteråret")])
+    assert milestones(case) == [("koordinator_tildelt", "2027-01-06"), ("foerste_samtale_rf", "2027-01-14")]
+    assert open_task(case, "opfoelgningssamtale").claimed_by_id == user_id(case, coordinator)
+    for day, items in (("2027-03-01", [plan_item(INDSATS, "startet", "2027-02-01", "2027-02-03"),
+                                       plan_item(MENTOR, "planlagt", "2027-09-01")]),
+                       ("2027-04-26", [plan_item(INDSATS, "startet", "2027-02-01", "2027-02-03"),
+                                       plan_item(MENTOR, "startet", "2027-09-01", "2027-04-19")])):
+        case.at(day)
+        case.complete("opfoelgningssamtale", samtaledato=day, progression="Praktikken er i gang",
+                      plan_revideres=True)
+        case.complete("revider_plan", indsatsplan="Revideret", indsatser=items)
+    assert milestones(case) == [("koordinator_tildelt", "2027-01-06"), ("foerste_samtale_rf", "2027-01-14"),
+                                ("foerste_indsats_startet", "2027-02-03")]
+
+
+def test_same_caseworker_continues_as_coordinator_from_the_start(runtime):
+    case = rf_case(runtime, "aaby", {"afgoerelsesdato": "2027-01-04"})
+    assert milestones(case) == [("koordinator_tildelt", "2027-01-04")]
+
+
+def test_first_talk_needs_the_citizens_agreement_and_a_complete_plan(runtime):
+    case = rf_case(runtime, "aaby", {"indsatser": [INDSATS]})
+    case.at("2027-01-11")
+    form = dict(samtaledato="2027-01-11", forloeb_start="2027-01-11", varighed="P1Y", indsatsplan="Plan",
+                indsatser=[plan_item(INDSATS, "planlagt", "2027-02-01")])
+    refusals = [
+        (form, "borger_enig_i_indsatsplan"),
+        (dict(form, borger_enig_i_indsatsplan="uenig"), "borger_bemaerkninger"),
+        (dict(form, borger_enig_i_indsatsplan="enig", indsatser=[plan_item(INDSATS, "startet")]), "indsatser"),
+        (dict(form, borger_enig_i_indsatsplan="enig", indsatser=[plan_item(INDSATS, "afslaaet")]), "indsatser"),
+        (dict(form, borger_enig_i_indsatsplan="enig", samtaledato="2027-01-12"), "samtaledato"),   # future
+    ]
+    for data, field in refusals:
+        with pytest.raises(InvalidInput) as refused:
+            case.complete("foerste_samtale", **data)
+        assert field in str(refused.value)
+    assert case.ready() == {"foerste_samtale": "koordinerende_sagsbehandler"}
+    assert milestones(case) == [("koordinator_tildelt", "2027-01-04")]          # nothing stored
+    case.complete("foerste_samtale", **dict(form, borger_enig_i_indsatsplan="uenig",
+                                            borger_bemaerkninger="Ønsker færre timer i praktikken"))
+    assert milestones(case)[-1] == ("foerste_samtale_rf", "2027-01-11")
+
+
+def test_team_wants_to_see_the_case_again_returns_it_to_the_team(runtime):
+    case = rf_case(runtime, "aaby", {"indsatser": [INDSATS], "teamet_vil_se_sagen_igen": True})
+    case.at("2027-01-11")
+    with pytest.raises(InvalidInput) as refused:          # the team wants it back: when?
+        case.complete("foerste_samtale", samtaledato="2027-01-11", forloeb_start="2027-01-11", varighed="P1Y",
+                      indsatsplan="Plan", borger_enig_i_indsatsplan="enig",
+                      indsatser=[plan_item(INDSATS, "planlagt", "2027-02-01")])
+    assert "genforelaeggelse_dato" in str(refused.value)
+    case.complete("foerste_samtale", samtaledato="2027-01-11", forloeb_start="2027-01-11", varighed="P1Y",
+                  indsatsplan="Plan", borger_enig_i_indsatsplan="enig", genforelaeggelse_dato="2027-07-01",
+                  indsatser=[plan_item(INDSATS, "planlagt", "2027-02-01")])
+    case.at("2027-06-30")
+    assert [p for p, _ in case.instances()] == ["ressourceforloeb"]
+    case.at("2027-07-01")
+    assert case.instances() == [("ressourceforloeb", "running"), ("rehabilitering", "running")]
+    [handoff] = messages(case, "start_rehabilitering")
+    assert local_date(handoff.created_at) == "2027-07-01"
+    assert (handoff.payload["naeste_skridt"], handoff.payload["rf_slutdato"]) == ("genforelaeggelse", "2028-01-11")
+    assert handoff.payload["indsatser"] == [plan_item(INDSATS, "planlagt", "2027-02-01")]

@@ -21,20 +21,31 @@ def test_fleksjob_issue_example(runtime):
     assert case.ready() == {"registrer_ansaettelse": "virksomhedskonsulent"}
     case.complete("registrer_ansaettelse", ansaettelse_start="2027-01-04", arbejdsgiver="Virksomhed A/S",
                   ugentlige_timer=15)
-    case.complete("beregn_fleksloentilskud", tilskud_fra="2027-01-04", fleksloentilskud=14000)
+    case.complete("beregn_fleksloentilskud", tilskud_fra="2027-01-04", fleksloentilskud=14000,
+                  afgoerelsesdato="2027-01-26", afgoerelse_begrundelse="Løn og timer som aftalt")
     assert case.ready() == {"opfoelgning_fleksjob": "sagsbehandler"}
     assert case.due("opfoelgning_fleksjob") == "2029-07-04"
     assert case.timers() == {"frist_opfoelgning_fleksjob": "2029-07-04", "status_tid": "2031-07-04"}
     case.at("2029-06-01")
-    case.complete("opfoelgning_fleksjob", samtaledato="2029-06-01")
+    case.complete("opfoelgning_fleksjob", samtaledato="2029-06-01", fleksjob_status="fortsaetter")
+    # issue 8 point 10: the next personal talk is due 2½ years after this one
+    assert case.due("opfoelgning_fleksjob") == "2031-12-01"
     case.end_of("2031-07-04")
-    assert case.ready() == {"status_fleksjob": "sagsbehandler"}       # status after 4½ years
+    assert case.ready() == {"status_fleksjob": "sagsbehandler",       # status after 4½ years
+                            "opfoelgning_fleksjob": "sagsbehandler"}
     case.complete("status_fleksjob", status_udfald="fortsat", status_begrundelse="Uændret arbejdsevne")
-    assert case.timers() == {"periode_slut": "2032-01-04"}            # 5 years from the job start
+    assert case.timers() == {"periode_slut": "2032-01-04",            # 5 years from the job start
+                             "frist_opfoelgning_fleksjob": "2031-12-01"}
+    case.at("2031-11-20")
+    case.complete("opfoelgning_fleksjob", samtaledato="2031-11-20", fleksjob_status="fortsaetter")
     case.end_of("2032-01-04")
     assert case.ready() == {"ny_bevilling": "sagsbehandler"}          # decide the next period
-    case.complete("ny_bevilling", bevillingstype="permanent", bevillingsdato="2032-01-05")
-    assert case.instances() == [("fleksjob", "completed")]
+    case.complete("ny_bevilling", afgoerelse="permanent", afgoerelsesdato="2032-01-05",
+                  afgoerelse_begrundelse="Over 40 år og fortsat berettiget", seneste_opfoelgning="2031-11-20")
+    # a permanent fleksjob keeps its 2½-year personal talks
+    assert case.instances() == [("fleksjob", "running")]
+    assert case.ready() == {"opfoelgning_fleksjob": "sagsbehandler"}
+    assert case.due("opfoelgning_fleksjob") == "2034-05-20"
 
 
 def test_sygedagpenge_every_four_weeks_hands_over_to_rehabilitering(runtime):
@@ -64,15 +75,21 @@ def test_foertidspension_three_weeks_three_months_and_delay_letter(runtime):
     assert case.templates() == ["oversendelse_pension"]
     assert case.ready(process="foertidspension") == {"tilbyd_moede": "pensionsteam",
                                                      "eskaler_oversend_til_pensionsteam": "teamleder"}
-    assert case.timers() == {"frist_behandling_pensionsteam": "2027-04-26"}
-    case.complete("tilbyd_moede", moede_oensket=True, moede_dato="2027-03-01")
-    case.end_of("2027-04-25")
-    assert "forsinkelse" not in case.templates()
-    case.end_of("2027-04-26")
+    # issue 8: the delay letter is assessed 2 weeks before the 3 months run out, not at the deadline
+    assert case.timers() == {"frist_behandling_pensionsteam": "2027-04-26", "varsel_forsinkelse": "2027-04-12"}
+    case.complete("tilbyd_moede", moedetilbud_dato="2027-01-26", moede_oensket=True, moede_dato="2027-03-01")
+    case.end_of("2027-04-11")
+    assert "vurder_forsinkelse" not in case.ready()
+    case.end_of("2027-04-12")
+    case.complete("vurder_forsinkelse", fristen_holdes="nej", forsinkelse_aarsag="Afventer speciallæge",
+                  forventet_afgoerelsesdato="2027-05-31")
     assert case.templates() == ["oversendelse_pension", "forsinkelse"]
+    case.end_of("2027-04-26")
     assert case.ready()["eskaler_behandling_pensionsteam"] == "teamleder"
-    case.complete("moede_med_borger", moede_referat="Borgeren uddybede")
-    case.complete("afgoer_foertidspension", afgoerelse="tilkendt", afgoerelsesdato="2027-05-03")
+    case.complete("moede_med_borger", moede_holdt_dato="2027-04-27", moede_referat="Borgeren uddybede")
+    case.end_of("2027-05-11")
+    case.complete("afgoer_foertidspension", afgoerelse="tilkendt", afgoerelsesdato="2027-05-12",
+                  afgoerelse_begrundelse="Varigt nedsat arbejdsevne")
     assert case.templates() == ["oversendelse_pension", "forsinkelse", "partshoering", "afgoerelse"]
 
 
@@ -81,11 +98,15 @@ def test_ressourceforloeb_follow_up_loop_and_rsl_7a(runtime):
     # Bøgeby: a new koordinerende sagsbehandler takes over after a handover meeting
     assert case.ready() == {"tildel_koordinerende": "teamleder"}
     case.complete("tildel_koordinerende", koordinerende_sagsbehandler="Ny KS")
+    case.at("2027-01-06")  # the handover meeting's date is a fact (past_only): entered on the day
     case.complete("overdragelsesmoede", overdragelsesdato="2027-01-06")
     assert case.ready() == {"foerste_samtale": "koordinerende_sagsbehandler"}
     case.at("2027-01-11")
     case.complete("foerste_samtale", samtaledato="2027-01-11", forloeb_start="2027-01-11", varighed="standard",
-                  indsatsplan="Praktik og behandling", borger_enig_i_indsatsplan="enig")
+                  indsatsplan="Praktik og behandling", borger_enig_i_indsatsplan="enig",
+                  indsatser=[{"maal": "Afklaring", "indsats": "Virksomhedspraktik", "leverandoer": "Praktiksted A/S",
+                              "raekkefoelge": 1, "mentor": False, "status": "planlagt",
+                              "planlagt_start": "2027-02-01", "faktisk_start": None, "afslag_begrundelse": None}])
     assert case.timers() == {"frist_opfoelgningssamtale": "2027-03-11", "varsel_udloeb": "2027-11-30"}
     for day in ["2027-03-10", "2027-05-10", "2027-07-09", "2027-09-08", "2027-11-05"]:
         case.at(day)

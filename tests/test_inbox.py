@@ -157,7 +157,8 @@ def test_next_task_for_another_role_is_announced_and_lands_in_their_inbox(app, r
     rt.engine.complete_task(task.id, ROUTE_FORM, actor(rt, "aaby.sagsbehandler"))
     plan = rt.engine.open_tasks(case_id=case_id)[0]
     me = Browser(app, "aaby.sagsbehandler")
-    done = me.post(f"/opgaver/{plan.id}", data={"revision": "1", "sundhedskoordinator_raadgivning": "true"},
+    done = me.post(f"/opgaver/{plan.id}", data={"revision": "1", "sundhedskoordinator_raadgivning": "true",
+                                                  "samtykke_deling": "givet"},
                    follow_redirects=True)
     assert "lagt i indbakken for Sundhedskoordinator" in text(done)
     assert "Giv sundhedsfaglig rådgivning" in text(Browser(app, "aaby.sundhedskoordinator").get("/"))
@@ -208,7 +209,8 @@ def test_case_page_shows_everything_and_is_audited(app, rt):
     case_id, task = start(rt)
     rt.engine.complete_task(task.id, ROUTE_FORM, actor(rt, "aaby.sagsbehandler"))
     plan = rt.engine.open_tasks(case_id=case_id)[0]
-    rt.engine.complete_task(plan.id, {"laegeattest_noedvendig": True}, actor(rt, "aaby.sagsbehandler"))
+    rt.engine.complete_task(plan.id, {"laegeattest_noedvendig": True, "samtykke_deling": "givet"},
+                          actor(rt, "aaby.sagsbehandler"))
     page = text(Browser(app, "aaby.sagsbehandler").get(f"/sager/{case_id}"))
     assert "Anna Andersen" in page and "Vurdér målgruppe og rute" in page
     assert "Sagsbehandler (myndighed) (Aaby)" in page  # who completed it

@@ -7,4 +7,4 @@ def test_runtime_loads_reference_municipalities(runtime):
         keys = list(s.scalars(select(Municipality.key).order_by(Municipality.key)))
         users = s.scalar(select(func.count()).select_from(User))
     assert keys == ["aaby", "boegeby", "cederholm"]
-    assert users == 3 * 13
+    assert users == 3 * 14                # one per role (13 with jobcenterrepraesentant) and an admin

@@ -54,22 +54,31 @@ PREPARATION = [
 def prepare(story: Story) -> None:
     """Monday 2027-01-04: the case goes to the team; everything is ready a week later."""
     story.complete("vurder_rute", oprindelig_ydelse="sygedagpenge", ansoegt_om="fleksjob", rute="team")
-    story.complete("planlaeg_forberedelse", laegeattest_noedvendig=True)
+    story.complete("planlaeg_forberedelse", laegeattest_noedvendig=True, samtykke_deling="givet")
     story.at("2027-01-11")
     story.complete("indhent_laegeattest", laegeattest_modtaget="2027-01-11")
     story.complete("indhent_oplysninger", oplysninger="Ingen sociale sager")
-    story.complete("forberedende_del", underskriftsdato="2027-01-11")
+    story.complete("forberedende_del", underskriftsdato="2027-01-11", borger_medvirken="sammen")
 
 
 def book_and_meet(story: Story) -> None:
-    """Booked 2027-01-11 for Monday 2027-02-01; the team recommends fleksjob."""
+    """Booked 2027-01-11 for Monday 2027-02-01; the caseworker prepares the citizen on 2027-01-28;
+    the team recommends fleksjob and writes its indstilling at or after the meeting."""
     story.complete("book_moede", bookingdato="2027-01-11", moededato="2027-02-01")
     story.complete("forbered_sundhedskoordinator", sundhedsfaglig_vurdering="Kan arbejde 12 timer")
     assert story.timers() == {"invitation_tid": "2027-01-25"}           # one week before the meeting
+    story.at("2027-01-28")
+    story.complete("forbered_borger", forberedende_samtale_dato="2027-01-28", samtale_sagen=True,
+                   samtale_udfald=True, samtale_bisidder=True)
     story.at("2027-02-01")
     assert story.dated_letters() == [("invitation_moede", "2027-01-25")]
     assert story.ready() == {"rehabiliteringsmoede": "rehabiliteringsteam"}
-    story.complete("rehabiliteringsmoede", indstilling="fleksjob", indstilling_begrundelse="Nedsat arbejdsevne")
+    story.complete("rehabiliteringsmoede", borger_deltog=True, bisidder_deltog=False, sagsbehandler_deltog=True,
+                   indstilling="fleksjob", indstilling_begrundelse="Nedsat arbejdsevne")
+
+
+INDSTILLING_FLEKSJOB = {"indstilling_tekst": "Fleksjob", "jobtyper": "Lager og pakning",
+                        "skaanehensyn": "Ingen tunge løft; 12 timer om ugen"}
 
 
 def fleksjob_first_talk(story: Story) -> tuple[str, str]:
@@ -85,17 +94,22 @@ def test_aaby_decides_fleksjob_at_the_meeting(runtime):
     story = Story(runtime, "aaby", "rehabilitering")
     prepare(story)
     book_and_meet(story)
-    assert story.ready() == {"afgoerelse_paa_moedet": "rehabiliteringsteam"}
+    # the team recommends in writing at the meeting; the jobcentre's representative decides there
+    assert story.ready() == {"skriv_indstilling": "moedeleder"}
+    story.complete("skriv_indstilling", indstillingsdato="2027-02-01", **INDSTILLING_FLEKSJOB)
+    assert story.ready() == {"afgoerelse_paa_moedet": "jobcenterrepraesentant"}
     story.complete("afgoerelse_paa_moedet", mundtlig_partshoering=True, afgoerelse="fleksjob",
-                   afgoerelsesdato="2027-02-01")
+                   afgoerelsesdato="2027-02-01", afgoerelse_begrundelse="Arbejdsevnen er varigt nedsat")
     # oral partshøring at the meeting: no hearing letter; visitation the day of the meeting
     assert [t for t, _ in story.dated_letters()] == ["invitation_moede", "afgoerelse", "indkaldelse_samtale"]
     assert fleksjob_first_talk(story) == ("sagsbehandler", "2027-02-22")  # 3 weeks after the meeting
     assert story.history() == PREPARATION + [
         ("book_moede", "sekretariat", "2027-01-11"),
+        ("forbered_borger", "sagsbehandler", "2027-01-11"),
         ("forbered_sundhedskoordinator", "sundhedskoordinator", "2027-01-11"),
         ("rehabiliteringsmoede", "rehabiliteringsteam", "2027-02-01"),
-        ("afgoerelse_paa_moedet", "rehabiliteringsteam", "2027-02-01"),
+        ("skriv_indstilling", "moedeleder", "2027-02-01"),
+        ("afgoerelse_paa_moedet", "jobcenterrepraesentant", "2027-02-01"),
         ("foerste_samtale", "sagsbehandler", "2027-02-01"),
     ]
 
@@ -107,7 +121,7 @@ def test_boegeby_written_hearing_then_separate_decision(runtime):
     assert story.ready() == {"skriv_indstilling": "moedeleder"}
     assert story.due("skriv_indstilling") == "2027-02-08"               # 5 working days after the meeting
     story.at("2027-02-03")
-    story.complete("skriv_indstilling", indstillingsdato="2027-02-03", indstilling_tekst="Fleksjob")
+    story.complete("skriv_indstilling", indstillingsdato="2027-02-03", **INDSTILLING_FLEKSJOB)
     assert story.dated_letters() == [("invitation_moede", "2027-01-25"), ("partshoering", "2027-02-03")]
     assert story.timers() == {"svarfrist": "2027-02-17"}                # 14 days' reply
     story.end_of("2027-02-16")
@@ -116,12 +130,13 @@ def test_boegeby_written_hearing_then_separate_decision(runtime):
     assert story.ready() == {"traef_afgoerelse": "afgoerelse"}
     story.at("2027-02-18")
     story.complete("traef_afgoerelse", enig_i_indstilling=True, afgoerelse="fleksjob",
-                   afgoerelsesdato="2027-02-18")
+                   afgoerelsesdato="2027-02-18", afgoerelse_begrundelse="Arbejdsevnen er varigt nedsat")
     assert [t for t, _ in story.dated_letters()] == ["invitation_moede", "partshoering", "afgoerelse",
                                                "indkaldelse_samtale"]
     assert fleksjob_first_talk(story) == ("sagsbehandler", "2027-03-11")  # 3 weeks after the decision
     assert story.history() == PREPARATION + [
         ("book_moede", "sekretariat", "2027-01-11"),
+        ("forbered_borger", "sagsbehandler", "2027-01-11"),
         ("forbered_sundhedskoordinator", "sundhedskoordinator", "2027-01-11"),
         ("rehabiliteringsmoede", "rehabiliteringsteam", "2027-02-01"),
         ("skriv_indstilling", "moedeleder", "2027-02-01"),
@@ -136,33 +151,44 @@ def test_cederholm_screens_first_then_decides_fleksjob_at_the_meeting(runtime):
     assert story.ready() == {"screening": "fagkonsulent"}
     story.complete("screening", screening_resultat="klar")
     book_and_meet(story)
-    assert story.ready() == {"afgoerelse_paa_moedet": "rehabiliteringsteam"}
-    story.complete("afgoerelse_paa_moedet", afgoerelse="fleksjob", afgoerelsesdato="2027-02-01")
+    assert story.ready() == {"skriv_indstilling": "moedeleder"}
+    story.complete("skriv_indstilling", indstillingsdato="2027-02-01", **INDSTILLING_FLEKSJOB)
+    assert story.ready() == {"afgoerelse_paa_moedet": "jobcenterrepraesentant"}
+    story.complete("afgoerelse_paa_moedet", mundtlig_partshoering=True, afgoerelse="fleksjob",
+                   afgoerelsesdato="2027-02-01", afgoerelse_begrundelse="Arbejdsevnen er varigt nedsat")
     assert [t for t, _ in story.dated_letters()] == ["invitation_moede", "afgoerelse", "indkaldelse_samtale"]
     assert fleksjob_first_talk(story) == ("sagsbehandler", "2027-02-22")
     assert story.history() == PREPARATION + [
         ("screening", "fagkonsulent", "2027-01-11"),
         ("book_moede", "sekretariat", "2027-01-11"),
+        ("forbered_borger", "sagsbehandler", "2027-01-11"),
         ("forbered_sundhedskoordinator", "sundhedskoordinator", "2027-01-11"),
         ("rehabiliteringsmoede", "rehabiliteringsteam", "2027-02-01"),
-        ("afgoerelse_paa_moedet", "rehabiliteringsteam", "2027-02-01"),
+        ("skriv_indstilling", "moedeleder", "2027-02-01"),
+        ("afgoerelse_paa_moedet", "jobcenterrepraesentant", "2027-02-01"),
         ("foerste_samtale", "sagsbehandler", "2027-02-01"),
     ]
 
 
 def test_cederholm_booking_lead_time_is_21_days(runtime):
-    """Cederholm's policy (rehab_booking_frist P21D) refuses a meeting 14 days ahead,
-    which Aaby accepts: the secretariat gets the booking task back."""
+    """Cederholm's policy (rehab_booking_frist P21D) refuses a meeting 14 days ahead, which
+    Aaby accepts: the booking form says so next to the meeting date and stores nothing."""
+    from processes.errors import InvalidInput
     results = {}
     for key in ("aaby", "cederholm"):
         story = Story(runtime, key, "rehabilitering", cpr="020290-2345")
         prepare(story)
         if key == "cederholm":
             story.complete("screening", screening_resultat="klar")
-        story.complete("book_moede", bookingdato="2027-01-11", moededato="2027-01-25")
-        results[key] = story.ready()
-    assert results == {"aaby": {"forbered_sundhedskoordinator": "sundhedskoordinator"},
-                       "cederholm": {"book_moede": "sekretariat"}}
+        try:
+            story.complete("book_moede", bookingdato="2027-01-11", moededato="2027-01-25")
+        except InvalidInput as refused:
+            results[key] = refused.errors
+        else:
+            results[key] = story.ready()
+    assert results == {"aaby": {"forbered_sundhedskoordinator": "sundhedskoordinator",
+                                "forbered_borger": "sagsbehandler"},
+                       "cederholm": {"moededato": ["Mødet skal ligge mindst bookingfristen efter bookingdatoen."]}}
 
 
 @pytest.mark.parametrize("municipality, talk_interval", [("aaby", "2027-02-04"), ("boegeby", "2027-03-04")])
@@ -174,5 +200,8 @@ def test_ressourceforloeb_follow_up_interval_by_policy(runtime, municipality, ta
         story.complete("tildel_koordinerende", koordinerende_sagsbehandler="Ny KS")
         story.complete("overdragelsesmoede", overdragelsesdato="2027-01-04")
     story.complete("foerste_samtale", samtaledato="2027-01-04", forloeb_start="2027-01-04", varighed="P1Y",
-                   indsatsplan="Plan", borger_enig_i_indsatsplan="enig")
+                   indsatsplan="Plan", borger_enig_i_indsatsplan="enig",
+                   indsatser=[{"maal": "Afklaring", "indsats": "Virksomhedspraktik", "leverandoer": "Praktiksted A/S",
+                               "raekkefoelge": 1, "mentor": False, "status": "planlagt",
+                               "planlagt_start": "2027-02-01", "faktisk_start": None, "afslag_begrundelse": None}])
     assert story.due("opfoelgningssamtale") == talk_interval

@@ -21,6 +21,9 @@ from sagsflow.cli import main
 from worker import outbox as worker_outbox
 from worker.service import Worker
 
+# The first talk is due 3 weeks after the case starts (Monday 09:00) and, as every
+# deadline, ends at the end of that Danish day: 15 hours later the breach has fired.
+PAST_FIRST_TALK = timedelta(weeks=3, hours=15)
 MODEL = Path(__file__).parent / "data" / "worker"
 
 
@@ -57,7 +60,7 @@ def test_breached_deadline_fires_once_escalates_and_sends_the_letter(rt):
     instance, = start(rt)
     worker = Worker(rt)
     assert worker.poll_once()["fired"] == 0  # nothing due yet
-    advance(rt, timedelta(weeks=3, seconds=1))
+    advance(rt, PAST_FIRST_TALK)
     stats = worker.poll_once()
     assert stats["fired"] == 1 and stats["letter_sent"] == 1 and stats["notification_sent"] == 1
     assert worker.poll_once()["fired"] == 0
@@ -133,7 +136,7 @@ def test_failed_letter_is_retried_with_backoff_shown_and_delivered_once(rt):
     instance, = start(rt)
     flaky = FlakyDocuments(rt.engine.specs, failures=3)
     worker = Worker(rt, transports={**worker_outbox.default_transports(rt.engine.specs), "letter": flaky})
-    advance(rt, timedelta(weeks=3, seconds=1))
+    advance(rt, PAST_FIRST_TALK)
     assert worker.poll_once()["letter_failed"] == 1
     assert worker.poll_once()["letter_failed"] == 0  # waits for its backoff
     # The case is not blocked: the escalation is in the teamleder's inbox already.
@@ -168,7 +171,7 @@ def test_a_failing_step_is_deferred_and_does_not_stop_other_cases(rt, monkeypatc
         return real(session, row, now)
 
     monkeypatch.setattr(rt.engine, "fire_due", fire_due)
-    advance(rt, timedelta(weeks=3, seconds=1))
+    advance(rt, PAST_FIRST_TALK)
     stats = Worker(rt).poll_once()
     assert stats["fired"] == 1 and stats["failed"] == 1
     with rt.sessions() as session:
@@ -205,7 +208,7 @@ def test_messages_are_delivered_and_a_second_one_waits(rt):
 
 def test_worker_command_once_and_status(rt):
     start(rt, 3)
-    advance(rt, timedelta(weeks=3, seconds=1))
+    advance(rt, PAST_FIRST_TALK)
     runner = CliRunner()
     status = runner.invoke(main, ["--database-url", rt.url, "worker", "--status"]).output
     assert "due:        3 instance(s), 3 overdue timer(s)" in status and "lag:        1.0 s" in status
@@ -224,7 +227,7 @@ def test_background_worker_for_the_web_process_fires_and_stops(rt):
     start(rt)
     handle = start_background(rt.url, interval=0.1)
     try:
-        advance(rt, timedelta(weeks=3, seconds=1))
+        advance(rt, PAST_FIRST_TALK)
         deadline = time.monotonic() + 60
         while count(rt, DeadlineEvent) == 0 and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -27,7 +27,7 @@ from processes.models import (
     AuditEvent, DeadlineEvent, Document, HumanTask, Message, MessageSubscription, Notification, Outbox,
     ProcessInstance, Timer, WorkerHeartbeat,
 )
-from test_worker import vaerkby
+from test_worker import PAST_FIRST_TALK, vaerkby
 from worker.timers import fire_next
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,7 +159,7 @@ def test_four_workers_fire_two_thousand_timers_and_messages_exactly_once(pg, sta
                 session.add(Message(municipality_id=row.municipality_id, case_id=row.case_id,
                                     source_instance_id=source, name="svar_modtaget", payload={}, correlations={},
                                     created_at=now))
-    move_clock(pg, timedelta(weeks=3, seconds=1))
+    move_clock(pg, PAST_FIRST_TALK)
 
     began = time.monotonic()
     workers = start_workers(pg, 4)
@@ -189,7 +189,7 @@ def test_four_workers_fire_two_thousand_timers_and_messages_exactly_once(pg, sta
 def test_sigkill_loses_nothing_and_sigterm_finishes_the_step(pg, start_workers, tmp_path):
     n = 600
     create_cases(pg, n)
-    move_clock(pg, timedelta(weeks=3, seconds=1))
+    move_clock(pg, PAST_FIRST_TALK)
     workers = start_workers(pg, 4)
     fired = lambda: scalar(pg, select(func.count(AuditEvent.id)).where(AuditEvent.action == "timer.fire"))  # noqa: E731
     wait_until(lambda: fired() >= n // 5, 300, "a fifth of the timers to fire")
@@ -215,9 +215,11 @@ def test_sigkill_loses_nothing_and_sigterm_finishes_the_step(pg, start_workers, 
 
 def test_caseworker_completing_as_the_deadline_fires_ends_consistent(pg):
     rounds = 12
-    for i in range(rounds):  # one case a minute, so each round has exactly one due timer
+    # one case a day, so each round has exactly one due timer (deadlines end at the end of
+    # their Danish day: cases a minute apart would all fall due at the same moment)
+    for i in range(rounds):
         pg.engine.start_case("vaerkby", "fleksjob", f"{i:06d}5678", f"Borger {i}")
-        move_clock(pg, timedelta(minutes=1))
+        move_clock(pg, timedelta(days=1))
     with pg.sessions() as session:
         instances = list(session.scalars(select(ProcessInstance).order_by(ProcessInstance.id)))
     outcomes = []

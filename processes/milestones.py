@@ -1,0 +1,136 @@
+"""Waiting-time milestones: the catalogue, and the service targets between them.
+
+A model marks a flow node with ``<camunda:property name="milestone" value="<key>"/>``
+(optionally ``milestone_date``, an expression over the task data giving the date); when
+the node completes, the engine records a row in the ``milestone`` table: case, instance,
+key, Danish calendar date, when it was recorded and by whom. A key may be recorded many
+times on a case; measures use the **first** recording per case (``first_dates``).
+
+Service targets are policy parameters (``maal_*`` in :mod:`processes.policy`) between two
+milestones. They are not timers: a target is evaluated when read (case page, API),
+from the milestone table and the case clock, and shown like a deadline (due date and
+due state; overdue in red). See ``docs/municipalities.md``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from processes.models import Milestone
+from processes.scripting import LOCAL_TZ, add_duration, danish_date
+
+
+@dataclass(frozen=True)
+class MilestoneDef:
+    key: str
+    process: str
+    label: str          # Danish, shown on the case page
+    definition: str     # English: exactly when it is recorded
+
+
+M = MilestoneDef
+MILESTONES: tuple[MilestoneDef, ...] = (
+    M("forberedelse_startet", "rehabilitering", "Forberedelse startet",
+      "The rehabilitering case starts: preparation of the forberedende del begins."),
+    M("forberedende_del_underskrevet", "rehabilitering", "Forberedende del underskrevet",
+      "The citizen signed the forberedende del (date: the signature date)."),
+    M("moede_holdt", "rehabilitering", "Rehabiliteringsmøde holdt",
+      "The rehabiliteringsteam meeting was held (date: the meeting date)."),
+    M("indstilling_afgivet", "rehabilitering", "Indstilling afgivet",
+      "The team's indstilling was given and sent to the citizen."),
+    M("afgoerelse", "rehabilitering", "Afgørelse truffet",
+      "The decision on the case, after the team or without it (date: the decision date)."),
+    M("overdraget_pension", "foertidspension", "Oversendt til pensionsbehandling",
+      "FØP: the case was transferred to the pensionsteam."),
+    M("foep_afgoerelse", "foertidspension", "Afgørelse om førtidspension",
+      "FØP: the pensionsteam decided (date: the decision date)."),
+    M("koordinator_tildelt", "ressourceforloeb", "Koordinerende sagsbehandler tildelt",
+      "RF: the koordinerende sagsbehandler was assigned."),
+    M("foerste_samtale_rf", "ressourceforloeb", "Første samtale i ressourceforløbet",
+      "RF: the first talk was held (date: the talk date)."),
+    M("foerste_indsats_startet", "ressourceforloeb", "Første indsats startet",
+      "RF: the first intervention actually started (date: its actual start)."),
+    M("visitation", "fleksjob", "Visiteret til fleksjob",
+      "Fleksjob: the visitation decision (date: the visitation date)."),
+    M("foerste_samtale_fj", "fleksjob", "Første samtale i fleksjob",
+      "Fleksjob: the first talk was held (date: the talk date)."),
+    M("job_startet", "fleksjob", "Fleksjob startet",
+      "Fleksjob: employment started (date: the job start)."),
+)
+BY_KEY: dict[str, MilestoneDef] = {m.key: m for m in MILESTONES}
+
+
+@dataclass(frozen=True)
+class ServiceTarget:
+    """A policy parameter ``key`` sets the longest time from milestone ``start`` to ``end``."""
+
+    key: str
+    start: str
+    end: str
+    label: str
+
+
+SERVICE_TARGETS: tuple[ServiceTarget, ...] = (
+    ServiceTarget("maal_underskrift_moede", "forberedende_del_underskrevet", "moede_holdt",
+                  "Fra underskrift til rehabiliteringsmøde"),
+    ServiceTarget("maal_forberedelse_afgoerelse", "forberedelse_startet", "afgoerelse",
+                  "Fra forberedelse til afgørelse"),
+    ServiceTarget("maal_afgoerelse_foerste_samtale", "afgoerelse", "foerste_samtale_rf",
+                  "Fra afgørelse til første samtale i ressourceforløbet"),
+    ServiceTarget("maal_moede_foerste_indsats", "moede_holdt", "foerste_indsats_startet",
+                  "Fra rehabiliteringsmøde til første indsats"),
+)
+TARGET_BY_KEY = {t.key: t for t in SERVICE_TARGETS}
+
+
+def end_of_danish_day(day: str) -> datetime:
+    """23:59:59 Danish time on ``day`` (ISO date): when a deadline on that day ends."""
+    return datetime.combine(date.fromisoformat(day), time(23, 59, 59), LOCAL_TZ)
+
+
+def case_milestones(session: Session, case_id: int) -> list[Milestone]:
+    return list(session.scalars(select(Milestone).where(Milestone.case_id == case_id)
+                                .order_by(Milestone.date, Milestone.id)))
+
+
+def first_dates(rows: list[Milestone]) -> dict[str, str]:
+    """The first (earliest) date of each milestone key among ``rows``."""
+    first: dict[str, str] = {}
+    for row in rows:
+        day = row.date.isoformat()
+        if row.key not in first or day < first[row.key]:
+            first[row.key] = day
+    return first
+
+
+def target_status(rows: list[Milestone], policy_of, now: datetime) -> list[dict]:
+    """The service targets that apply to a case, with due date and state.
+
+    ``policy_of(key)`` gives the municipality's current value of a target parameter (or
+    None when unset). A target applies once its start milestone is recorded; it is met
+    when the end milestone is recorded on or after the start. States: ``met`` (on time),
+    ``late`` (met after the due date), ``overdue`` (not met, due date passed) and
+    ``open``.
+    """
+    first = first_dates(rows)
+    today = danish_date(now)
+    out = []
+    for target in SERVICE_TARGETS:
+        duration = policy_of(target.key)
+        start = first.get(target.start)
+        if not duration or start is None:
+            continue
+        due = danish_date(add_duration(start, duration))
+        ends = sorted(r.date.isoformat() for r in rows if r.key == target.end and r.date.isoformat() >= start)
+        end = ends[0] if ends else None
+        if end is not None:
+            state = "met" if end <= due else "late"
+        else:
+            state = "overdue" if today > due else "open"
+        out.append({"key": target.key, "label": target.label, "start": start, "due": due, "end": end,
+                    "state": state, "duration": duration, "due_at": end_of_danish_day(due)})
+    return out
+
