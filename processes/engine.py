@@ -829,8 +829,11 @@ _UNSET = object()
 
 
 def _deadline_timers(loaded: LoadedSpec) -> frozenset[str]:
-    """Timers tagged ``deadline``: they end at the end of the Danish day (docs/modelling.md)."""
-    return frozenset(bid for bid, t in loaded.metadata.get("timers", {}).items() if t.get("deadline"))
+    """Deadlines: boundary timers tagged ``deadline``. They end at the end of the Danish
+    day (docs/modelling.md). A tagged timer that is not attached to an activity (a
+    notice that opens a task "6 weeks before the end") fires at its exact time."""
+    return frozenset(bid for bid, t in loaded.metadata.get("timers", {}).items()
+                     if t.get("deadline") and t.get("attached_to"))
 
 
 def _uuid(value: str):

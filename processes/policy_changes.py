@@ -220,7 +220,7 @@ def _moves(wf, new_policy: dict, timers_meta: dict) -> tuple[dict[str, tuple[Any
         else:
             continue  # cycle timers are not used by the library (docs/modelling.md)
         meta = timers_meta.get(task.task_spec.bpmn_id, {})
-        if meta.get("deadline"):  # a tagged deadline ends at the end of its Danish day
+        if meta.get("deadline") and meta.get("attached_to"):  # a deadline ends at the end of its Danish day
             new_value = end_of_danish_day(new_due).isoformat()
             new_due = TimerEventDefinition.get_datetime(new_value)
         if new_due != old_due:
