@@ -244,10 +244,11 @@ class Engine:
         by_guid = {t.task_guid: t for t in timers}
         for task in wf.get_tasks(state=TaskState.READY, manual=True):
             ready[str(task.id)] = task
-            # A task's due date is the earliest deadline attached to it or to an expanded
-            # sub-process around it (the FØP decision inside "Behandling i pensionsteamet").
+            # A task's due date is the earliest timer attached to it; a task without one
+            # inside an expanded sub-process shows the earliest timer attached to the
+            # nearest sub-process around it that has one ("Behandling i pensionsteamet").
             holder = task
-            while holder is not None:
+            while holder is not None and str(task.id) not in due_by_task:
                 parent = holder.parent
                 if parent is not None and parent.task_spec.name.endswith(".BoundaryEventSplit"):
                     for sibling in parent.children:

@@ -17,7 +17,7 @@ from processes.library import ModelInvalid, parse_item_fields, parse_model
 from processes.milestones import MILESTONES as MILESTONE_CATALOGUE
 from processes.engine import Actor
 from processes.models import (
-    AuditEvent, Case, Milestone, Municipality, PolicyVersion, ProcessInstance, User, UserRole,
+    AuditEvent, Case, Milestone, Municipality, PolicyVersion, ProcessInstance, Timer, User, UserRole,
 )
 from processes.policy import CASE_TYPES, check_policy
 from processes.scripting import (
@@ -502,13 +502,19 @@ def test_deadline_from_a_case_date_ends_at_the_end_of_the_day_in_summer_time(dom
     assert walk.ready()["eskaler"] == "teamleder"
 
 
-def test_foep_decision_tasks_show_the_three_month_due_date_in_the_inbox(runtime):
+def test_foep_tasks_show_their_own_deadline_else_the_sub_process_deadline(runtime):
+    """Transferred 2027-01-04: the 3-month decision deadline ends 2027-04-04 23:59 Danish
+    summer time. A task in "Behandling i pensionsteamet" without a deadline of its own
+    shows the earliest deadline attached to the sub-process."""
     walk = Walk(runtime, "boegeby", "foertidspension", {"overdragelse": {"indstillingsdato": "2027-01-04"}})
-    walk.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-26", pensionstype="ordinaer")
-    pension = {t.bpmn_id: t.due_at for t in runtime.engine.open_tasks(case_id=walk.case_id)
-               if t.role == "pensionsteam"}
-    assert pension and {k: v.isoformat() if v else None for k, v in pension.items()} == {
-        k: "2027-04-26T21:59:59+00:00" for k in pension}
+    walk.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-04", pensionstype="ordinaer")
+    with runtime.sessions() as session:
+        sub = {t.bpmn_id: t.due_at.isoformat() for t in session.scalars(select(Timer).where(
+            Timer.case_id == walk.case_id, Timer.attached_to == "behandling_pensionsteam"))}
+    assert open_due(runtime, walk.case_id) == {"tilbyd_moede": min(sub.values())}
+    walk.complete("tilbyd_moede", moedetilbud_dato="2027-01-04", moede_oensket=False)
+    walk.end_of("2027-01-18")
+    assert open_due(runtime, walk.case_id)["afgoer_foertidspension"] == "2027-04-04T21:59:59+00:00"
 
 
 # ------------------------------------------------------------ case owner (2026-11-30)
