@@ -8,6 +8,7 @@ Cederholm (screening; fleksjob decided at the meeting, the rest in writing).
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy import select
 
 from processes.catalogue import SpecCache
 from processes.errors import InvalidInput
-from processes.letters import letter_data
+from processes.letters import letter_data, render_letter
 from processes.models import Case, HumanTask, Message, Milestone, Outbox, User
 from walk import Walk
 
@@ -59,12 +60,13 @@ class Rehab(Walk):
                 select(Milestone).where(Milestone.case_id == self.case_id, Milestone.process_id == "rehabilitering")
                 .order_by(Milestone.id))]
 
-    def letter_data(self, template: str) -> dict:
-        """The process data the (first) letter of ``template`` was written from."""
+    def letter(self, template: str) -> tuple[dict, str]:
+        """The process data the (first) letter of ``template`` was written from, and its text."""
         with self.rt.sessions() as s:
             row = next(o for o in s.scalars(select(Outbox).where(Outbox.case_id == self.case_id).order_by(Outbox.id))
                        if o.payload.get("template") == template)
-            return letter_data(s, SpecCache(), row.instance_id, row.payload.get("task_guid"))
+            data, _labels = letter_data(s, SpecCache(), row.instance_id, row.payload.get("task_guid"))
+            return data, render_letter(s, SpecCache(), row, date(2027, 2, 3)).body
 
 
 def prepare(w: Rehab, ansoegt_om: str = "fleksjob", **route) -> None:
@@ -212,7 +214,9 @@ def test_written_hearing_reply_date_and_a_decision_in_agreement_must_equal_the_i
     w = to_indstilling("boegeby", runtime, "fleksjob")
     w.at("2027-02-03")
     w.complete("skriv_indstilling", indstillingsdato="2027-02-03", **INDSTILLING["fleksjob"])
-    assert w.letter_data("partshoering")["partshoering_svarfrist_dato"] == "2027-02-17"   # 14 days
+    data, text = w.letter("partshoering")
+    assert data["partshoering_svarfrist_dato"] == "2027-02-17"                 # 14 days, computed by the model
+    assert "17. februar 2027" in text                                          # the letter names the reply date
     w.end_of("2027-02-17")
     w.at("2027-02-18")
     decision = {"afgoerelsesdato": "2027-02-18", "afgoerelse_begrundelse": "Arbejdsevnen er varigt nedsat"}
