@@ -9,7 +9,9 @@ from inbox.access import (
     STARTS_CASES, case_for, current_actor, instance_for, login_required, require_role, runtime,
 )
 from inbox.queries import due_state, process_choices
+from processes.engine import CITIZEN_NAME_LENGTH
 from processes.errors import InvalidInput, NotFound
+from processes.forms import text_errors
 from processes.milestones import BY_KEY as MILESTONES
 from processes.models import Document, User
 from processes.scripting import danish_date
@@ -129,10 +131,12 @@ def validate_start(values: dict, case_types: list[str]) -> dict[str, list[str]]:
     if values.get("case_type") not in case_types:
         errors["case_type"] = [_("Vælg en sagstype.")]
     digits = (values.get("cpr") or "").replace("-", "").strip()
-    if len(digits) != 10 or not digits.isdigit():
+    if len(digits) != 10 or not (digits.isascii() and digits.isdigit()):
         errors["cpr"] = [_("CPR-nummeret skal have 10 cifre (DDMMÅÅ-XXXX).")]
     if not (values.get("citizen_name") or "").strip():
         errors["citizen_name"] = [_("Skriv borgerens navn.")]
+    elif problems := text_errors(values["citizen_name"], CITIZEN_NAME_LENGTH):
+        errors["citizen_name"] = problems
     age = values.get("age")
     if age not in (None, ""):
         try:

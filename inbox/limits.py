@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from flask import Flask, request
@@ -20,11 +19,12 @@ from werkzeug.routing import IntegerConverter
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from processes.forms import UNSTORABLE
+
 DB_INT_MAX = 2**31 - 1
 MAX_PAGE = 1_000_000
 MAX_BODY = 1024 * 1024
 MAX_JSON_DEPTH = 32
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class IdConverter(IntegerConverter):
@@ -37,7 +37,7 @@ class IdConverter(IntegerConverter):
 
 def unstorable(text: str) -> str | None:
     """Why ``text`` cannot be stored (a NUL byte or a lone surrogate), or None."""
-    found = _UNSTORABLE.search(text)
+    found = UNSTORABLE.search(text)
     if found is None:
         return None
     return "NUL byte" if found.group() == "\x00" else "lone surrogate (invalid Unicode)"

@@ -28,7 +28,7 @@ from processes import milestones, pausepoints, timekeeping
 from processes.catalogue import LoadedSpec, SpecCache
 from processes.clock import FixedClock, use_clock
 from processes.errors import Conflict, Forbidden, InvalidInput, NotFound, SagsflowError
-from processes.forms import check_form, validate_form
+from processes.forms import check_form, text_errors, validate_form
 from processes.library import HANDOFF_PREFIX
 from processes.policy import BY_KEY
 from processes.models import (
@@ -45,6 +45,8 @@ log = logging.getLogger("sagsflow.engine")
 # it leaves work for the worker soon: a timer due within this window, a message, a letter.
 WORK_CHANNEL = "sagsflow_work"
 WAKE_WORKERS_WITHIN = timedelta(seconds=60)
+# A citizen's name is stored in ``sag.citizen_name``: a longer one is refused, not cut.
+CITIZEN_NAME_LENGTH = Case.__table__.c.citizen_name.type.length
 
 
 @dataclass(frozen=True)
@@ -366,6 +368,8 @@ class Engine:
         """Start a process of ``case_type`` for a citizen; one case per citizen and municipality."""
         actor = actor or Actor.system()
         cpr = _check_cpr(cpr)
+        if problems := text_errors(citizen_name, CITIZEN_NAME_LENGTH):
+            raise InvalidInput("the citizen's name cannot be stored", {"citizen_name": problems})
         with self.sessions.begin() as session:
             now = timekeeping.now(session)
             municipality = session.scalar(select(Municipality).where(Municipality.key == municipality_key))
@@ -852,7 +856,7 @@ def _json_ready(value: Any) -> Any:
 
 def _check_cpr(cpr: str) -> str:
     digits = cpr.replace("-", "").strip()
-    if len(digits) != 10 or not digits.isdigit():
+    if len(digits) != 10 or not (digits.isascii() and digits.isdigit()):  # not Arabic-Indic digits
         raise InvalidInput(f"CPR number must be 10 digits (DDMMÅÅ-XXXX), got {cpr!r}")
     return f"{digits[:6]}-{digits[6:]}"
 

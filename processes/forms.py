@@ -12,6 +12,7 @@ Besides the types and constraints, a field may declare (``docs/modelling.md``):
 """
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -22,6 +23,12 @@ MESSAGES = {
     "null": "Feltet skal udfyldes.",
     "invalid": "Ugyldig værdi.",
 }
+# Text fields without a declared maxlength: one line, or a multiline text.
+DEFAULT_MAXLENGTH = 500
+DEFAULT_MULTILINE_MAXLENGTH = 10_000
+UNSTORABLE_MESSAGE = "Teksten indeholder et tegn, der ikke kan gemmes (NUL eller ugyldig Unicode)."
+# NUL cannot be stored in PostgreSQL text; a lone surrogate is not Unicode text at all.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _TYPE_MESSAGES = {
     "long": "Skal være et helt tal.",
     "boolean": "Skal være ja eller nej.",
@@ -57,12 +64,40 @@ def _field(spec: dict) -> fields.Field:
         choices = [o["id"] for o in spec.get("options", [])]
         validators.append(validate.OneOf(choices, error="Vælg en af de mulige værdier."))
         return fields.String(validate=validators, **opts)
-    if "minlength" in spec or "maxlength" in spec:
-        validators.append(validate.Length(min=spec.get("minlength"), max=spec.get("maxlength"),
-                                          error="Længden skal være mellem {min} og {max} tegn."))
+    validators.append(_length(spec.get("minlength"), maxlength(spec)))
+    validators.append(storable_text)
     if required:
         validators.append(validate.Length(min=1, error=MESSAGES["required"]))
     return fields.String(validate=validators, **opts)
+
+
+def maxlength(spec: dict) -> int:
+    """The most characters a text field takes: its declared maxlength or the default."""
+    if spec.get("maxlength") is not None:
+        return int(spec["maxlength"])
+    return DEFAULT_MULTILINE_MAXLENGTH if spec.get("multiline") else DEFAULT_MAXLENGTH
+
+
+def _length(minimum: int | None, maximum: int) -> validate.Length:
+    if minimum is None:
+        return validate.Length(max=maximum, error="Højst {max} tegn.")
+    return validate.Length(min=minimum, max=maximum, error="Længden skal være mellem {min} og {max} tegn.")
+
+
+def storable_text(value: str) -> None:
+    """Refuse a NUL byte or a lone surrogate (marshmallow validator)."""
+    if UNSTORABLE.search(value):
+        raise ValidationError(UNSTORABLE_MESSAGE)
+
+
+def text_errors(value: str, maximum: int) -> list[str]:
+    """Danish messages for a free-text value outside a form (empty when it is fine)."""
+    try:
+        _length(None, maximum)(value)
+        storable_text(value)
+    except ValidationError as err:
+        return list(err.messages)
+    return []
 
 
 def schema_for(form: list[dict]) -> Schema:

@@ -156,3 +156,93 @@ def test_nul_bytes_in_names_and_filters_are_a_bad_request(runtime):
         from processes.models import Case, SavedFilter
         assert session.scalar(select(Case.id)) is None
         assert session.scalar(select(SavedFilter.id)) is None
+
+
+# -------------------------------------------------------- 7. free text and CPR
+LINE = {"id": "note", "type": "string"}
+TEXT = {"id": "tekst", "type": "string", "multiline": True}
+SHORT = {"id": "kode", "type": "string", "maxlength": 10}
+ROUTE = {"oprindelig_ydelse": "kontanthjaelp", "ansoegt_om": "fleksjob", "rute": "team"}
+FOREIGN_DIGITS = ["٠١٠١٩٠-١٢٣٤", "۰۱۰۱۹۰-۱۲۳۴", "０１０１９０-１２３４", "010190-12३४", "0101９0-1234"]
+
+
+def test_free_text_has_a_length_limit_per_field_with_a_default():
+    from processes.forms import DEFAULT_MAXLENGTH, DEFAULT_MULTILINE_MAXLENGTH, validate_form
+    assert (DEFAULT_MAXLENGTH, DEFAULT_MULTILINE_MAXLENGTH) == (500, 10_000)
+    form = [LINE, TEXT, SHORT]
+    clean, errors = validate_form(form, {"note": "x" * 500, "tekst": "y" * 10_000, "kode": "z" * 10})
+    assert errors == {}
+    assert clean == {"note": "x" * 500, "tekst": "y" * 10_000, "kode": "z" * 10}
+    clean, errors = validate_form(form, {"note": "x" * 501, "tekst": "y" * 10_001, "kode": "z" * 11})
+    assert clean == {}
+    assert errors == {"note": ["Højst 500 tegn."], "tekst": ["Højst 10000 tegn."], "kode": ["Højst 10 tegn."]}
+
+
+def test_free_text_refuses_nul_and_lone_surrogates():
+    from processes.forms import validate_form
+    for bad in ("a\x00b", "a\ud800b", "\udfff"):
+        clean, errors = validate_form([LINE, TEXT], {"note": bad, "tekst": "ok"})
+        assert clean == {}
+        assert errors == {"note": ["Teksten indeholder et tegn, der ikke kan gemmes (NUL eller ugyldig Unicode)."]}
+    clean, errors = validate_form([LINE], {"note": "Æble 😀 ø"})  # a surrogate pair is a real character
+    assert errors == {} and clean == {"note": "Æble 😀 ø"}
+
+
+def test_overlong_or_unstorable_form_text_changes_nothing(runtime):
+    from processes.errors import InvalidInput
+    instance = runtime.engine.start_case("aaby", "rehabilitering", CPR, "Anna Andersen")
+    task = runtime.engine.open_tasks(case_id=instance.case_id)[0]
+    app = create_app(runtime, TESTING=True)
+    api = Client(app, runtime, "aaby.sagsbehandler")
+    response = api.post(f"/tasks/{task.id}/complete",
+                        json={"data": dict(ROUTE, rute_begrundelse="x" * 10_001), "revision": task.revision})
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == {"rute_begrundelse": ["Højst 10000 tegn."]}
+    from processes.engine import Actor
+    from processes.models import HumanTask, User
+    with runtime.sessions() as session:
+        user = session.scalar(select(User).where(User.username == "aaby.sagsbehandler"))
+        me = Actor.for_user(user)
+    for bad in ("x\x00", "x\ud800"):
+        with pytest.raises(InvalidInput) as caught:
+            runtime.engine.complete_task(task.id, dict(ROUTE, rute_begrundelse=bad), me, revision=task.revision)
+        assert set(caught.value.errors) == {"rute_begrundelse"}
+    with runtime.sessions() as session:
+        row = session.get(HumanTask, task.id)
+        assert (row.state, row.revision, row.data, row.completed_by_id) == ("open", task.revision, None, None)
+
+
+def test_cpr_numbers_are_ascii_digits_only(runtime):
+    from processes.errors import InvalidInput
+    from processes.models import Case
+    app = create_app(runtime, TESTING=True)
+    api = Client(app, runtime, "aaby.sagsbehandler")
+    browser = Browser(app, "aaby.sagsbehandler")
+    for cpr in FOREIGN_DIGITS:
+        with pytest.raises(InvalidInput):
+            runtime.engine.start_case("aaby", "rehabilitering", cpr, "Anna Andersen")
+        response = api.post("/cases", json={"case_type": "rehabilitering", "cpr": cpr, "citizen_name": "Anna"})
+        assert response.status_code == 422
+        assert set(response.get_json()["errors"]) == {"cpr"}
+        page = browser.post("/sager/ny", data={"case_type": "rehabilitering", "cpr": cpr, "citizen_name": "Anna"})
+        assert page.status_code == 422 and "CPR-nummeret skal have 10 cifre" in text(page)
+    with runtime.sessions() as session:
+        assert session.scalar(select(Case.id)) is None
+    assert runtime.engine.start_case("aaby", "rehabilitering", "0101901234", "Anna").case_id
+
+
+def test_citizen_names_are_bounded_and_storable(runtime):
+    from processes.errors import InvalidInput
+    from processes.models import Case
+    app = create_app(runtime, TESTING=True)
+    api = Client(app, runtime, "aaby.sagsbehandler")
+    response = api.post("/cases", json={"case_type": "rehabilitering", "cpr": CPR, "citizen_name": "A" * 201})
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == {"citizen_name": ["Højst 200 tegn."]}
+    for name in ("A" * 201, "Anna\x00", "Anna \udc00"):
+        with pytest.raises(InvalidInput):
+            runtime.engine.start_case("aaby", "rehabilitering", CPR, name)
+    with runtime.sessions() as session:
+        assert session.scalar(select(Case.id)) is None
+    started = api.post("/cases", json={"case_type": "rehabilitering", "cpr": CPR, "citizen_name": "A" * 200})
+    assert started.status_code == 201
