@@ -38,8 +38,11 @@ def create_app(target: Runtime | str | None = None, **config) -> Flask:
     Babel(app, locale_selector=i18n.select_locale)
     csrf.init_app(app)
 
-    from inbox import api, auth, cases, errors, formatting, limits, notifications, pages, tasks, vendor
+    from inbox import (
+        api, auth, cases, errors, formatting, limits, notifications, pages, security, tasks, vendor,
+    )
     limits.register(app)  # before the blueprints: it bounds their <int:...> ids
+    security.register(app)
     formatting.register(app)
     errors.register(app)
     app.register_blueprint(auth.bp)

@@ -14,6 +14,7 @@ from flask import current_app, g, redirect, request, session as web_session, url
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from inbox.security import session_user_id
 from processes.engine import Actor
 from processes.errors import Forbidden, NotFound
 from processes.models import AuditEvent, Case, HumanTask, ProcessInstance, User
@@ -26,16 +27,13 @@ def runtime():
     return current_app.extensions["sagsflow"]
 
 
-def load_user(user_id: int | None) -> User | None:
-    if user_id is None:
-        return None
-    with runtime().sessions() as session:
-        return session.get(User, user_id)
-
-
 def current_user() -> User | None:
+    """The signed-in user: the cookie's session token must name an open server-side
+    session (:mod:`inbox.security`), so a cookie kept after signing out is worthless."""
     if "user" not in g:
-        g.user = load_user(web_session.get("user_id"))
+        with runtime().sessions() as session:
+            user_id = session_user_id(session, web_session.get("sid"))
+            g.user = session.get(User, user_id) if user_id is not None else None
     return g.user
 
 

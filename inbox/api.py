@@ -11,14 +11,13 @@ from flask import Flask, g, request
 from flask_smorest import Api, Blueprint
 from sqlalchemy import select
 
-from inbox import notifications, schemas
+from inbox import auth, notifications, schemas, tokens
 from inbox.access import STARTS_CASES, TEAMLEDER, require_role, runtime, task_for
 from inbox.cases import case_view, validate_start
 from processes.milestones import BY_KEY as MILESTONES
 from inbox.errors import api_error
 from inbox.limits import LimitedParser
 from inbox.queries import InboxQuery, due_state, inbox_page, process_choices
-from inbox.tokens import user_for_token
 from processes import timekeeping
 from processes.engine import Actor, Engine, mask_cpr
 from processes.errors import InvalidInput
@@ -58,7 +57,7 @@ def authenticate():
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else ""
     with runtime().sessions() as db:
-        user = user_for_token(db, token)
+        user = tokens.user_for_token(db, token)
     if user is None:
         return api_error(401, "a valid bearer token is required")
     g.api_user = user
@@ -263,6 +262,28 @@ def start_case(body):
                                            body["citizen_name"], actor=actor, age=body.get("age"))
     return {"case_id": instance.case_id, "instance_id": instance.id, "process": instance.process_id,
             "status": instance.status, "open_tasks": _open_tasks_json(instance.case_id)}
+
+
+@blp.route("/tokens")
+@blp.response(200, schemas.ApiTokenSchema(many=True))
+@blp.alt_response(401, schema=schemas.ApiErrorSchema)
+def list_tokens():
+    """My API tokens, newest first, with when each expires and whether it was revoked."""
+    with runtime().sessions() as db:
+        return [_token_json(row) for row in tokens.tokens_of(db, g.api_user)]
+
+
+@blp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+@blp.response(200, schemas.ApiTokenSchema)
+@blp.alt_response(404, schema=schemas.ApiErrorSchema)
+def revoke_token(token_id: int):
+    """Revoke one of my tokens (it stops working at once; repeating it changes nothing)."""
+    return _token_json(auth.revoke(g.api_user, token_id))
+
+
+def _token_json(row) -> dict:
+    return {"id": row.id, "name": row.name, "created_at": row.created_at, "expires_at": row.expires_at,
+            "revoked_at": row.revoked_at, "state": tokens.token_state(row)}
 
 
 @blp.route("/notifications")

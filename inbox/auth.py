@@ -1,14 +1,18 @@
-"""Sign in and out (argon2 password hashes, signed session cookie) and the language switch."""
+"""Sign in and out (argon2 password hashes, server-side sessions, throttled failures),
+API keys, and the language switch. See :mod:`inbox.security`."""
 from __future__ import annotations
 
+import math
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from inbox import security, tokens
 from inbox.access import current_user, login_required, runtime
 from inbox.i18n import LANGUAGES
 from processes import timekeeping
@@ -22,21 +26,31 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password")
 
 
-def check_password(username: str, password: str) -> User | None:
+def check_password(username: str, password: str, address: str) -> tuple[User | None, timedelta]:
+    """The user if the password is right, and how long this account or address must
+    still wait (then the password is not checked). Failures are counted and audited."""
+    username = username.strip()[:100]
     with runtime().sessions.begin() as db:
-        user = db.scalar(select(User).where(User.username == username.strip()))
+        user = db.scalar(select(User).where(User.username == username))
+        wait = security.login_wait(db, username, address)
+        if wait > timedelta(0):
+            security.record_refusal(db, username, address, wait, user)
+            return None, wait
         stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
         try:
             _hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
-            return None
+            security.record_failure(db, username, address, user)
+            return None, timedelta(0)
         if user is None or not user.password_hash:
-            return None
+            security.record_failure(db, username, address, user)
+            return None, timedelta(0)
         if _hasher.check_needs_rehash(stored):
             user.password_hash = _hasher.hash(password)
+        security.record_success(db, username)
         Engine.audit(db, Actor.for_user(user), "user.login", user.municipality_id, None, None, {},
                      timekeeping.now(db))
-        return user
+        return user, timedelta(0)
 
 
 def _safe_next(target: str | None) -> str:
@@ -56,24 +70,39 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
+    error, status = None, 200
     if request.method == "POST":
-        user = check_password(request.form.get("username", ""), request.form.get("password", ""))
+        user, wait = check_password(request.form.get("username", ""), request.form.get("password", ""),
+                                    (request.remote_addr or "ukendt")[:64])
         if user is not None:
             lang = session.get("lang")
-            session.clear()
-            session["user_id"] = user.id
+            _close_session()
+            with runtime().sessions.begin() as db:
+                session["sid"] = security.open_session(db, user)
             if lang:
                 session["lang"] = lang
             return redirect(_safe_next(request.args.get("next")))
-        error = _("Forkert brugernavn eller adgangskode.")
-    return render_template("login.html", error=error), (401 if error else 200)
+        if wait:
+            seconds = math.ceil(wait.total_seconds())
+            error, status = _("For mange forkerte forsøg. Prøv igen om %(n)s sekunder.", n=seconds), 429
+            response = make_response(render_template("login.html", error=error), status)
+            response.headers["Retry-After"] = str(seconds)
+            return response
+        error, status = _("Forkert brugernavn eller adgangskode."), 401
+    return render_template("login.html", error=error), status
+
+
+def _close_session() -> None:
+    """End the server-side session (its cookie stops working) and clear the cookie."""
+    with runtime().sessions.begin() as db:
+        security.close_session(db, session.get("sid"))
+    session.clear()
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
     lang = session.get("lang")
-    session.clear()
+    _close_session()
     if lang:
         session["lang"] = lang
     flash(_("Du er logget ud."), "info")
@@ -91,13 +120,35 @@ def language():
 @bp.route("/api-noegle", methods=["GET", "POST"])
 @login_required
 def api_token():
-    """Issue an API token for the signed-in user; it is shown once."""
-    from inbox.tokens import issue_token
+    """The signed-in user's API tokens; a new one is shown once."""
     token = None
     if request.method == "POST":
+        name = (request.form.get("name") or "").strip()[:100] or _("API-nøgle")
+        days = request.form.get("days", type=int)
+        days = days if days in tokens.LIFETIMES else tokens.LIFETIME.days
         with runtime().sessions.begin() as db:
             user = db.get(User, current_user().id)
-            token = issue_token(db, user)
-            Engine.audit(db, Actor.for_user(user), "user.token", user.municipality_id, None, None, {},
-                         timekeeping.now(db))
-    return render_template("api_token.html", token=token)
+            token = tokens.issue_token(db, user, name, timedelta(days=days))
+            Engine.audit(db, Actor.for_user(user), "user.token", user.municipality_id, None, None,
+                         {"name": name, "days": days}, timekeeping.now(db))
+    with runtime().sessions() as db:
+        rows = tokens.tokens_of(db, current_user())
+    return render_template("api_token.html", token=token, tokens=rows, state=tokens.token_state,
+                           lifetimes=tokens.LIFETIMES, default_days=tokens.LIFETIME.days)
+
+
+@bp.route("/api-noegle/<int:token_id>/tilbagekald", methods=["POST"])
+@login_required
+def revoke_api_token(token_id: int):
+    revoke(current_user(), token_id)
+    flash(_("API-nøglen er tilbagekaldt."), "success")
+    return redirect(url_for("auth.api_token"))
+
+
+def revoke(user: User, token_id: int):
+    """Revoke one of ``user``'s tokens (404 for any other id) and audit it."""
+    with runtime().sessions.begin() as db:
+        row = tokens.revoke_token(db, user, token_id)
+        Engine.audit(db, Actor.for_user(user), "user.token_revoke", user.municipality_id, None, None,
+                     {"token": row.id, "name": row.name}, timekeeping.now(db))
+        return row

@@ -11,7 +11,7 @@ from inbox.access import (
 from inbox.auth import _safe_next
 from inbox.queries import InboxQuery, inbox_page, process_choices
 from processes import timekeeping
-from processes.errors import Conflict, InvalidInput, NotFound
+from processes.errors import Conflict, Forbidden, InvalidInput, NotFound
 from processes.models import SavedFilter, User, UserRole
 
 bp = Blueprint("inbox", __name__)
@@ -138,12 +138,15 @@ def delete_filter(filter_id: int):
 @bp.route("/ur", methods=["POST"])
 @login_required
 def advance_clock():
-    """Demo installations only: move the virtual clock so a case reaches its next deadline
-    or meeting. An installation on the real clock refuses (ClockError, 400)."""
+    """Demo installations only: an administrator moves the virtual clock so a case reaches
+    its next deadline or meeting (audited). An installation on the real clock refuses
+    (ClockError, 400); anyone else gets 403."""
     from datetime import timedelta
+    if not current_user().is_admin:
+        raise Forbidden("only an administrator moves the demo clock")
     days = {"1d": 1, "1u": 7, "4u": 28}.get(request.form.get("step", ""))
     if days is None:
         raise InvalidInput("unknown step")
-    runtime().engine.advance_clock(timedelta(days=days))
+    runtime().engine.advance_clock(timedelta(days=days), actor=current_actor())
     flash(_("Demo-uret er flyttet %(days)s dage frem.", days=days), "success")
     return _back()

@@ -199,3 +199,12 @@ class CaseSchema(Schema):
     owner = fields.String(allow_none=True, metadata={"description": "Username of the case owner."})
     milestones = fields.List(fields.Nested(MilestoneSchema))
     service_targets = fields.List(fields.Nested(ServiceTargetSchema))
+
+
+class ApiTokenSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    created_at = fields.DateTime()
+    expires_at = fields.DateTime()
+    revoked_at = fields.DateTime(allow_none=True)
+    state = fields.String(metadata={"description": "aktiv, udloebet (expired) or tilbagekaldt (revoked)"})

@@ -641,17 +641,20 @@ class Engine:
             self.deliver_messages()
         return fired
 
-    def advance_clock(self, delta: timedelta, fire: bool = True, progress: Callable[[datetime], None] | None = None
-                      ) -> datetime:
+    def advance_clock(self, delta: timedelta, fire: bool = True, progress: Callable[[datetime], None] | None = None,
+                      actor: Actor | None = None) -> datetime:
         """Move the virtual clock forward, firing timers in the order they fall due.
 
         Each due time is visited in turn (the clock stops just past it), so a deadline
         computed when an earlier timer fires counts from that timer's date, as it would
-        on the real clock.
+        on the real clock. The move is audited (``clock.advance``: who, from, to).
         """
         with self.sessions.begin() as session:
-            target = timekeeping.now(session) + delta
+            start = timekeeping.now(session)
+            target = start + delta
             timekeeping.require_virtual(session)
+            self.audit(session, actor or Actor.system(), "clock.advance", actor.municipality_id if actor else None,
+                       None, None, {"from": start, "to": target}, start)
         previous = None
         while fire:
             with self.sessions.begin() as session:

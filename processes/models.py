@@ -66,7 +66,6 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(100), unique=True)
     full_name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[Optional[str]] = mapped_column(String(200))
-    api_token_hash: Mapped[Optional[str]] = mapped_column(String(200), index=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     # Away (holiday, illness) up to and including this Danish date: owner tasks go to the role.
     absent_until: Mapped[Optional[date_type]] = mapped_column(Date)
@@ -386,3 +385,36 @@ class Notification(Base):
     __table_args__ = (
         Index("ix_notification_inbox", "municipality_id", "recipient_role", "read_at"),
     )
+
+
+class LoginSession(Base):
+    """A signed-in browser session; signing out deletes it (``inbox.security``)."""
+
+    __tablename__ = "login_session"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the cookie's token
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class LoginFailure(Base):
+    """A failed sign-in, counted per account and per address to slow and lock guessing."""
+
+    __tablename__ = "login_failure"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ApiToken(Base):
+    """An API token of a user (SHA-256 digest only); it expires and can be revoked."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[Optional[datetime]]

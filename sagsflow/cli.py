@@ -368,7 +368,7 @@ def clock_advance(ctx, duration, no_fire):
         start = timekeeping.now(session)
     delta = TimerEventDefinition.get_timedelta_from_start(parsed, start)
     fired = []
-    target = rt.engine.advance_clock(delta, fire=not no_fire, progress=fired.append)
+    target = rt.engine.advance_clock(delta, fire=not no_fire, progress=fired.append, actor=Actor.system("cli"))
     click.echo(f"clock moved from {local(start)} to {local(target)}; "
                f"{len(fired)} due time(s) passed" + ("" if not no_fire else " (not fired)"))
 
@@ -479,7 +479,7 @@ def user():
 @click.argument("username")
 @click.pass_context
 def user_token(ctx, username):
-    """Issue a new API token for USERNAME (replaces the old one) and print it once."""
+    """Issue a new API token for USERNAME (it expires after 90 days) and print it once."""
     from inbox.tokens import issue_token
     from processes.engine import Engine
     rt = _runtime(ctx)

@@ -99,9 +99,13 @@ def test_a_request_without_a_valid_token_is_refused_with_401(app, runtime, as_us
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
     old = as_user("aaby.sagsbehandler")
     assert old.get("/tasks").status_code == 200
-    with runtime.sessions.begin() as session:  # a new token replaces the old one
+    with runtime.sessions.begin() as session:  # a user may hold several tokens
         issue_token(session, session.scalar(select(User).where(User.username == "aaby.sagsbehandler")))
-    assert old.get("/tasks").status_code == 401
+    assert old.get("/tasks").status_code == 200
+    mine = old.get("/tokens").get_json()
+    assert len(mine) == 2
+    assert old.post(f"/tokens/{mine[-1]['id']}/revoke").get_json()["state"] == "tilbagekaldt"
+    assert old.get("/tasks").status_code == 401  # a revoked token stops working
 
 
 # ---------------------------------------------------------------------- inbox

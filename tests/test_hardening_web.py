@@ -2,6 +2,8 @@
 clear 4xx answer, never a 500, a redirect off the site, or a stored bad value."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -246,3 +248,243 @@ def test_citizen_names_are_bounded_and_storable(runtime):
         assert session.scalar(select(Case.id)) is None
     started = api.post("/cases", json={"case_type": "rehabilitering", "cpr": CPR, "citizen_name": "A" * 200})
     assert started.status_code == 201
+
+
+# ------------------------------------------------------ 8. sessions and login
+class WallClock:
+    """The security clock (sessions, throttling, tokens), moved by the test."""
+
+    def __init__(self, monkeypatch):
+        from datetime import datetime, timezone
+        from inbox import security
+        self.now = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
+        monkeypatch.setattr(security, "wall_now", lambda: self.now)
+
+    def advance(self, **delta):
+        from datetime import timedelta
+        self.now += timedelta(**delta)
+
+
+def sign_in(app, username, password="demo", address="127.0.0.1"):
+    http = app.test_client()
+    csrf = _csrf(text(http.get("/login")))
+    response = http.post("/login", data={"username": username, "password": password, "csrf_token": csrf},
+                         environ_base={"REMOTE_ADDR": address})
+    return http, response
+
+
+def test_a_cookie_captured_before_logout_stops_working(app, rt):
+    from processes.models import LoginSession
+    browser = Browser(app, "aaby.sagsbehandler")
+    captured = browser.http.get_cookie("session").value
+    assert browser.get("/").status_code == 200
+    with rt.sessions() as session:
+        assert len(list(session.scalars(select(LoginSession)))) == 1
+    browser.post("/logout")
+    thief = app.test_client()
+    thief.set_cookie("session", captured)
+    response = thief.get("/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert thief.get("/api-noegle").status_code == 302
+    with rt.sessions() as session:
+        assert list(session.scalars(select(LoginSession))) == []
+    # a second sign-in is a new session; the first one stays closed
+    again = Browser(app, "aaby.sagsbehandler")
+    assert again.get("/").status_code == 200 and thief.get("/").status_code == 302
+
+
+def test_a_session_ends_after_its_lifetime(app, monkeypatch):
+    clock = WallClock(monkeypatch)
+    browser = Browser(app, "aaby.sagsbehandler")
+    clock.advance(hours=11, minutes=59)
+    assert browser.get("/").status_code == 200
+    clock.advance(minutes=1)
+    assert browser.get("/").status_code == 302
+
+
+def test_failed_logins_are_slowed_then_locked_per_account_and_audited(app, rt, monkeypatch):
+    clock = WallClock(monkeypatch)
+    statuses = []
+    for attempt in range(3):
+        statuses.append(sign_in(app, "aaby.sagsbehandler", "forkert")[1].status_code)
+    assert statuses == [401, 401, 401]
+    # the 4th try right away is refused without checking the password, even a right one
+    _, refused = sign_in(app, "aaby.sagsbehandler", "demo")
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+    assert "For mange forkerte forsøg" in text(refused)
+    waits = []
+    while len(audits(rt, "user.login_failed")) < 10:
+        _, response = sign_in(app, "aaby.sagsbehandler", "forkert")
+        if response.status_code == 429:
+            waits.append(int(response.headers["Retry-After"]))
+            clock.advance(seconds=waits[-1])
+        else:
+            assert response.status_code == 401
+    assert waits == [1, 2, 4, 8, 16, 32, 60]  # doubling from the 3rd failure, at most a minute
+    # ten failures: the account is locked for 15 minutes, the right password included
+    clock.advance(minutes=14)
+    _, locked = sign_in(app, "aaby.sagsbehandler", "demo")
+    assert locked.status_code == 429
+    # another account from the same address is not locked
+    assert sign_in(app, "aaby.ydelse", "demo")[1].status_code == 302
+    clock.advance(minutes=1, seconds=1)
+    assert sign_in(app, "aaby.sagsbehandler", "demo")[1].status_code == 302
+    failed = audits(rt, "user.login_failed")
+    assert len(failed) == 10
+    assert failed[0].detail == {"username": "aaby.sagsbehandler", "address": "127.0.0.1"}
+    locks = audits(rt, "user.login_locked")
+    assert [(e.detail["scope"], e.detail["failures"]) for e in locks] == [("account", 10)]
+    assert len(audits(rt, "user.login_throttled")) == len(waits) + 2
+
+
+def test_failed_logins_are_locked_per_address(app, rt, monkeypatch):
+    clock = WallClock(monkeypatch)
+    names = iter(f"ingen{n}" for n in range(100))
+    failures = 0
+    while failures < 30:
+        _, response = sign_in(app, next(names), "forkert", address="10.0.0.9")
+        if response.status_code == 429:
+            clock.advance(seconds=int(response.headers["Retry-After"]))
+        else:
+            failures += 1
+    assert sign_in(app, "aaby.sagsbehandler", "demo", address="10.0.0.9")[1].status_code == 429
+    assert sign_in(app, "aaby.sagsbehandler", "demo", address="10.0.0.10")[1].status_code == 302
+    locks = audits(rt, "user.login_locked")
+    assert [(e.detail["scope"], e.detail["address"], e.detail["failures"]) for e in locks] == [
+        ("address", "10.0.0.9", 30)]
+
+
+def test_api_tokens_expire_and_can_be_listed_and_revoked(app, rt, monkeypatch):
+    import re
+    from datetime import timedelta
+    clock = WallClock(monkeypatch)
+    browser = Browser(app, "aaby.sagsbehandler")
+    page = browser.post("/api-noegle", data={"name": "Økonomisystem", "days": "30"})
+    first = re.search(r'<code id="token">([^<]+)</code>', text(page)).group(1)
+    second = re.search(r'<code id="token">([^<]+)</code>',
+                       text(browser.post("/api-noegle", data={"name": "Rapport"}))).group(1)
+    listing = text(browser.get("/api-noegle"))
+    assert "Økonomisystem" in listing and "Rapport" in listing and first not in listing
+    api = app.test_client()
+
+    def call(token, path="/api/v1/tokens", method="get"):
+        return getattr(api, method)(path, headers={"Authorization": f"Bearer {token}"})
+
+    listed = call(first).get_json()
+    assert [(t["name"], t["state"]) for t in listed] == [("Rapport", "aktiv"), ("Økonomisystem", "aktiv")]
+    created = {t["name"]: t for t in listed}
+    assert created["Økonomisystem"]["expires_at"] == "2026-12-30T09:00:00+00:00"
+    assert created["Rapport"]["expires_at"] == "2027-02-28T09:00:00+00:00"  # 90 days by default
+    # revoking on the page stops the token at once; others' ids are 404
+    other = Client(app, rt, "aaby.ydelse")
+    other_id = other.get("/tokens").get_json()[0]["id"]
+    assert browser.post(f"/api-noegle/{other_id}/tilbagekald").status_code == 404
+    assert call(first, f"/api/v1/tokens/{other_id}/revoke", "post").status_code == 404
+    assert other.get("/tasks").status_code == 200
+    assert browser.post(f"/api-noegle/{created['Rapport']['id']}/tilbagekald").status_code == 302
+    assert call(second).status_code == 401
+    assert call(first).status_code == 200
+    clock.advance(days=30)
+    assert call(first).status_code == 401  # expired
+    listing = text(Browser(app, "aaby.sagsbehandler").get("/api-noegle"))
+    assert "Udløbet" in listing and "Tilbagekaldt" in listing
+    revoked = audits(rt, "user.token_revoke")
+    assert [(e.actor, e.detail["name"]) for e in revoked] == [("aaby.sagsbehandler", "Rapport")]
+
+
+def test_security_headers_on_every_response(app, rt):
+    browser = Browser(app, "aaby.sagsbehandler")
+    case_id = rt.engine.start_case("aaby", "rehabilitering", CPR, "Anna Andersen").case_id
+    task_id = rt.engine.open_tasks(case_id=case_id)[0].id
+    responses = [app.test_client().get("/login"), app.test_client().get("/"),
+                 app.test_client().get("/api/v1/openapi.json"), app.test_client().get("/api/v1/tasks"),
+                 app.test_client().get("/static/inbox.css"), browser.get("/findes-ikke"),
+                 browser.get("/"), browser.get(f"/sager/{case_id}"), browser.get(f"/opgaver/{task_id}"),
+                 browser.get("/sager/ny"), browser.get("/api-noegle"), browser.get("/beskeder"),
+                 browser.post("/sprog", data={"lang": "en"})]
+    for response in responses:
+        csp = response.headers["Content-Security-Policy"]
+        directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+        assert directives["frame-ancestors"] == "'none'"
+        assert directives["script-src"] == "'self'" and "unsafe" not in csp
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "same-origin"
+        assert "Strict-Transport-Security" not in response.headers
+        body = text(response) if response.mimetype == "text/html" else ""
+        assert not re.search(r"<script(?![^>]*\bsrc=)", body), "inline script"
+        assert not re.search(r"\s(on[a-z]+|style)=", body), "inline handler or style attribute"
+
+
+def test_session_cookies_are_secure_over_https(app):
+    plain = app.test_client()
+    csrf = _csrf(text(plain.get("/login")))
+    response = plain.post("/login", data={"username": "aaby.sagsbehandler", "password": "demo", "csrf_token": csrf})
+    assert "Secure" not in response.headers["Set-Cookie"]
+    secure = app.test_client()
+    csrf = _csrf(text(secure.get("/login", base_url="https://localhost")))
+    response = secure.post("/login", base_url="https://localhost", headers={"Referer": "https://localhost/login"},
+                           data={"username": "aaby.sagsbehandler", "password": "demo", "csrf_token": csrf})
+    assert response.status_code == 302
+    cookie = response.headers["Set-Cookie"]
+    assert "; Secure" in cookie and "; HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+def test_pages_run_under_the_policy_in_a_real_browser(sqlite_runtime):
+    """Chromium reports no Content-Security-Policy violation on the pages with scripts
+    (inbox, task form, case page with the bpmn-js diagram)."""
+    test_browser = pytest.importorskip("test_browser_inbox")
+    if not __import__("os").path.exists(test_browser.CHROMIUM):
+        pytest.skip(f"no Chromium at {test_browser.CHROMIUM}")
+    import threading
+    from playwright.sync_api import sync_playwright
+    from waitress import create_server
+    instance = sqlite_runtime.engine.start_case("aaby", "rehabilitering", CPR, "Anna Andersen")
+    task = sqlite_runtime.engine.open_tasks(case_id=instance.case_id)[0]
+    httpd = create_server(create_app(sqlite_runtime), host="127.0.0.1", port=0, threads=4)
+    threading.Thread(target=httpd.run, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.effective_port}"
+    messages = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=test_browser.CHROMIUM, args=test_browser.ARGS)
+            page = browser.new_context(locale="da-DK").new_page()
+            page.on("console", lambda m: messages.append(m.text))
+            test_browser.sign_in(page, base, "aaby.sagsbehandler")
+            page.goto(f"{base}/opgaver/{task.id}")
+            page.goto(f"{base}/sager/{instance.case_id}")
+            page.locator(".djs-container svg").first.wait_for()
+            browser.close()
+    finally:
+        httpd.close()
+    assert [m for m in messages if "Content Security Policy" in m] == []
+
+
+# ------------------------------------------------------------- 9. demo clock
+def test_only_an_administrator_moves_the_demo_clock_and_every_move_is_audited(app, rt):
+    from processes import timekeeping
+    from processes.clock import as_utc
+    from datetime import datetime, timezone
+
+    def clock():
+        with rt.sessions() as session:
+            return timekeeping.now(session)
+
+    start = clock()
+    assert start == datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
+    caseworker, lead = Browser(app, "aaby.sagsbehandler"), Browser(app, "aaby.teamleder")
+    assert "Demo-ur:" not in text(caseworker.get("/"))
+    for browser in (caseworker, lead):
+        assert browser.post("/ur", data={"step": "1u"}).status_code == 403
+    assert clock() == start and audits(rt, "clock.advance") == []
+    admin = Browser(app, "aaby.admin")
+    assert "Demo-ur:" in text(admin.get("/"))
+    assert admin.post("/ur", data={"step": "1u"}).status_code == 302
+    assert admin.post("/ur", data={"step": "1d"}).status_code == 302
+    assert clock() == datetime(2027, 1, 12, 8, 0, tzinfo=timezone.utc)
+    moves = audits(rt, "clock.advance")
+    assert [(e.actor, e.municipality_id is not None, as_utc(datetime.fromisoformat(e.detail["from"])),
+             as_utc(datetime.fromisoformat(e.detail["to"]))) for e in moves] == [
+        ("aaby.admin", True, datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc), datetime(2027, 1, 11, 8, 0, tzinfo=timezone.utc)),
+        ("aaby.admin", True, datetime(2027, 1, 11, 8, 0, tzinfo=timezone.utc), datetime(2027, 1, 12, 8, 0, tzinfo=timezone.utc)),
+    ]
