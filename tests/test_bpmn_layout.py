@@ -124,7 +124,9 @@ def test_every_element_has_di(model):
     assert not missing, f"{model}: no BPMNShape for {missing} (run npm run layout -- {model})"
     no_edge = [f.get("id") for f in m.elements("sequenceFlow") if f.get("id") not in m.edges]
     assert not no_edge, f"{model}: no BPMNEdge for {no_edge}"
-    for fid in (f.get("id") for f in m.elements("sequenceFlow")):
+    flows = [f.get("id") for f in m.elements("sequenceFlow")]
+    assert flows, f"{model}: no sequence flows found"
+    for fid in flows:
         assert len(m.edges[fid].findall(f"{{{DI}}}waypoint")) >= 2, f"{fid}: fewer than 2 waypoints"
     for sp in m.elements("subProcess", "transaction", "adHocSubProcess"):
         if bpmn_children(sp) and any(local(c) in FLOW_NODE_TAGS for c in bpmn_children(sp)):
@@ -133,19 +135,24 @@ def test_every_element_has_di(model):
 
 def test_no_overlapping_shapes(model):
     m = Model(model)
+    compared = 0
     for container in m.elements(*CONTAINER_TAGS):
         nodes = [c for c in bpmn_children(container) if local(c) in FLOW_NODE_TAGS and c.get("id") in m.shapes]
         for i, a in enumerate(nodes):
             for b in nodes[i + 1:]:
+                compared += 1
                 hosts = {a.get("attachedToRef"), b.get("attachedToRef")}
                 if a.get("id") in hosts or b.get("id") in hosts:
                     continue  # a boundary event sits on its host's border by design
                 assert not overlap(m.bounds(a.get("id")), m.bounds(b.get("id"))), \
                     f"{model}: {a.get('id')} overlaps {b.get('id')}"
+    assert compared, f"{model}: no shapes were compared"
 
 
 def test_nodes_inside_lanes_and_parents(model):
     m = Model(model)
+    lane_refs = [ref for lane in m.elements("lane") for ref in lane.findall(f"{{{BPMN}}}flowNodeRef")]
+    assert lane_refs, f"{model}: no lane holds a flow node"
     for lane in m.elements("lane"):
         lb = m.bounds(lane.get("id"))
         for ref in lane.findall(f"{{{BPMN}}}flowNodeRef"):
@@ -165,6 +172,7 @@ def test_nodes_inside_lanes_and_parents(model):
 
 def test_boundary_events_on_host(model):
     m = Model(model)
+    assert m.elements("boundaryEvent"), f"{model}: no boundary events (every model has deadlines)"
     for be in m.elements("boundaryEvent"):
         assert overlap(m.bounds(be.get("id")), m.bounds(be.get("attachedToRef"))), \
             f"{model}: boundary event {be.get('id')} does not touch its host"

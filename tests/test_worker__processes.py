@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 
 from processes import timekeeping
 from processes.engine import Actor
@@ -27,6 +27,7 @@ from processes.models import (
     AuditEvent, DeadlineEvent, Document, HumanTask, Message, MessageSubscription, Notification, Outbox,
     ProcessInstance, Timer, WorkerHeartbeat,
 )
+from conftest import empty_schema
 from test_worker import PAST_FIRST_TALK, vaerkby
 from worker.timers import fire_next
 
@@ -43,12 +44,7 @@ for i in range(int(sys.argv[2]), int(sys.argv[3])):
 
 @pytest.fixture
 def pg(pg_database_url):
-    engine = create_engine(pg_database_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    rt = vaerkby(pg_database_url)
+    rt = vaerkby(empty_schema(pg_database_url))
     yield rt
     rt.close()
 
@@ -213,21 +209,33 @@ def test_sigkill_loses_nothing_and_sigterm_finishes_the_step(pg, start_workers, 
         assert locks == 0
 
 
-def test_caseworker_completing_as_the_deadline_fires_ends_consistent(pg):
-    rounds = 12
+def _locks_awaited(rt) -> int:
+    """How many sessions of this database wait for a lock another one holds."""
+    with rt.sessions() as session:
+        return session.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                   "AND wait_event_type = 'Lock'"))
+
+
+def test_caseworker_completing_as_the_deadline_fires_ends_consistent(pg, tmp_path, monkeypatch):
+    """Each round a caseworker completes the first talk just as its deadline falls due and
+    a worker claims the instance. In the first rounds one side is made to go first (it is
+    held at a pause point inside its transaction while the other starts), so both orders
+    are run every time; the rest are free races. Every round ends in the same state."""
+    firsts = ["worker", "caseworker", "worker", "caseworker"] + [None] * 8
     # one case a day, so each round has exactly one due timer (deadlines end at the end of
     # their Danish day: cases a minute apart would all fall due at the same moment)
-    for i in range(rounds):
+    for i in range(len(firsts)):
         pg.engine.start_case("vaerkby", "fleksjob", f"{i:06d}5678", f"Borger {i}")
         move_clock(pg, timedelta(days=1))
     with pg.sessions() as session:
         instances = list(session.scalars(select(ProcessInstance).order_by(ProcessInstance.id)))
+    assert len(instances) == len(firsts)
     outcomes = []
-    for row in instances:
+    for row, first in zip(instances, firsts):
         with pg.sessions.begin() as session:
             timekeeping.set_virtual(session, row.next_due_at + timekeeping.TICK)
         task, = [t for t in pg.engine.open_tasks(case_id=row.case_id) if t.bpmn_id == "samtale"]
-        barrier = threading.Barrier(2)
+        barrier = threading.Barrier(2 if first is None else 1)
         results = {}
 
         def caseworker():
@@ -242,13 +250,33 @@ def test_caseworker_completing_as_the_deadline_fires_ends_consistent(pg):
             barrier.wait()
             results["fired"] = fire_next(pg.engine, "race")
 
-        threads = [threading.Thread(target=caseworker), threading.Thread(target=worker)]
-        for t in threads:
-            t.start()
-        for t in threads:
+        sides = {"caseworker": threading.Thread(target=caseworker), "worker": threading.Thread(target=worker)}
+        if first is None:
+            for t in sides.values():
+                t.start()
+        else:  # hold `first` inside its transaction (its lock taken), then start the other
+            point = "worker.step" if first == "worker" else "complete.before_commit"
+            pause_dir = tmp_path / f"round{row.id}"
+            pause_dir.mkdir()
+            monkeypatch.setenv("SAGSFLOW_TEST_PAUSE", point)
+            monkeypatch.setenv("SAGSFLOW_TEST_PAUSE_DIR", str(pause_dir))
+            sides[first].start()
+            wait_until(lambda: (pause_dir / f"{point}.paused").exists(), 60, f"the {first} to hold the instance")
+            monkeypatch.delenv("SAGSFLOW_TEST_PAUSE")
+            second = "caseworker" if first == "worker" else "worker"
+            sides[second].start()
+            if second == "worker":  # SKIP LOCKED: the held instance is not claimed, nothing waits
+                sides["worker"].join(30)
+                assert results["fired"] is None
+            else:  # the caseworker waits for the instance lock until the worker commits
+                wait_until(lambda: _locks_awaited(pg) == 1, 60, "the caseworker to wait for the lock")
+            (pause_dir / f"{point}.release").touch()
+        for t in sides.values():
             t.join(30)
         assert results["complete"] == "ok"
         outcomes.append("worker" if results["fired"] is not None else "caseworker")
+        if first is not None:
+            assert outcomes[-1] == first
         with pg.sessions() as session:
             where = lambda model: model.instance_id == row.id  # noqa: E731
             states = dict(session.execute(select(HumanTask.bpmn_id, HumanTask.state).where(where(HumanTask))).all())
@@ -265,4 +293,5 @@ def test_caseworker_completing_as_the_deadline_fires_ends_consistent(pg):
             assert fires == (1 if outcomes[-1] == "worker" else 0)
             fresh = session.get(ProcessInstance, row.id)
             assert fresh.status == "running" and fresh.next_due_at is None
+    assert len(outcomes) == len(firsts) and {"worker", "caseworker"} <= set(outcomes)
     print("race winners:", {w: outcomes.count(w) for w in set(outcomes)})
