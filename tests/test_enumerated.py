@@ -15,6 +15,12 @@ bound or letter is covered the day it is added.
    it). The values come from the bounds as the domain catalogue states the law
    (:data:`LAW`), written down apart from ``processes/policy.py``, so a bound loosened
    there is caught, and a new bounded parameter must be added here with its source.
+3. Letters: every decision letter, rendered from the data the models really hold, names
+   the decision in words, the reasons and the complaint guidance: that is the domain
+   letter test (``tests/test_letters_complete.py``, over ``tests/letter_walks.py``'s walk
+   of every model). Here every template of :mod:`processes.letters` must be either one of
+   its ``DECISION_TEMPLATES`` (so that test checks it) or listed with the reason it is not
+   a decision, so a new decision template cannot slip past it.
 4./5. The PostgreSQL fixture skips only when no server listens, fails on any other error,
    and fails instead of skipping where PostgreSQL is required (CI), so the
    PostgreSQL-only locking tests cannot drop out of CI unnoticed.
@@ -42,6 +48,7 @@ from processes import municipalities, timekeeping
 from processes.engine import Actor
 from processes.errors import InvalidInput
 from processes.library import ModelInvalid
+from processes.letters import DECISION_TEMPLATES, TEMPLATES
 from processes.models import Document, Notification, SavedFilter, User
 from processes.policy import BY_KEY, CATALOGUE, duration_length
 from processes.policy_changes import set_policy
@@ -57,7 +64,7 @@ NOT_IN_MATRIX = {
 # The object each id parameter names; the fixture creates one of each per municipality.
 KINDS = ("task_id", "case_id", "instance_id", "document_id", "notification_id", "filter_id")
 # Who may use a route: the task's role unless listed here.
-OWNER_ROLE = {"api.reassign_task": "teamleder", "inbox.reassign": "teamleder"}
+OWNER_ROLE = {"api.reassign_task": "teamleder", "inbox.reassign": "teamleder", "cases.change_owner": "teamleder"}
 # A user of the same municipality without that role gets 403, except where the object is
 # addressed to a user or role (a notification, a saved filter): then it does not exist
 # for them (404).
@@ -147,6 +154,7 @@ class Side:
     cpr: str
     role: str          # the role of the task
     form: list         # the task's form
+    today: str         # the installation's date (ISO), for date fields
 
 
 _serial = itertools.count(1)
@@ -172,7 +180,7 @@ def _make_side(rt, key: str, n: int) -> Side:
         session.flush()
         ids = {"task_id": task.id, "case_id": instance.case_id, "instance_id": instance.id,
                "document_id": document.id, "notification_id": note.id, "filter_id": saved.id}
-    return Side(key, ids, citizen, cpr, task.role, rt.engine.task_form(task))
+    return Side(key, ids, citizen, cpr, task.role, rt.engine.task_form(task), now.date().isoformat())
 
 
 @pytest.fixture
@@ -190,7 +198,7 @@ def world(installation):
 
 
 # ---------------------------------------------------------------------- bodies
-def _form_value(spec: dict, typed: bool):
+def _form_value(spec: dict, typed: bool, today: str):
     kind = spec["type"]
     if kind == "enum":
         return spec["options"][0]["id"]
@@ -200,13 +208,13 @@ def _form_value(spec: dict, typed: bool):
         value = spec.get("min", 1)
         return value if typed else str(value)
     if kind == "date":
-        return "2027-01-05"
+        return today  # the installation's today: neither in the future nor long past
     return "Begrundelse"
 
 
 def _body(endpoint: str, requester: Side, owner: Side) -> dict | None:
     """A request body the route accepts from the owner (so a refusal is about access)."""
-    form = {spec["id"]: _form_value(spec, endpoint.startswith("api.")) for spec in owner.form}
+    form = {spec["id"]: _form_value(spec, endpoint.startswith("api."), owner.today) for spec in owner.form}
     colleague = f"{requester.key}.{owner.role}"
     return {
         "api.complete_task": {"data": form, "revision": 1},
@@ -288,6 +296,13 @@ def test_lists_never_show_another_municipalitys_citizens(world, endpoint):
 # them: (at least, at most). Kept apart from processes/policy.py on purpose.
 LAW = {
     "sdp_opfoelgning_interval": (None, "P4W"),      # sygedagpenge follow-up every 4 weeks
+    # Partshøring before an adverse decision (forvaltningsloven §19): a reply period the
+    # citizen can use (at least 8 days in practice) and at most 4 weeks (issue 8).
+    "sdp_partshoering_svarfrist": ("P8D", "P4W"),
+    "fj_partshoering_svarfrist": ("P8D", "P4W"),
+    "foep_partshoering_svarfrist": ("P8D", "P4W"),  # and inside PL §21's 3 months
+    "foep_forsinkelse_varsel": ("P1W", "P6W"),      # PL §21: the delay letter arrives before the 3 months end
+    "fj_anden_aktoer_mulig": ("P6M", "P12M"),       # anden aktør optional after 6 months on LY
     "rf_opfoelgning_interval": (None, "P2M"),       # >= 6 follow-ups a year
     "rf_varighed": ("P1Y", "P5Y"),                  # a ressourceforløb lasts 1-5 years
     "rf_naeste_skridt_foer_udloeb": ("P2W", None),  # RSL §7a: next step >= 2 weeks before the end
@@ -298,8 +313,8 @@ LAW = {
     "fj_revurdering": (None, "P12M"),               # LY re-evaluation after 12 months
     "fj_opfoelgning": (None, "P30M"),               # fleksjob follow-up at the latest after 2½ years
     "fj_tidlig_opfoelgning_efter": (None, "P30M"),  # a local earlier follow-up comes before the statutory one
-    "fj_status": (None, "P54M"),                    # status 4½ years after the job starts
-    "fj_periode": (None, "P5Y"),                    # a temporary fleksjob is granted for 5 years
+    "fj_status": ("P54M", "P54M"),                  # status exactly 4½ years after the job starts
+    "fj_periode": ("P5Y", "P5Y"),                   # a temporary fleksjob is granted for exactly 5 years
     "foep_overfoersel": (None, "P3W"),              # principle decision 39-17: transfer <= 3 weeks
     "foep_afgoerelse": (None, "P3M"),               # PL §21: decision <= 3 months after transfer
     "rehab_booking_frist": ("P10D", None),          # the sundhedskoordinator needs >= 10 days
@@ -380,23 +395,27 @@ def test_a_bound_admits_the_edge_and_refuses_one_day_beyond_it_everywhere(policy
     words = param.rule
     assert words and len(words) > 10, f"{key}: a bounded parameter needs its rule in words"
 
-    # The CLI (Aaby's administrator), dated ahead so each test's version is its own.
+    # The CLI, dated ahead; one municipality per end, so an exact bound (at least and at
+    # most the same) is a change at both ends.
+    where = "aaby" if end == "at_least" else "boegeby"
+
     def cli(value):
-        return CliRunner().invoke(main, ["--database-url", rt.url, "policy", "set", "aaby", f"{key}={value}",
-                                         "--effective-from", "2027-03-01", "--user", "aaby.admin"])
+        return CliRunner().invoke(main, ["--database-url", rt.url, "policy", "set", where, f"{key}={value}",
+                                         "--effective-from", "2027-03-01", "--user", f"{where}.admin"])
     refused = cli(outside)
     assert refused.exit_code == 6 and words in refused.stderr, ("cli", outside, refused.output, refused.stderr)
     accepted = cli(inside)
     assert accepted.exit_code == 0, ("cli", inside, accepted.output, accepted.stderr)
 
-    # The policy service (Bøgeby's administrator).
-    with rt.sessions.begin() as session:
+    # The policy service (Cederholm's administrator; rolled back afterwards).
+    with rt.sessions() as session:
         now = timekeeping.now(session)
         with pytest.raises(InvalidInput) as error:
-            set_policy(session, "boegeby", {key: outside}, date(2027, 3, 1), "boegeby.admin", now)
+            set_policy(session, "cederholm", {key: outside}, date(2027, 3, 1), "cederholm.admin", now)
         assert words in str(error.value), ("service", outside, str(error.value))
-        stored, = set_policy(session, "boegeby", {key: inside}, date(2027, 3, 1), "boegeby.admin", now)
+        stored, = set_policy(session, "cederholm", {key: inside}, date(2027, 3, 1), "cederholm.admin", now)
         assert stored.values[key] == inside
+        session.rollback()
 
     # Registration: a policy beyond the bound, a tagged timer with a literal beyond it.
     with pytest.raises(ModelInvalid) as error:
@@ -404,9 +423,27 @@ def test_a_bound_admits_the_edge_and_refuses_one_day_beyond_it_everywhere(policy
     assert words in str(error.value), ("registration policy", outside, str(error.value))
     with pytest.raises(ModelInvalid) as error:
         _register(tmp_path, key, f'"{outside}"', {})
-    assert f"{words} ({getattr(param, end) if end == 'at_most' else 'at least ' + param.at_least}); got {outside}" \
-        in str(error.value), ("registration literal", outside, str(error.value))
+    assert words in str(error.value) and outside in str(error.value), ("registration literal", str(error.value))
     _register(tmp_path, key, f'policy["{key}"]', {key: inside})  # the edge itself registers
+
+
+# ---------------------------------------------------------------------- letters
+NOT_DECISIONS = {
+    "forsinkelse": "tells the citizen the decision is delayed; decides nothing",
+    "indkaldelse_samtale": "a summons to a talk",
+    "invitation_moede": "an invitation to the rehabilitation team's meeting",
+    "oversendelse_pension": "tells the citizen the case went to the pension team; decides nothing",
+    "partshoering": "the hearing before a decision; the decision letter follows",
+}
+
+
+def test_every_letter_template_is_a_decision_or_says_why_not():
+    assert set(NOT_DECISIONS) <= set(TEMPLATES), "a listed template no longer exists"
+    assert not set(NOT_DECISIONS) & set(DECISION_TEMPLATES)
+    unclassified = set(TEMPLATES) - set(DECISION_TEMPLATES) - set(NOT_DECISIONS)
+    assert unclassified == set(), ("a new letter template: add it to processes.letters.DECISION_TEMPLATES if it "
+                                   "decides anything (the letter test then checks it), else to NOT_DECISIONS")
+    assert len(DECISION_TEMPLATES) >= 3
 
 
 # ------------------------------------------------------ the PostgreSQL fixture and CI
