@@ -43,7 +43,7 @@ from sqlalchemy import make_url, select, text
 
 from conftest import empty_schema, make_runtime
 from inbox import create_app
-from inbox.tokens import issue_token
+from inbox.tokens import issue_token, tokens_of
 from processes import municipalities, timekeeping
 from processes.engine import Actor
 from processes.errors import InvalidInput
@@ -62,13 +62,14 @@ NOT_IN_MATRIX = {
     "vendor.bpmn_js": "the bpmn-js library's files from node_modules, the same for every user",
 }
 # The object each id parameter names; the fixture creates one of each per municipality.
-KINDS = ("task_id", "case_id", "instance_id", "document_id", "notification_id", "filter_id")
+KINDS = ("task_id", "case_id", "instance_id", "document_id", "notification_id", "filter_id", "token_id")
 # Who may use a route: the task's role unless listed here.
 OWNER_ROLE = {"api.reassign_task": "teamleder", "inbox.reassign": "teamleder", "cases.change_owner": "teamleder"}
 # A user of the same municipality without that role gets 403, except where the object is
 # addressed to a user or role (a notification, a saved filter): then it does not exist
 # for them (404).
-MISSING_ROLE_STATUS = {"notifications.read": 404, "api.read_notification": 404, "inbox.delete_filter": 404}
+MISSING_ROLE_STATUS = {"notifications.read": 404, "api.read_notification": 404, "inbox.delete_filter": 404,
+                       "api.revoke_token": 404, "auth.revoke_api_token": 404}
 
 
 def _parameters(rule) -> list[tuple[str, str]]:
@@ -178,8 +179,11 @@ def _make_side(rt, key: str, n: int) -> Side:
         saved = SavedFilter(user_id=owner.id, name=f"Filter for {citizen}", query={}, created_at=now)
         session.add_all([document, note, saved])
         session.flush()
+        issue_token(session, owner, name=f"Nøgle for {citizen}")
+        session.flush()
+        token_id = tokens_of(session, owner)[0].id
         ids = {"task_id": task.id, "case_id": instance.case_id, "instance_id": instance.id,
-               "document_id": document.id, "notification_id": note.id, "filter_id": saved.id}
+               "document_id": document.id, "notification_id": note.id, "filter_id": saved.id, "token_id": token_id}
     return Side(key, ids, citizen, cpr, task.role, rt.engine.task_form(task), now.date().isoformat())
 
 
