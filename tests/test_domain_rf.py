@@ -162,6 +162,7 @@ def test_extension_without_the_team_is_decided_before_the_end_with_a_letter(runt
     letter = rendered_letters(case)[-1]
     assert letter.template == "afgoerelse"
     assert "30. november 2027" in letter.body and "Tydelig progression i praktikken" in letter.body
+    assert "Ressourceforløbet forlænges" in letter.body and ">forlaengelse<" not in letter.body
     assert "Klagevejledning" in letter.body
     case.end_of("2028-01-11")
     # the extension runs on from the old end date: next §7a task 6 weeks before 2029-01-11
@@ -184,6 +185,7 @@ def test_ending_the_programme_is_a_decision_with_a_letter(runtime):
     letter = rendered_letters(case)[-1]
     assert letter.template == "afgoerelse"
     assert "1. juni 2027" in letter.body and "Borgeren er ansat i ordinært job" in letter.body
+    assert "Ressourceforløbet ophører" in letter.body and "Klagevejledning" in letter.body
     assert messages(case, "start_rehabilitering") == []
 
 
@@ -219,7 +221,8 @@ def open_task(case: Walk, bpmn_id: str) -> HumanTask:
 
 def process_data(case: Walk, task: HumanTask) -> dict:
     with case.rt.sessions() as s:
-        return letter_data(s, case.rt.engine.specs, task.instance_id, task.task_guid)
+        data, _labels = letter_data(s, case.rt.engine.specs, task.instance_id, task.task_guid)
+        return data
 
 
 def user_id(case: Walk, username: str) -> int:
