@@ -95,7 +95,8 @@ def test_team_hand_off_starts_rehabilitering_when_the_next_step_is_decided(runti
 
 
 # ----------------------------------------------------------------------------- point 2
-def test_fleksjob_after_a_ressourceforloeb_goes_through_the_team(runtime):
+def ended_early_towards_fleksjob(runtime) -> Walk:
+    """Aaby: a programme from 2027-01-11 ends early on 2027-03-01; the next step is a fleksjob."""
     case = rf_case(runtime, "aaby")
     first_talk(case, "2027-01-11", "2027-01-11")
     case.at("2027-03-01")
@@ -103,11 +104,45 @@ def test_fleksjob_after_a_ressourceforloeb_goes_through_the_team(runtime):
                   afslut_tidligt=True)
     case.complete("beslut_naeste_skridt", naeste_skridt="fleksjob", naeste_skridt_dato="2027-03-01",
                   naeste_skridt_begrundelse="Varigt nedsat arbejdsevne; fleksjob bør vurderes")
+    return case
+
+
+def test_fleksjob_after_a_ressourceforloeb_goes_through_the_team(runtime):
+    case = ended_early_towards_fleksjob(runtime)
     assert case.instances() == [("ressourceforloeb", "completed"), ("rehabilitering", "running")]
     assert messages(case, "start_fleksjob") == []
     [handoff] = messages(case, "start_rehabilitering")
     assert (handoff.payload["naeste_skridt"], handoff.payload["rf_slutdato"]) == ("fleksjob", "2028-01-11")
     assert "visitationsdato" not in handoff.payload     # the visitation is the team case's decision
+
+
+def test_fleksjob_first_talk_runs_from_the_visitation_of_the_new_team_case(runtime):
+    """Aaby: the RF ends early 2027-03-01 towards a fleksjob; the team meets 2027-03-29 and the
+    jobcentre's representative visitates that day; the first fleksjob talk is due 3 weeks
+    after that decision (2027-04-19), not after the RF's own decision."""
+    case = ended_early_towards_fleksjob(runtime)
+    case.complete("planlaeg_forberedelse", laegeattest_noedvendig=False, samtykke_deling="givet")
+    case.at("2027-03-08")
+    case.complete("indhent_oplysninger", oplysninger="Ingen sociale sager")
+    case.complete("forberedende_del", forberedende_del_tekst="8 overskrifter", borger_medvirken="sammen",
+                  underskriftsdato="2027-03-08")
+    case.complete("book_moede", bookingdato="2027-03-08", moededato="2027-03-29")
+    case.complete("forbered_sundhedskoordinator", sundhedsfaglig_vurdering="Kan arbejde 12 timer")
+    case.at("2027-03-25")
+    case.complete("forbered_borger", forberedende_samtale_dato="2027-03-25", samtale_sagen=True,
+                  samtale_udfald=True, samtale_bisidder=True)
+    case.at("2027-03-29")
+    case.complete("rehabiliteringsmoede", borger_deltog=True, bisidder_deltog=True, sagsbehandler_deltog=True,
+                  indstilling="fleksjob", indstilling_begrundelse="Praktikken viser varigt nedsat arbejdsevne")
+    case.complete("skriv_indstilling", indstillingsdato="2027-03-29", indstilling_tekst="Fleksjob",
+                  jobtyper="Lager og pakning", skaanehensyn="Ingen tunge løft; 12 timer om ugen")
+    assert messages(case, "start_fleksjob") == []           # no fleksjob before the decision
+    case.complete("afgoerelse_paa_moedet", mundtlig_partshoering=True, afgoerelse="fleksjob",
+                  afgoerelsesdato="2027-03-29", afgoerelse_begrundelse="Teamets indstilling følges")
+    assert [p for p, _ in case.instances()] == ["ressourceforloeb", "rehabilitering", "fleksjob"]
+    [visitation] = messages(case, "start_fleksjob")
+    assert visitation.payload["visitationsdato"] == "2027-03-29"
+    assert case.due("foerste_samtale") == "2027-04-19"
 
 
 # ----------------------------------------------------------------------------- point 3
