@@ -87,7 +87,7 @@ def show(task_id: int):
     view = load_task_view(task_id, audit=request.method == "GET")
     task = view["task"]
     values: dict = {spec["id"]: spec.get("default") for spec in view["form"]}
-    if task.state != "open" and task.data:
+    if task.data:   # what was entered, or for an open task the values its prefill fields propose
         values.update(task.data)
     errors: dict = {}
     conflict = None

@@ -287,11 +287,16 @@ class Engine:
                     owner = session.get(User, case.owner_id) if case.owner_id else None
                 if self.owner_available(owner, role, now):
                     assignee = owner.id
+            # A field marked prefill opens with the value the process holds (the team's
+            # interventions in the RF plan); the open task's data is that proposal.
+            prefill = {f["id"]: task.data[f["id"]] for f in meta.get("form", [])
+                       if f.get("prefill") and task.data.get(f["id"]) not in (None, "", [])}
             session.add(HumanTask(
                 task_guid=guid, instance_id=row.id, case_id=row.case_id, municipality_id=row.municipality_id,
                 process_id=row.process_id, bpmn_id=task.task_spec.bpmn_id,
                 name=meta.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
                 role=role, state="open", due_at=due, deadline_rule=rule, created_at=now,
+                data=_json_ready(prefill) if prefill else None,
                 claimed_by_id=assignee))
 
     def _record_milestones(self, session, row, wf, loaded, now, actor, started: float) -> None:

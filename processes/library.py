@@ -117,7 +117,7 @@ def _field(node) -> dict:
             spec[name] = int(config)
     for prop in node.findall("camunda:properties/camunda:property", NS):
         name, value = prop.get("id") or prop.get("name"), prop.get("value")
-        if name in ("multiline", "past_only"):
+        if name in ("multiline", "past_only", "prefill"):
             spec[name] = value == "true"
         elif name in ("check", "check_message") and value:
             spec[name] = value

@@ -21,11 +21,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from inbox import create_app
 from processes.errors import InvalidInput
 from processes.letters import letter_data, render_letter
 from processes.models import Case, HumanTask, Message, Milestone, Outbox, User
 from processes.policy import BY_KEY, check_policy
 from sagsflow.cli import main
+from test_inbox import Browser
 from walk import Walk, local_date
 
 DECISION = {"afgoerelsesdato": "2027-01-04", "indstilling": "ressourceforloeb", "indsatser": [],
@@ -297,6 +299,24 @@ def test_the_teams_interventions_travel_into_the_plan_with_milestones_and_owner(
         case.complete("revider_plan", indsatsplan="Revideret", indsatser=items)
     assert milestones(case) == [("koordinator_tildelt", "2027-01-06"), ("foerste_samtale_rf", "2027-01-14"),
                                 ("foerste_indsats_startet", "2027-02-03")]
+
+
+def test_the_plan_forms_open_with_the_interventions_the_process_holds(runtime):
+    """The coordinator does not retype the team's interventions: the first talk's form opens
+    with them (granted), and a plan revision opens with the plan as it stands."""
+    case = rf_case(runtime, "aaby", {"indsatser": [INDSATS, MENTOR]})
+    talk = open_task(case, "foerste_samtale")
+    assert talk.data == {"indsatser": [plan_item(INDSATS, "bevilget"), plan_item(MENTOR, "bevilget")]}
+    page = Browser(create_app(runtime, TESTING=True), "aaby.koordinerende_sagsbehandler")
+    html = page.get(f"/opgaver/{talk.id}").get_data(as_text=True)
+    assert 'value="Virksomhedspraktik"' in html and 'value="Mentorhuset"' in html
+    planned = [plan_item(INDSATS, "planlagt", "2027-02-01"), plan_item(MENTOR, "afslaaet", afslag="Venteliste")]
+    case.at("2027-01-11")
+    case.complete("foerste_samtale", samtaledato="2027-01-11", forloeb_start="2027-01-11", varighed="P1Y",
+                  indsatsplan="Praktik fra februar", borger_enig_i_indsatsplan="enig", indsatser=planned)
+    case.at("2027-02-08")
+    case.complete("opfoelgningssamtale", samtaledato="2027-02-08", plan_revideres=True)
+    assert open_task(case, "revider_plan").data == {"indsatser": planned, "indsatsplan": "Praktik fra februar"}
 
 
 def test_same_caseworker_continues_as_coordinator_from_the_start(runtime):
