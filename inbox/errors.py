@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from processes.errors import SagsflowError
+from processes.errors import ModelFault, SagsflowError
 
 API_PREFIX = "/api/"
 
@@ -40,6 +40,11 @@ def register(app: Flask) -> None:
     def sagsflow_error(exc: SagsflowError):
         if request.path.startswith(API_PREFIX):
             return api_error(exc.status, str(exc), getattr(exc, "errors", None))
+        if isinstance(exc, ModelFault):  # name the element, so the model's maintainer can find it
+            return render_template("error.html", status=exc.status, title=_("Processen kunne ikke fortsætte"),
+                                   message=_("Processens model fejlede i elementet »%(element)s«, og intet er "
+                                             "gemt. Kontakt den, der vedligeholder modellen. Fejlen: %(detail)s",
+                                             element=exc.element or "-", detail=exc.detail)), exc.status
         return render_template("error.html", status=exc.status, title=_titles().get(exc.status, ""),
                                message=None), exc.status
 

@@ -27,15 +27,15 @@ from SpiffWorkflow.util.task import TaskState
 from processes import milestones, pausepoints, timekeeping
 from processes.catalogue import LoadedSpec, SpecCache
 from processes.clock import FixedClock, use_clock
-from processes.errors import Conflict, Forbidden, InvalidInput, NotFound, SagsflowError
+from processes.errors import Conflict, Forbidden, InvalidInput, ModelFault, NotFound, SagsflowError
 from processes.forms import check_form, text_errors, validate_form
-from processes.library import HANDOFF_PREFIX
+from processes.library import HANDOFF_PREFIX, RESERVED_DATA
 from processes.policy import BY_KEY
 from processes.models import (
     AuditEvent, Case, DeadlineEvent, HumanTask, Message, MessageSubscription, Milestone, Municipality,
     MunicipalModel, ModelVersion, Outbox, PolicyVersion, ProcessInstance, Timer, User,
 )
-from processes.scripting import SagsflowScriptEngine, danish_date
+from processes.scripting import SagsflowScriptEngine, ScriptRejected, budget, danish_date
 from processes.serialization import (
     SERIALIZER_VERSION, SPIFF_VERSION, instance_from_json, instance_to_json,
 )
@@ -101,7 +101,7 @@ class Engine:
     def _load(self, session: Session, row: ProcessInstance, effects: StepEffects) -> tuple[BpmnWorkflow, LoadedSpec]:
         loaded = self._spec(session, row.model_version_id)
         engine = SagsflowScriptEngine(service=self._service_handler(effects),
-                                      deadline_timers=_deadline_timers(loaded))
+                                      deadline_timers=_deadline_timers(loaded), timers=loaded.metadata.get("timers"))
         wf = instance_from_json(row.state, loaded.spec, loaded.subprocess_specs,
                                 row.serializer_version, script_engine=engine)
         return wf, loaded
@@ -137,16 +137,25 @@ class Engine:
             wf, loaded = workflow, self._spec(session, row.model_version_id)
             wf.script_engine.service = self._service_handler(effects)
             wf.script_engine.deadline_timers = _deadline_timers(loaded)
+            wf.script_engine.timers = loaded.metadata.get("timers") or {}
         # next_due_at is the earliest timer row, so an instance without it has none to read.
         pending_before = {} if row.next_due_at is None else {t.task_guid: t for t in session.scalars(
             select(Timer).where(Timer.instance_id == row.id))}
-        with use_clock(FixedClock(now)):
-            wf.refresh_timers()
-            if action is not None:
-                action(wf)
-            wf.do_engine_steps()
+        # One budget for all model code of the step; every engine task costs from it too,
+        # so a model looping through script tasks and gateways stops as well.
+        with budget() as spent, use_clock(FixedClock(now)):
+            try:
+                wf.refresh_timers()
+                if action is not None:
+                    action(wf)
+                wf.do_engine_steps(did_complete_task=lambda _task: spent.charge())
+            except (WorkflowException, ScriptRejected, RecursionError, MemoryError) as exc:
+                raise model_fault(exc) from None
         with session.no_autoflush:  # one flush at the end instead of one per query
-            self._save(session, row, wf, loaded, now, actor, effects, pending_before)
+            try:
+                self._save(session, row, wf, loaded, now, actor, effects, pending_before)
+            except (TypeError, ValueError, RecursionError) as exc:  # data the serializer refuses
+                raise ModelFault(None, f"the case data cannot be stored ({type(exc).__name__}: {exc})") from None
         return wf
 
     def _save(self, session, row, wf, loaded, now, actor, effects, pending_before) -> None:
@@ -402,7 +411,7 @@ class Engine:
         version = session.get(ModelVersion, choice.model_version_id)
         policy = self.current_policy(session, municipality.id, case_type, now)
         loaded = self._spec(session, version.id)
-        engine = SagsflowScriptEngine()
+        engine = SagsflowScriptEngine(timers=loaded.metadata.get("timers"))
         wf = BpmnWorkflow(loaded.spec, loaded.subprocess_specs, script_engine=engine)
         initial = {
             "policy": dict(policy.values) if policy else {},
@@ -412,6 +421,10 @@ class Engine:
         }
         if handoff is not None:
             initial["overdragelse"] = handoff
+        reserved = sorted(RESERVED_DATA & set(data))
+        if reserved:
+            raise InvalidInput("the case data sets values only Sagsflow sets",
+                               {key: ["Sagsflow sets this value; it cannot be given."] for key in reserved})
         initial.update(data)
         wf.task_tree.data.update(initial)
         row = ProcessInstance(
@@ -633,7 +646,12 @@ class Engine:
             if not ids:
                 break
             for instance_id in ids:
-                self.fire_instance(instance_id)
+                try:
+                    self.fire_instance(instance_id)
+                except ModelFault as exc:  # rolled back; the other instances still fire
+                    log.error("instance %s cannot fire: %s", instance_id, exc)
+                    stuck.add(instance_id)
+                    continue
                 fired += 1
             with self.sessions() as session:
                 after = dict(session.execute(select(ProcessInstance.id, ProcessInstance.next_due_at)
@@ -762,7 +780,7 @@ class Engine:
 
             try:
                 self.run_step(session, row, now, Actor.system("messages"), action=apply)
-            except WorkflowException as exc:
+            except (WorkflowException, ModelFault) as exc:
                 message.error = str(exc)
                 return False
             message.target_instance_id = row.id
@@ -847,6 +865,26 @@ def _deadline_timers(loaded: LoadedSpec) -> frozenset[str]:
     notice that opens a task "6 weeks before the end") fires at its exact time."""
     return frozenset(bid for bid, t in loaded.metadata.get("timers", {}).items()
                      if t.get("deadline") and t.get("attached_to"))
+
+
+def model_fault(exc: BaseException) -> ModelFault:
+    """A Spiff or sandbox error as a :class:`ModelFault` naming the BPMN element."""
+    spec = getattr(exc, "task_spec", None)
+    element = getattr(spec, "bpmn_id", None) or getattr(spec, "name", None)
+    cause = (exc.__cause__ or exc.__context__) if isinstance(exc, WorkflowException) else exc
+    if cause is None:
+        detail = str(exc)
+    elif isinstance(cause, ScriptRejected):
+        detail = str(cause)
+    else:
+        detail = f"{type(cause).__name__}: {cause}"
+    message = str(exc.args[0]) if isinstance(exc, WorkflowException) and exc.args else ""
+    if message.startswith("Error evaluating expression"):
+        detail += f" ({message[0].lower()}{message[1:]})"
+    line = getattr(exc, "line_number", None)
+    if line:
+        detail += f" (line {line})"
+    return ModelFault(element, detail)
 
 
 def _uuid(value: str):

@@ -8,6 +8,8 @@
   - InvalidInput    bad input; ``errors`` maps field ids to messages (400/422)
   - ClockError      a virtual-clock operation on a real-clock installation
   - ConfigurationError  a municipality or policy Sagsflow refuses (processes.library.ModelInvalid too)
+  - ModelFault      model code (script, condition, timer) failed or went over its limits in a
+                    step; the step rolled back (422, names the element)
 """
 
 
@@ -43,3 +45,16 @@ class ClockError(SagsflowError):
 
 class ConfigurationError(SagsflowError):
     status = 422
+
+
+class ModelFault(SagsflowError):
+    """Model code failed while a step ran, or went over its budget (``docs/modelling.md``,
+    "Limits"). The step's transaction is rolled back: the case is as it was before."""
+
+    status = 422
+
+    def __init__(self, element: str | None, detail: str):
+        self.element = element
+        self.detail = detail
+        super().__init__(f"the model failed in element {element}: {detail}" if element
+                         else f"the model failed: {detail}")

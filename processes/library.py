@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,10 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, VALIDATOR
 from processes.milestones import BY_KEY as MILESTONES
 from processes.policy import BY_KEY, check_value
 from processes.roles import ROLES
-from processes.scripting import RestrictedEnvironment, ScriptRejected, compile_expression, compile_script
+from processes.scripting import (
+    RestrictedEnvironment, ScriptRejected, budget, check_timer_result, compile_expression, compile_script,
+    run_expression,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BPMN_DIR = REPO_ROOT / "bpmn"
@@ -35,6 +39,10 @@ ITEM_TYPES = {"string", "long", "boolean", "date"}  # plus enum(a=Label A|b=Labe
 DEFAULT_LIST_ROWS = 3
 _ITEM_FIELD = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(enum\([^)]*\)|[a-z]+)\s*:\s*(.*?)\s*$")
 HANDOFF_PREFIX = "start_"
+# Process data only Sagsflow sets at the start: the policy (read-only to model code, so a
+# statutory bound cannot be loosened through it) and the case reference. Neither start
+# data nor a form field may set them.
+RESERVED_DATA = frozenset({"policy", "sag"})
 
 
 @dataclass(frozen=True)
@@ -139,6 +147,54 @@ def _properties(node) -> dict[str, str]:
     return out
 
 
+_CONTAINERS = ("bpmn:subProcess", "bpmn:transaction", "bpmn:adHocSubProcess")
+
+
+def unreachable_user_tasks(proc) -> list[str]:
+    """User and manual tasks that no sequence flow reaches from a start event.
+
+    Reached: the start events of the process, everything a reached element's outgoing
+    flows lead to, the boundary events of a reached activity, the start events of a
+    reached subprocess and of event subprocesses, every element of a reached ad hoc
+    subprocess, and link catch events (their throw decides).
+    """
+    flows: dict[str, list[str]] = {}
+    for flow in proc.iter(_q("bpmn:sequenceFlow")):
+        flows.setdefault(flow.get("sourceRef"), []).append(flow.get("targetRef"))
+    boundaries: dict[str, list[str]] = {}
+    for event in proc.iter(_q("bpmn:boundaryEvent")):
+        boundaries.setdefault(event.get("attachedToRef"), []).append(event.get("id"))
+    by_id = {node.get("id"): node for node in proc.iter() if node.get("id")}
+    containers = {_q(tag) for tag in _CONTAINERS}
+
+    def entries(container) -> list[str]:
+        found = []
+        for child in container:
+            if child.tag == _q("bpmn:startEvent"):
+                found.append(child.get("id"))
+            elif child.tag in containers and child.get("triggeredByEvent") == "true":
+                found.extend(entries(child))
+            elif container.tag == _q("bpmn:adHocSubProcess") and child.get("id"):
+                found.append(child.get("id"))
+        return found
+
+    pending = entries(proc) + [event.get("id") for event in proc.iter(_q("bpmn:intermediateCatchEvent"))
+                               if event.find("bpmn:linkEventDefinition", NS) is not None]
+    reached: set[str] = set()
+    while pending:
+        node_id = pending.pop()
+        if node_id in reached:
+            continue
+        reached.add(node_id)
+        pending.extend(flows.get(node_id, ()))
+        pending.extend(boundaries.get(node_id, ()))
+        node = by_id.get(node_id)
+        if node is not None and node.tag in containers:
+            pending.extend(entries(node))
+    return [task.get("id") for task in proc.iter(_q("bpmn:userTask"), _q("bpmn:manualTask"))
+            if task.get("id") not in reached]
+
+
 def policy_keys(expression: str) -> set[str]:
     """Policy parameters an expression reads as ``policy["key"]``."""
     keys = set()
@@ -178,6 +234,10 @@ def check_timer_value(kind: str, value: Any) -> str | None:
             TED.parse_iso_recurring_interval(value)
     except Exception as exc:  # Spiff raises bare Exceptions for bad ISO text
         return f"timer value {value!r} is not a valid ISO 8601 {kind}: {exc}"
+    try:
+        check_timer_result(kind, value, datetime.now(timezone.utc))
+    except ScriptRejected as exc:
+        return f"timer value {value!r}: {exc}"
     return None
 
 
@@ -233,7 +293,10 @@ def parse_model(xml: str | bytes, file_name: str, policy: dict | None = None,
     with it and must give valid ISO 8601 values.
     """
     raw = xml.encode() if isinstance(xml, str) else xml
-    text = raw.decode("utf-8")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelInvalid([Problem(file_name, "", f"not UTF-8 text (byte {exc.start}): save the model as UTF-8")]) from None
     problems: list[Problem] = []
     try:
         root = etree.fromstring(raw)
@@ -280,6 +343,8 @@ def parse_model(xml: str | bytes, file_name: str, policy: dict | None = None,
                 problems.append(Problem(file_name, tid, f"form field {f['id']!r} has unknown type {f['type']!r}"))
             if not (f["id"] or "").isidentifier():
                 problems.append(Problem(file_name, tid, f"form field id {f['id']!r} is not an identifier"))
+            elif f["id"] in RESERVED_DATA:
+                problems.append(Problem(file_name, tid, f"form field id {f['id']!r} is reserved: Sagsflow sets it"))
             if f["type"] == "enum" and not f["options"]:
                 problems.append(Problem(file_name, tid, f"enum field {f['id']!r} has no values"))
             for issue in f.pop("item_problems", []):
@@ -319,6 +384,8 @@ def parse_model(xml: str | bytes, file_name: str, policy: dict | None = None,
                 problems.append(Problem(file_name, node.get("id"), f"milestone_date refused by the restricted "
                                                                   f"evaluator: {exc}"))
         meta.setdefault("milestones", {})[node.get("id")] = {"key": key, "date": when}
+    for tid in unreachable_user_tasks(proc):
+        problems.append(Problem(file_name, tid, "user task that no sequence flow reaches"))
 
     expressions: list[tuple[str, str, str]] = []  # (element id, kind, text)
     for flow in proc.iter(_q("bpmn:sequenceFlow")):
@@ -405,7 +472,8 @@ def parse_model(xml: str | bytes, file_name: str, policy: dict | None = None,
                 problems.append(Problem(file_name, eid, f"policy parameter {key!r} is not set"))
         if kind in ("timeDuration", "timeDate", "timeCycle") and policy is not None:
             try:
-                value = eval(compile_expression(expr), dict(env.globals), sample)
+                with budget():  # its own budget: `'P1D' if 10 ** 10 ** 10 else 'P2D'` must not hang
+                    value = run_expression(expr, dict(env.globals), sample)
             except Exception as exc:
                 problems.append(Problem(file_name, eid, f"timer expression {expr!r} fails: {exc}"))
                 continue

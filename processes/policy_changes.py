@@ -183,11 +183,7 @@ def _all_tasks(wf):
 
 
 def _evaluate(expression: str, data: dict, policy: dict) -> Any:
-    env = RestrictedEnvironment()
-    scope = dict(env.globals)
-    scope.update(data)
-    scope["policy"] = policy
-    return eval(compile_expression(expression), scope)
+    return RestrictedEnvironment().evaluate(expression, dict(data, policy=policy))
 
 
 def _moves(wf, new_policy: dict, timers_meta: dict) -> tuple[dict[str, tuple[Any, Any]], list[tuple]]:

@@ -7,18 +7,36 @@ at compile time; an ``import`` compiles but fails when run, because the restrict
 builtins have no ``__import__`` (and ``processes.library`` refuses models with imports
 at load). Restricted builtins with plain ``exec`` would be escapable. Models may call the
 whitelisted helpers in :data:`HELPERS` and nothing else.
+
+Model code also runs on a budget (:class:`Budget`, ``docs/modelling.md`` "Limits"): the
+compiler instruments every loop iteration, function call and lambda with a tick, the
+operators that can build huge values (``**``, ``*``, ``+``, ``<<``, ``%``) and the string
+and list methods that can (``ljust``, ``replace``, ``join``, ``extend`` ...) check the
+size of what they would build before building it, and a step's whole run of model code
+has an operation count and a wall-clock deadline. An operation counter rather than a
+signal: signals only reach the main thread, and steps run in web and worker threads.
+Durations (timer values and the date helpers) beyond :data:`HORIZON_YEARS` are refused.
 """
 from __future__ import annotations
 
+import ast
 import copy
 import json
+import operator
+import re
+import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any, Callable
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import holidays
 
 from RestrictedPython import (
+    RestrictingNodeTransformer,
     compile_restricted_eval,
     compile_restricted_exec,
     limited_builtins,
@@ -31,19 +49,151 @@ from RestrictedPython.Guards import (
     guarded_unpack_sequence,
     safer_getattr,
 )
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 
 class ScriptRejected(ValueError):
     """A script or expression that the restricted compiler refuses."""
 
 
+class LimitExceeded(ScriptRejected):
+    """Model code that went over its budget of time, operations or size."""
+
+
+# ------------------------------------------------------------------------ limits
+MAX_OPERATIONS = 1_000_000  # loop iterations, calls and evaluations in one step's model code
+MAX_SECONDS = 5.0           # wall-clock time of one step's model code
+MAX_ITEMS = 1_000_000       # the largest string, list or tuple one operation may build
+MAX_BUILT = 20_000_000      # items all guarded operations of one step may build together
+MAX_INT_BITS = 10_000       # the largest integer (about 3,000 decimal digits)
+MAX_DATA_ITEMS = 1_000_000  # case data a script leaves behind, counted as written out
+MAX_DATA_DEPTH = 100        # nesting of case data
+EVALUATION_COST = 100       # an evaluation or an engine task counts as this many operations
+HORIZON_YEARS = 100         # no duration or date in a model reaches further
+_CLOCK_EVERY = 1024
+
+
+class _Exhausted(BaseException):
+    """Raised inside model code when its budget is spent. A BaseException so that a
+    script's ``except Exception`` cannot swallow it; the environment turns it into
+    :class:`LimitExceeded` at its boundary, and a spent budget stays spent."""
+
+
+class Budget:
+    """The operations, wall-clock time and built items one step's model code may use."""
+
+    __slots__ = ("operations", "deadline", "built", "reason", "_clock")
+
+    def __init__(self, operations: int = MAX_OPERATIONS, seconds: float = MAX_SECONDS,
+                 built: int = MAX_BUILT):
+        self.operations = operations
+        self.deadline = time.monotonic() + seconds
+        self.built = built
+        self.reason: str | None = None
+        self._clock = _CLOCK_EVERY
+
+    def _spend(self, reason: str):
+        self.reason = reason
+        raise _Exhausted(reason)
+
+    def tick(self, n: int = 1) -> None:
+        """Count ``n`` operations (inside model code: raises :class:`_Exhausted`)."""
+        if self.reason is not None:
+            raise _Exhausted(self.reason)
+        self.operations -= n
+        if self.operations < 0:
+            self._spend(f"model code ran more than {MAX_OPERATIONS:,} operations")
+        self._clock -= n
+        if self._clock <= 0:
+            self._clock = _CLOCK_EVERY
+            if time.monotonic() > self.deadline:
+                self._spend(f"model code ran longer than {MAX_SECONDS:g} seconds")
+
+    def build(self, items: int) -> None:
+        """Count ``items`` that an operation is about to build."""
+        if items > MAX_ITEMS:
+            raise LimitExceeded(f"model code would build a value of {items:,} items (at most {MAX_ITEMS:,})")
+        self.built -= items
+        if self.built < 0:
+            self._spend(f"model code built more than {MAX_BUILT:,} items")
+
+    def charge(self, n: int = EVALUATION_COST) -> None:
+        """Count work done outside model code (an engine task); raises LimitExceeded."""
+        try:
+            self.tick(n)
+        except _Exhausted as exc:
+            raise LimitExceeded(str(exc)) from None
+
+
+_CURRENT: ContextVar[Budget | None] = ContextVar("sagsflow_budget", default=None)
+
+
+@contextmanager
+def budget(**limits):
+    """The budget model code runs on: a new one, or the enclosing one if there is one
+    (an engine step opens one budget for every evaluation it makes)."""
+    current = _CURRENT.get()
+    if current is not None:
+        yield current
+        return
+    fresh = Budget(**limits)
+    token = _CURRENT.set(fresh)
+    try:
+        yield fresh
+    finally:
+        _CURRENT.reset(token)
+
+
+def _budget() -> Budget:
+    current = _CURRENT.get()
+    if current is None:  # model code only runs inside RestrictedEnvironment (or run_expression)
+        raise ScriptRejected("model code ran outside a budget")
+    return current
+
+
+def _tick() -> None:
+    _budget().tick()
+
+
+# ---------------------------------------------------------------- durations
+_DAYS = {"years": 365.25, "months": 30.44, "weeks": 7, "days": 1, "hours": 1 / 24,
+         "minutes": 1 / 1440, "seconds": 1 / 86400}
+
+
+def check_horizon(parsed: dict, text: str = "") -> dict:
+    """Refuse a parsed duration longer than :data:`HORIZON_YEARS` (Spiff counts month by
+    month, so ``P99999999999999999999Y`` would never finish)."""
+    days = sum(float(value) * _DAYS[unit] for unit, value in parsed.items() if unit in _DAYS)
+    if days > HORIZON_YEARS * 365.25:
+        raise LimitExceeded(f"duration {text or parsed!r} is longer than {HORIZON_YEARS} years")
+    return parsed
+
+
 def parse_duration(value: str) -> dict:
-    """Parse an ISO 8601 duration (``P3W``, ``P30M``, ``P1DT12H``) the way Spiff does."""
+    """Parse an ISO 8601 duration (``P3W``, ``P30M``, ``P1DT12H``) the way Spiff does;
+    refuse one beyond :data:`HORIZON_YEARS`."""
     if not isinstance(value, str) or not value.startswith("P"):
         raise ValueError(f"not an ISO 8601 duration: {value!r}")
-    return TimerEventDefinition.parse_iso_duration(value)
+    return check_horizon(TimerEventDefinition.parse_iso_duration(value), value)
+
+
+def check_timer_result(kind: str, value: Any, now: datetime) -> None:
+    """Refuse a computed timer value that Spiff would take forever over, or that lies
+    beyond the horizon. ``kind`` is Spiff's event definition class or the BPMN element."""
+    if kind in ("timeDuration", "DurationTimerEventDefinition"):
+        parse_duration(value)
+    elif kind in ("timeDate", "TimeDateEventDefinition"):
+        due = TimerEventDefinition.get_datetime(value)
+        if due - now > timedelta(days=HORIZON_YEARS * 366):
+            raise LimitExceeded(f"timer date {value!r} is more than {HORIZON_YEARS} years away")
+    else:
+        for part in str(value).upper().replace("--", "/").strip("R").split("/")[1:]:
+            if part.startswith("P"):
+                parse_duration(part)
 
 
 # Dates in case data are Danish calendar dates: "2027-01-25" starts at midnight in
@@ -118,6 +268,8 @@ def add_working_days(start: Any, days: int) -> str:
     same time of day, in Copenhagen time. Counting starts the day after ``start``."""
     current = _to_datetime(start).astimezone(LOCAL_TZ)
     remaining = int(days)
+    if remaining > HORIZON_YEARS * 261:
+        raise LimitExceeded(f"{remaining} working days is more than {HORIZON_YEARS} years")
     while remaining > 0:
         current = (current + timedelta(days=1)).astimezone(LOCAL_TZ)
         if is_working_day(current.date()):
@@ -168,38 +320,280 @@ HELPERS: dict[str, Callable] = {
     "today": today,
 }
 
-_EXTRA_BUILTINS = {
-    name: obj
-    for name, obj in {
-        "len": len, "min": min, "max": max, "sum": sum, "sorted": sorted, "any": any,
-        "all": all, "dict": dict, "list": list, "set": set, "tuple": tuple,
-        "enumerate": enumerate, "zip": zip, "abs": abs, "round": round,
-    }.items()
+# ------------------------------------------------------------ guarded operations
+_SIZED = (str, bytes, list, tuple)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int)
+
+
+def _bits(bits: int) -> None:
+    if bits > MAX_INT_BITS:
+        raise LimitExceeded(f"model code would build an integer of about {bits:,} bits (at most {MAX_INT_BITS:,})")
+
+
+def _pow(a, b, mod=None):
+    if mod is None and _is_int(a) and _is_int(b) and b > 1 and abs(a) > 1:
+        _bits(a.bit_length() * b)
+    return pow(a, b) if mod is None else pow(a, b, mod)
+
+
+def _mul(a, b):
+    if _is_int(a) and _is_int(b):
+        _bits(a.bit_length() + b.bit_length())
+    elif isinstance(a, _SIZED) and _is_int(b):
+        _budget().build(len(a) * max(b, 0))
+    elif _is_int(a) and isinstance(b, _SIZED):
+        _budget().build(max(a, 0) * len(b))
+    return a * b
+
+
+def _add(a, b):
+    if isinstance(a, _SIZED) and isinstance(b, _SIZED):
+        _budget().build(len(a) + len(b))
+    return a + b
+
+
+def _lshift(a, b):
+    if _is_int(a) and _is_int(b) and a:
+        _bits(a.bit_length() + b)
+    return a << b
+
+
+_NUMBERS = re.compile(r"\d+")
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
+
+
+def _width_ok(spec: str) -> None:
+    for number in _NUMBERS.findall(spec):
+        if len(number) > 7 or int(number) > MAX_ITEMS:
+            raise LimitExceeded(f"format width {number} is larger than {MAX_ITEMS:,}")
+
+
+def _mod(a, b):
+    if isinstance(a, (str, bytes)):
+        text = a if isinstance(a, str) else a.decode("latin-1")
+        starred = False
+        for match in _PERCENT_SPEC.finditer(text):
+            _width_ok(match.group(0))
+            starred = starred or "*" in match.group(0)
+        if starred:
+            for arg in (b if isinstance(b, tuple) else (b,)):
+                if _is_int(arg) and arg > MAX_ITEMS:
+                    raise LimitExceeded(f"format width {arg} is larger than {MAX_ITEMS:,}")
+    return a % b
+
+
+def _format(value, spec: str, conversion: int):
+    if conversion == ord("r"):
+        value = repr(value)
+    elif conversion == ord("s"):
+        value = str(value)
+    elif conversion == ord("a"):
+        value = ascii(value)
+    _width_ok(spec)
+    return format(value, spec)
+
+
+_BINOPS: dict[type, tuple[str, Callable]] = {
+    ast.Pow: ("_pow_", _pow), ast.Mult: ("_mul_", _mul), ast.Add: ("_add_", _add),
+    ast.LShift: ("_lshift_", _lshift), ast.Mod: ("_mod_", _mod),
 }
+_INPLACE: dict[str, Callable] = {
+    "+=": _add, "-=": operator.sub, "*=": _mul, "/=": operator.truediv, "//=": operator.floordiv,
+    "%=": _mod, "**=": _pow, "<<=": _lshift, ">>=": operator.rshift, "&=": operator.and_,
+    "|=": operator.or_, "^=": operator.xor,
+}
+
+
+def _inplacevar(op: str, x: Any, y: Any) -> Any:
+    if op not in _INPLACE:
+        raise ScriptRejected(f"operator {op} is not allowed")
+    return _INPLACE[op](x, y)
+
+
+def _width_arg(obj, args, kwargs) -> int:
+    return max(len(obj), args[0] if args else kwargs.get("width", 0))
+
+
+def _replace_size(obj, args, kwargs) -> int:
+    old, new = args[0], args[1]
+    count = args[2] if len(args) > 2 else kwargs.get("count", -1)
+    hits = obj.count(old) if old else len(obj) + 1
+    if count >= 0:
+        hits = min(hits, count)
+    return len(obj) + hits * max(len(new) - len(old), 0)
+
+
+def _expandtabs_size(obj, args, kwargs) -> int:
+    tabsize = args[0] if args else kwargs.get("tabsize", 8)
+    return len(obj) + obj.count("\t" if isinstance(obj, str) else b"\t") * max(tabsize, 0)
+
+
+def _translate_size(obj, args, kwargs) -> int:
+    table = args[0] if args else kwargs.get("table")
+    longest = max((len(v) for v in table.values() if isinstance(v, _SIZED)), default=1) \
+        if isinstance(table, dict) else 1
+    return len(obj) * max(longest, 1)
+
+
+_SIZE_OF_RESULT: dict[str, Callable[[Any, tuple, dict], int]] = {
+    "ljust": _width_arg, "rjust": _width_arg, "center": _width_arg, "zfill": _width_arg,
+    "replace": _replace_size, "expandtabs": _expandtabs_size, "translate": _translate_size,
+}
+
+
+def _guarded_method(obj, name: str, method: Callable) -> Callable:
+    if name == "join":
+        def join(parts):
+            parts = list(parts)
+            _budget().build(sum(len(p) for p in parts if isinstance(p, _SIZED))
+                            + len(obj) * max(len(parts) - 1, 0))
+            return method(parts)
+        return join
+    if name == "extend":
+        def extend(items):
+            items = list(items)
+            _budget().build(len(obj) + len(items))
+            return method(items)
+        return extend
+    if name == "to_bytes":
+        def to_bytes(*args, **kwargs):
+            _budget().build(args[0] if args else kwargs.get("length", 1))
+            return method(*args, **kwargs)
+        return to_bytes
+    size = _SIZE_OF_RESULT[name]
+
+    def checked(*args, **kwargs):
+        _budget().build(size(obj, args, kwargs))
+        return method(*args, **kwargs)
+    return checked
+
+
+_GUARDED_METHODS = {
+    str: {"join", *_SIZE_OF_RESULT}, bytes: {"join", *_SIZE_OF_RESULT},
+    list: {"extend"}, int: {"to_bytes"},
+}
+
+
+def _getattr(obj, name, *default):
+    value = safer_getattr(obj, name, *default)
+    for kind, names in _GUARDED_METHODS.items():
+        if name in names and isinstance(obj, kind) and not isinstance(obj, bool):
+            return _guarded_method(obj, name, value)
+    return value
+
+
+def _getiter(obj):
+    """Every iteration of a ``for`` loop or comprehension counts one operation."""
+    current = _budget()
+    for item in obj:
+        current.tick()
+        yield item
+
+
+def _sum(iterable, start=0):
+    if not isinstance(start, (int, float, Decimal)):
+        raise ScriptRejected("sum() adds numbers only; join strings with ''.join()")
+    return sum(iterable, start)
+
+
+class ReadOnlyPolicy(dict):
+    """The instance's policy as model code sees it: values can be read, never changed."""
+
+    def _refuse(self, *args, **kwargs):
+        raise ScriptRejected("policy values are read-only to model code")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = __ior__ = _refuse
+
+    def __copy__(self):
+        return dict(self)
+
+    def __deepcopy__(self, memo):
+        return copy.deepcopy(dict(self), memo)
+
+
+def _write(obj):
+    if isinstance(obj, ReadOnlyPolicy):
+        raise ScriptRejected("policy values are read-only to model code")
+    return full_write_guard(obj)
+
+
+_EXTRA_BUILTINS = {
+    "len": len, "min": min, "max": max, "sum": _sum, "sorted": sorted, "any": any,
+    "all": all, "dict": dict, "list": list, "set": set, "tuple": tuple,
+    "enumerate": enumerate, "zip": zip, "abs": abs, "round": round, "pow": _pow,
+}
+# Exceptions a script could raise past Spiff's ``except Exception`` and stop a thread.
+_NOT_RAISABLE = ("BaseException", "SystemExit", "KeyboardInterrupt", "GeneratorExit")
 
 
 def _restricted_globals() -> dict:
     builtins = dict(safe_builtins)
     builtins.update(limited_builtins)
     builtins.update(_EXTRA_BUILTINS)
+    for name in _NOT_RAISABLE:
+        builtins.pop(name, None)
     return {
         "__builtins__": builtins,
-        "_getattr_": safer_getattr,
+        "_getattr_": _getattr,
         "_getitem_": default_guarded_getitem,
-        "_getiter_": iter,
+        "_getiter_": _getiter,
         "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
         "_unpack_sequence_": guarded_unpack_sequence,
-        "_write_": full_write_guard,
+        "_write_": _write,
         "_inplacevar_": _inplacevar,
+        "_tick_": _tick,
+        "_format_": _format,
+        **{name: function for name, function in _BINOPS.values()},
         **HELPERS,
     }
 
 
-def _inplacevar(op: str, x: Any, y: Any) -> Any:
-    ops = {"+=": lambda a, b: a + b, "-=": lambda a, b: a - b, "*=": lambda a, b: a * b}
-    if op not in ops:
-        raise ScriptRejected(f"operator {op} is not allowed")
-    return ops[op](x, y)
+def _tick_call(node: ast.AST) -> ast.Call:
+    return _located(ast.Call(func=ast.Name("_tick_", ast.Load()), args=[], keywords=[]), node)
+
+
+def _located(new: ast.AST, old: ast.AST) -> ast.AST:
+    return ast.fix_missing_locations(ast.copy_location(new, old))
+
+
+class _BudgetTransformer(RestrictingNodeTransformer):
+    """RestrictedPython's checks, plus the budget's instrumentation: a tick on every
+    ``while`` iteration, function call and lambda call (``for`` loops and comprehensions
+    tick in ``_getiter_``), and guarded operators."""
+
+    def visit_While(self, node):
+        node = super().visit_While(node)
+        node.body.insert(0, _located(ast.Expr(_tick_call(node)), node))
+        return node
+
+    def visit_FunctionDef(self, node):
+        node = super().visit_FunctionDef(node)
+        node.body.insert(0, _located(ast.Expr(_tick_call(node)), node))
+        return node
+
+    def visit_Lambda(self, node):
+        node = super().visit_Lambda(node)
+        node.body = _located(ast.BoolOp(op=ast.Or(), values=[_tick_call(node), node.body]), node)
+        return node
+
+    def visit_BinOp(self, node):
+        node = super().visit_BinOp(node)
+        guarded = _BINOPS.get(type(node.op))
+        if guarded is None:
+            return node
+        return _located(ast.Call(func=ast.Name(guarded[0], ast.Load()),
+                                 args=[node.left, node.right], keywords=[]), node)
+
+    def visit_FormattedValue(self, node):
+        node = super().visit_FormattedValue(node)
+        if node.format_spec is None:
+            return node
+        call = ast.Call(func=ast.Name("_format_", ast.Load()),
+                        args=[node.value, node.format_spec, ast.Constant(node.conversion)], keywords=[])
+        return _located(ast.FormattedValue(value=call, conversion=-1, format_spec=None), node)
 
 
 _compiled: dict[tuple[str, str], Any] = {}
@@ -209,7 +603,8 @@ def _compile(source: str, mode: str):
     key = (mode, source)
     code = _compiled.get(key)
     if code is None:
-        result = (compile_restricted_eval if mode == "eval" else compile_restricted_exec)(source)
+        compiler = compile_restricted_eval if mode == "eval" else compile_restricted_exec
+        result = compiler(source, policy=_BudgetTransformer)
         if result.errors:
             raise ScriptRejected("; ".join(result.errors))
         code = _compiled[key] = result.code
@@ -226,6 +621,45 @@ def compile_script(script: str):
     return _compile(script, "exec")
 
 
+# ----------------------------------------------------------------- case data
+_SCALARS = (str, int, float, bool, type(None), datetime, timedelta, UUID)
+
+
+def check_data(data: dict) -> None:
+    """Refuse case data that cannot be stored: values of other types than JSON's (and
+    dates and times), or more than :data:`MAX_DATA_ITEMS` items counted as written out
+    (a list repeating one big string a thousand times is a thousand big strings)."""
+    left = MAX_DATA_ITEMS
+    stack: list[tuple[str, Any, int]] = [(str(k), v, 1) for k, v in data.items()]
+    while stack:
+        path, value, depth = stack.pop()
+        left -= len(value) if isinstance(value, (str, dict, list, tuple)) else 1
+        if left < 0:
+            raise LimitExceeded(f"case data would hold more than {MAX_DATA_ITEMS:,} items")
+        if depth > MAX_DATA_DEPTH:
+            raise LimitExceeded(f"{path.split('[')[0].split('.')[0]} is nested more than {MAX_DATA_DEPTH} levels deep")
+        if isinstance(value, dict):
+            stack.extend((f"{path}.{k}", v, depth + 1) for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((f"{path}[{i}]", v, depth + 1) for i, v in enumerate(value))
+        elif not isinstance(value, _SCALARS):
+            raise ScriptRejected(f"{path} is a {type(value).__name__}, which case data cannot hold")
+
+
+def run_expression(expression: str, scope: dict, names: dict | None = None) -> Any:
+    """Evaluate a model expression in ``scope`` (globals included; ``names``, a mapping
+    looked up first) on the current budget."""
+    with budget() as current:
+        current.charge()
+        try:
+            return eval(compile_expression(expression), scope, names)
+        except _Exhausted as exc:
+            raise LimitExceeded(str(exc)) from None
+        finally:
+            if current.reason is not None:  # spent, even if the code caught it
+                raise LimitExceeded(current.reason)
+
+
 ServiceHandler = Callable[[Any, str, dict], Any]
 
 
@@ -236,14 +670,38 @@ class RestrictedEnvironment(TaskDataEnvironment):
         super().__init__(_restricted_globals())
 
     def evaluate(self, expression, context, external_context=None):
-        code = compile_expression(expression)
         scope = copy.copy(self.globals)
         scope.update(external_context or {})
         scope.update(context)
-        return eval(code, scope)
+        if isinstance(scope.get("policy"), dict):
+            scope["policy"] = ReadOnlyPolicy(scope["policy"])
+        result = run_expression(expression, scope)
+        return dict(result) if isinstance(result, ReadOnlyPolicy) else result
 
     def execute(self, script, context, external_context=None):
-        return super().execute(compile_script(script), context, external_context)
+        code = compile_script(script)
+        policy = context.get("policy")
+        view = ReadOnlyPolicy(policy) if isinstance(policy, dict) else policy
+        if view is not policy:
+            context["policy"] = view
+        with budget() as current:
+            current.charge()
+            try:
+                super().execute(code, context, external_context)
+            except _Exhausted as exc:
+                raise LimitExceeded(str(exc)) from None
+            finally:
+                rebound = context.get("policy") is not view
+                if view is not policy or rebound:
+                    context["policy"] = policy
+                    if policy is None:
+                        del context["policy"]
+                if current.reason is not None:
+                    raise LimitExceeded(current.reason)
+            if rebound:
+                raise ScriptRejected("policy values are read-only to model code (the script assigns to policy)")
+            check_data(context)
+        return True
 
 
 class SagsflowScriptEngine(PythonScriptEngine):
@@ -252,29 +710,70 @@ class SagsflowScriptEngine(PythonScriptEngine):
     Service tasks (``spiffworkflow:serviceTaskOperator``) are routed to ``service``, a
     callable ``(task, operation_name, params) -> result`` supplied per engine step; the
     engine uses it to queue letters in the outbox inside the step's transaction.
+
+    ``timers`` is the model's timer metadata (``ParsedModel.metadata["timers"]``): when a
+    timer's value is computed, it is checked against the horizon, and a timer tagged with
+    a bounded rule is checked against the rule's bound (the policy value it reads, and a
+    computed duration itself), so a loosened value refuses the step instead of setting a
+    late deadline.
     """
 
-    def __init__(self, service: ServiceHandler | None = None, deadline_timers: frozenset[str] = frozenset()):
+    def __init__(self, service: ServiceHandler | None = None, deadline_timers: frozenset[str] = frozenset(),
+                 timers: dict | None = None):
         super().__init__(environment=RestrictedEnvironment())
         self.service = service
         self.deadline_timers = deadline_timers
+        self.timers = timers or {}
 
     def evaluate(self, task, expression, external_context=None):
-        """Evaluate; a deadline timer's value ends at the end of its Danish calendar day.
+        """Evaluate; a timer's value is checked, and a deadline timer's value ends at the
+        end of its Danish calendar day.
 
         ``deadline_timers`` are the bpmn ids of timers tagged ``deadline`` (set by the
         engine from the model's metadata). Spiff evaluates a timer's expression once,
         when the timer is reached, and keeps the result: rounding it here makes "within
         N" end at 23:59:59 Danish time on the due day for every tagged timer, durations
-        from "now" (repeating talks) as well as dates from the case data.
+        from "now" (repeating talks) as well as dates from the case data. The value is
+        checked (horizon, the tagged rule's bound) before it is rounded.
         """
         value = super().evaluate(task, expression, external_context)
-        spec = task.task_spec
-        if spec.bpmn_id in self.deadline_timers:
-            ed = getattr(spec, "event_definition", None)
-            if ed is not None and expression == getattr(ed, "expression", None):
-                return deadline_end_of_day(ed, value)
+        definition = getattr(task.task_spec, "event_definition", None)
+        if isinstance(definition, TimerEventDefinition) and expression == definition.expression:
+            try:
+                self._check_timer(task, type(definition).__name__, value)
+                if task.task_spec.bpmn_id in self.deadline_timers:
+                    value = deadline_end_of_day(definition, value)
+            except (ValueError, TypeError) as exc:  # ScriptRejected is a ValueError
+                raise WorkflowTaskException(f"timer {task.task_spec.bpmn_id}: {exc}", task=task,
+                                            exception=exc) from None
         return value
+
+    def _check_timer(self, task, kind: str, value: Any) -> None:
+        from processes.policy import BY_KEY, check_value  # processes.policy imports this module
+        if not isinstance(value, str):
+            raise ScriptRejected(f"timer value {value!r} is not ISO 8601 text")
+        check_timer_result(kind, value, _spiff_timer.datetime.now(timezone.utc))
+        key = (self.timers.get(task.task_spec.bpmn_id) or {}).get("deadline")
+        param = BY_KEY.get(key) if key else None
+        if param is None or param.kind != "duration":
+            return
+        read = (task.data.get("policy") or {}).get(key)
+        problems = [check_value(param, read)] if read is not None else []
+        if kind == "DurationTimerEventDefinition":
+            problems.append(check_value(param, value))
+        problems = [p for p in problems if p]
+        if problems:
+            raise ScriptRejected(f"tagged with the rule {key!r}, and the value breaks its bound: {problems[0]}")
+
+    def create_task_exec_exception(self, task, script, err):
+        # Spiff's own version fails with a TypeError on exceptions whose first argument
+        # is not text (``KeyError(5)``), hiding the real error.
+        if not isinstance(err, SpiffWorkflowException) and err.args and not isinstance(err.args[0], str):
+            try:
+                err = type(err)(repr(err.args[0]))
+            except Exception:  # noqa: BLE001 - an exception class with other arguments
+                err = ScriptRejected(f"{type(err).__name__}: {err!r}")
+        return super().create_task_exec_exception(task, script, err)
 
     def call_service(self, task, **kwargs):
         if self.service is None:

@@ -152,9 +152,9 @@ def test_register_a_fourth_municipality_from_files_and_run_a_case(runtime, tmp_p
     other.complete("foerste_samtale", samtaledato="2027-01-20")
     assert other.ready() == {} and other.instances() == [("fleksjob", "completed")]
 
-    # registering the same folder again changes nothing
+    # updating from the same folder again changes nothing (without --update it is refused)
     before = counts(runtime.url)
-    assert run_cli(runtime.url, "municipality", "add", str(folder)).exit_code == 0
+    assert run_cli(runtime.url, "municipality", "add", str(folder), "--update").exit_code == 0
     assert counts(runtime.url) == before
 
 

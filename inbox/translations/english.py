@@ -146,6 +146,11 @@ ENGLISH = {
     "Den kræver en rolle, du ikke har. Kontakt din teamleder, hvis du mener, det er en fejl.":
         "It needs a role you do not have. Contact your team leader if you think this is a mistake.",
     "Til indbakken": "To the inbox",
+    "Processen kunne ikke fortsætte": "The process could not continue",
+    "Processens model fejlede i elementet »%(element)s«, og intet er gemt. Kontakt den, der vedligeholder "
+    "modellen. Fejlen: %(detail)s":
+        "The process model failed in the element »%(element)s«, and nothing was saved. Contact whoever "
+        "maintains the model. The error: %(detail)s",
     "Min indbakke": "My inbox",
     "demo-ur": "demo clock",
     "Demo-ur:": "Demo clock:",
