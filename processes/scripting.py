@@ -623,44 +623,55 @@ def compile_script(script: str):
 
 # ----------------------------------------------------------------- case data
 _SCALARS = (str, int, float, bool, type(None), datetime, timedelta, UUID)
+_SCALAR_TYPES = frozenset(_SCALARS)
 
 
 def check_data(data: dict) -> None:
     """Refuse case data that cannot be stored: values of other types than JSON's (and
-    dates and times), or more than :data:`MAX_DATA_ITEMS` items counted as written out
-    (a list repeating one big string a thousand times is a thousand big strings)."""
+    dates and times), more than :data:`MAX_DATA_ITEMS` items counted as written out (a
+    list repeating one big string a thousand times is a thousand big strings), or more
+    than :data:`MAX_DATA_DEPTH` levels."""
     left = MAX_DATA_ITEMS
-    stack: list[tuple[str, Any, int]] = [(str(k), v, 1) for k, v in data.items()]
+    stack: list[tuple[str, Any, int]] = [(key, value, 1) for key, value in data.items()]
     while stack:
-        path, value, depth = stack.pop()
-        left -= len(value) if isinstance(value, (str, dict, list, tuple)) else 1
+        key, value, depth = stack.pop()
+        kind = type(value)
+        if kind is str:
+            left -= len(value)
+        elif kind in _SCALAR_TYPES:
+            left -= 1
+        elif isinstance(value, (dict, list, tuple)):
+            if depth >= MAX_DATA_DEPTH:
+                raise LimitExceeded(f"{key} is nested more than {MAX_DATA_DEPTH} levels deep")
+            left -= len(value) or 1
+            stack.extend((key, item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+        elif isinstance(value, _SCALARS):
+            left -= len(value) if isinstance(value, str) else 1
+        else:
+            raise ScriptRejected(f"{key} holds a {kind.__name__}, which case data cannot hold")
         if left < 0:
             raise LimitExceeded(f"case data would hold more than {MAX_DATA_ITEMS:,} items")
-        if depth > MAX_DATA_DEPTH:
-            raise LimitExceeded(f"{path.split('[')[0].split('.')[0]} is nested more than {MAX_DATA_DEPTH} levels deep")
-        if isinstance(value, dict):
-            stack.extend((f"{path}.{k}", v, depth + 1) for k, v in value.items())
-        elif isinstance(value, (list, tuple)):
-            stack.extend((f"{path}[{i}]", v, depth + 1) for i, v in enumerate(value))
-        elif not isinstance(value, _SCALARS):
-            raise ScriptRejected(f"{path} is a {type(value).__name__}, which case data cannot hold")
 
 
 def run_expression(expression: str, scope: dict, names: dict | None = None) -> Any:
     """Evaluate a model expression in ``scope`` (globals included; ``names``, a mapping
-    looked up first) on the current budget."""
-    with budget() as current:
+    looked up first) on the current budget, or a budget of its own."""
+    code = compile_expression(expression)
+    current = _CURRENT.get()
+    token = None
+    if current is None:  # (not ``with budget()``: this is the hot path of every condition)
+        current = Budget()
+        token = _CURRENT.set(current)
+    try:
         current.charge()
-        try:
-            return eval(compile_expression(expression), scope, names)
-        except _Exhausted as exc:
-            raise LimitExceeded(str(exc)) from None
-        finally:
-            if current.reason is not None:  # spent, even if the code caught it
-                raise LimitExceeded(current.reason)
-
-
-ServiceHandler = Callable[[Any, str, dict], Any]
+        return eval(code, scope, names)
+    except _Exhausted as exc:
+        raise LimitExceeded(str(exc)) from None
+    finally:
+        if token is not None:
+            _CURRENT.reset(token)
+        if current.reason is not None:  # spent, even if the code caught it
+            raise LimitExceeded(current.reason)
 
 
 class RestrictedEnvironment(TaskDataEnvironment):

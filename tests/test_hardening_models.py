@@ -9,6 +9,7 @@ code, and a tagged deadline is checked against its bound when the timer is compu
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,11 +17,13 @@ from sqlalchemy import func, select, update
 
 from inbox import create_app
 from inbox.tokens import issue_token
+from processes import timekeeping
 from processes.errors import InvalidInput, ModelFault
 from processes.models import AuditEvent, Case, HumanTask, Municipality, PolicyVersion, ProcessInstance, User
 from test_inbox import Browser
 from test_municipality_config import DALBY_FLEKSJOB, counts, run_cli, write_folder
 from walk import Walk
+from worker.service import Worker
 
 VISITATION = {"overdragelse": {"visitationsdato": "2027-01-04"}}
 SCRIPT = """try:
@@ -135,6 +138,32 @@ def test_gateway_condition_over_budget_keeps_the_task_open(runtime, tmp_path):
     assert walk.instances() == [("fleksjob", "completed")]
 
 
+ESCALATION_SCRIPT = (
+    '<bpmn:sequenceFlow id="f_esk" sourceRef="frist_foerste_samtale" targetRef="eskaler_foerste_samtale"/>',
+    '<bpmn:sequenceFlow id="f_esk" sourceRef="frist_foerste_samtale" targetRef="noter_frist"/>'
+    '<bpmn:scriptTask id="noter_frist" name="Notér fristen" scriptFormat="python"><bpmn:script>'
+    'if borger["navn"] == "Evig Loekke":\n    while True:\n        pass\nfrist_noteret = True</bpmn:script>'
+    '</bpmn:scriptTask><bpmn:sequenceFlow id="f_esk2" sourceRef="noter_frist" targetRef="eskaler_foerste_samtale"/>')
+
+
+def test_worker_defers_a_step_over_budget_and_fires_the_other_cases(runtime, tmp_path):
+    register(runtime, tmp_path, dalby(replace=ESCALATION_SCRIPT))
+    looping = Walk(runtime, "dalby", "fleksjob", VISITATION, name="Evig Loekke")
+    other = Walk(runtime, "dalby", "fleksjob", VISITATION, cpr="020290-2345")
+    runtime.engine.advance_clock(timedelta(weeks=2, days=1), fire=False)  # past the 2-week deadline
+    Worker(runtime).poll_once()
+    assert other.ready() == {"foerste_samtale": "virksomhedskonsulent", "eskaler_foerste_samtale": "teamleder"}
+    assert looping.ready() == {"foerste_samtale": "virksomhedskonsulent"}
+    assert looping.timers() == {"frist_foerste_samtale": "2027-01-18"}  # still pending: rolled back
+    with runtime.sessions() as session:
+        failed = session.scalars(select(AuditEvent).where(AuditEvent.action == "worker.step_failed",
+                                                          AuditEvent.case_id == looping.case_id)).one()
+        assert failed.detail["error"].startswith(
+            "ModelFault: the model failed in element noter_frist: model code ran more than 1,000,000 operations")
+        row = session.scalars(select(ProcessInstance).where(ProcessInstance.case_id == looping.case_id)).one()
+        assert row.next_due_at > timekeeping.now(session)  # tried again later, with backoff
+
+
 WAIT = ('<bpmn:sequenceFlow id="f2" sourceRef="registrer_visitation" targetRef="foerste_samtale"/>',
         '<bpmn:sequenceFlow id="f2" sourceRef="registrer_visitation" targetRef="vent"/>'
         '<bpmn:intermediateCatchEvent id="vent" name="Ventetid"><bpmn:timerEventDefinition>'
@@ -228,7 +257,7 @@ RUNTIME_FAILURES = {
     "recursion": ("def f(n):\n    return f(n + 1)\nvisitationsdato = f(0)", "RecursionError"),
     "memory": ("visitationsdato = [0] * 10 ** 10", "a value of 10,000,000,000 items"),
     "generator": ("visitationsdato = startdato\nnaeste = (d for d in [1, 2])",
-                  "naeste is a generator, which case data cannot hold"),
+                  "naeste holds a generator, which case data cannot hold"),
     "key_error": ("visitationsdato = {}[5]", "KeyError"),
     "system_exit": ("raise SystemExit(1)", "NameError"),
 }

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from processes import pausepoints, timekeeping
 from processes.engine import Actor, Engine
+from processes.errors import ModelFault
 from processes.models import AuditEvent, ProcessInstance, Timer
 
 log = logging.getLogger("sagsflow.worker.timers")
@@ -81,8 +82,9 @@ def fire_next(engine: Engine, worker_id: str, exclude: set[int] | frozenset = fr
         if instance_id is None:
             raise
         error = f"{exc.__class__.__name__}: {exc}"
+        # A model's own fault (ModelFault names the element) needs no traceback in the log.
         log.error("step failed", extra={"event": "step_failed", "instance_id": instance_id, "error": error},
-                  exc_info=True)
+                  exc_info=not isinstance(exc, ModelFault))
         return _defer(engine, instance_id, error, worker_id)
 
 
