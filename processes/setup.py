@@ -90,7 +90,7 @@ def load_reference_municipalities(session: Session, now: datetime, folders: list
     if problems:
         raise ModelInvalid(problems)
     for config in configs:
-        municipalities.register(session, config, now, changed_by="init", update=True)
+        municipalities.register(session, config, now, update=True)
     return [c.key for c in configs]
 
 
