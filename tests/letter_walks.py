@@ -33,6 +33,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.util.task import TaskState
 
 from processes.clock import FixedClock, use_clock
+from processes.forms import check_form, validate_form
 from processes.letters import enum_labels
 from processes.library import parse_file
 from processes.policy import BY_KEY, CATALOGUE, defaults
@@ -121,15 +122,15 @@ def letter_tasks(run: ModelRun) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- form values
-def _item_value(kind: str, today: str) -> Any:
-    if kind == "long":
+def _item_value(item: dict) -> Any:
+    if item["type"] == "long":
         return 1
-    if kind == "boolean":
+    if item["type"] == "boolean":
         return False
-    if kind == "date":
-        return today
-    if kind.startswith("enum("):
-        return kind[5:-1].split("|")[0].split("=")[0]
+    if item["type"] == "date":
+        return None
+    if item["type"] == "enum":
+        return item["options"][0]["id"]
     return "Eksempel"
 
 
@@ -138,20 +139,20 @@ def _base_value(spec: dict, today: str) -> Any:
     if kind == "enum":
         return spec["options"][0]["id"]
     if kind == "boolean":
-        return spec.get("default") == "true"
+        # a confirmation the form checks (oral partshøring held, the citizen was told ...) is given
+        return True if spec.get("check") else spec.get("default") == "true"
     if kind == "date":
         return today
     if kind == "long":
         return max(spec.get("min", 10), min(spec.get("max", 10), 10))
     if kind == "list":
-        items = spec.get("item_fields") or []
-        return [{item["id"]: _item_value(item.get("type", "string"), today) for item in items}] if items else []
+        return [{item["id"]: _item_value(item) for item in spec.get("items", [])}] if spec.get("items") else []
     return f"Eksempel på {spec.get('label') or spec['id']}".lower()
 
 
 def form_variants(form: list[dict], today: str) -> list[dict]:
     """A base submission plus one variant per other enum option, per flipped boolean and
-    per date moved 4 weeks ahead."""
+    per date moved 4 weeks ahead (variants the form refuses are dropped by the walk)."""
     base = {spec["id"]: _base_value(spec, today) for spec in form}
     variants = [base]
     for spec in form:
@@ -245,12 +246,24 @@ class _Explorer:
             for task in self._ready(wf):
                 form = self.tasks_meta.get(task.task_spec.bpmn_id, {}).get("form", [])
                 for index, values in enumerate(form_variants(form, today)):
-                    choices.append((tried.get((task.task_spec.bpmn_id, index), 0), rng.random(), task, index, values))
+                    # what a user could submit: the form's own validation and checks, as the engine applies them
+                    clean, errors = validate_form(form, values, today=today)
+                    if errors or check_form(form, clean, task.data):
+                        continue
+                    choices.append((tried.get((task.task_spec.bpmn_id, index), 0), rng.random(), task, index, clean))
             timers = self._timers(wf)
             if timers and (not choices or rng.random() < TIMER_SHARE):
-                # any pending timer, not only the next: far clocks (4½ years) are reached too
-                clock.set(max(rng.choice(timers)[0], clock.now()) + timedelta(seconds=1))
-                self._settle(wf, clock)
+                # time passes up to any pending timer (far clocks, 4½ years, are reached too),
+                # visiting each due time on the way in turn, as the engine's clock does
+                target = max(rng.choice(timers)[0], clock.now())
+                try:
+                    while timers and timers[0][0] <= target and not wf.is_completed():
+                        clock.set(max(timers[0][0], clock.now()) + timedelta(seconds=1))
+                        self._settle(wf, clock)
+                        timers = self._timers(wf)
+                except Exception as exc:  # noqa: BLE001 - reported; this walk ends
+                    self.errors.append(f"timer at {clock.now().isoformat()}: {type(exc).__name__}: {exc}")
+                    return
                 continue
             if not choices:
                 return
