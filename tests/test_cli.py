@@ -88,7 +88,7 @@ def test_demo_walk_and_errors(cli):
     assert snapshot(cli.url) == before
 
     out = cli("task", "complete", str(task_id), "--user", "boegeby.sagsbehandler",
-              "--data", '{"samtaledato": "2027-01-20", "situation": "job"}').output
+              "--data", '{"samtaledato": "2027-01-04", "situation": "job"}').output
     assert "new: " in out and "Registrér ansættelse" in out and "-> virksomhedskonsulent" in out
     again = cli("task", "complete", str(task_id), "--user", "boegeby.sagsbehandler", "--data", "{}", ok=False)
     assert again.exit_code == 5 and "no longer open" in again.stderr

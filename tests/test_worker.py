@@ -190,7 +190,7 @@ def test_a_failing_step_is_deferred_and_does_not_stop_other_cases(rt, monkeypatc
 def test_messages_are_delivered_and_a_second_one_waits(rt):
     instance, other = start(rt, 2)
     task = rt.engine.open_tasks(case_id=instance.case_id)[0]
-    rt.engine.complete_task(task.id, {"udfald": "afholdt", "samtaledato": "2027-01-11"}, Actor.system())
+    rt.engine.complete_task(task.id, {"udfald": "afholdt", "samtale_senest": "2027-01-11"}, Actor.system())
     with rt.sessions.begin() as session:
         now = timekeeping.now(session)
         for _ in range(2):  # thrown by another instance; only one receiver waits
