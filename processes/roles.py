@@ -15,4 +15,6 @@ ROLES: dict[str, tuple[str, str]] = {
     "virksomhedskonsulent": ("Virksomhedskonsulent", "Employer consultant"),
     "ydelse": ("Ydelsessagsbehandler", "Benefits officer"),
     "teamleder": ("Teamleder", "Team leader"),
+    "leder": ("Leder", "Manager"),
+    "procesdesigner": ("Procesdesigner", "Process designer"),
 }

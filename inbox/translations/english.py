@@ -3,7 +3,8 @@
 The Danish UI text is the message id (Danish is the default language); this module
 holds the English translation of every message, writes ``en/LC_MESSAGES/messages.po``
 from ``messages.pot`` and compiles ``messages.mo``. After changing UI text, re-extract
-(see ``inbox/babel.cfg``), add the English here and run it again;
+(see ``inbox/babel.cfg``), add the English here (or in the area's ``en_<area>.py``) and
+run it again;
 ``tests/test_inbox_i18n.py`` fails while a message has no English.
 """
 from __future__ import annotations
@@ -249,7 +250,19 @@ ENGLISH = {
 }
 
 
+def _area_catalogues() -> dict:
+    """Each area of the UI (analytics, admin, studio, ...) keeps its English in its own
+    module ``en_<area>.py`` with a dict ``ENGLISH``, so areas do not edit one shared dict."""
+    import importlib
+    merged = {}
+    for path in sorted(HERE.glob("en_*.py")):
+        module = importlib.import_module(f"inbox.translations.{path.stem}")
+        merged.update(module.ENGLISH)
+    return merged
+
+
 def build() -> list:
+    ENGLISH.update(_area_catalogues())
     """Write the English .po and .mo; return the message ids that have no English."""
     with open(HERE / "messages.pot", "rb") as f:
         catalog = read_po(f, locale="en")
