@@ -3,49 +3,28 @@ claim a task, submit its form with a mistake, correct it, complete it, and see t
 task land in the right role's inbox."""
 from __future__ import annotations
 
-import os
-import threading
-
 import pytest
 
-CHROMIUM = os.environ.get("SAGSFLOW_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
+from browser import axe_violations, needs_chromium, open_page, screenshot, serve, sign_in
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"no Chromium at {CHROMIUM} (scripts/setup --browser installs it)")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 def server(sqlite_runtime):
-    from waitress import create_server
     from inbox import create_app
-    app = create_app(sqlite_runtime)
-    httpd = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=httpd.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.effective_port}"
-    httpd.close()
-    thread.join(timeout=5)
+    base, stop = serve(create_app(sqlite_runtime))
+    yield base
+    stop()
 
 
 @pytest.fixture
 def page():
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="da-DK")
-        context.set_default_timeout(15000)
-        yield context.new_page()
+        browser, page = open_page(p)
+        yield page
         browser.close()
-
-
-def sign_in(page, base, username):
-    page.goto(f"{base}/login")
-    page.get_by_label("Brugernavn").fill(username)
-    page.get_by_label("Adgangskode").fill("demo")
-    page.get_by_role("button", name="Log ind").click()
-    page.get_by_role("heading", name="Min indbakke").wait_for()
 
 
 def test_caseworker_claims_corrects_and_completes_and_the_next_task_moves_on(server, page, sqlite_runtime):
@@ -55,6 +34,8 @@ def test_caseworker_claims_corrects_and_completes_and_the_next_task_moves_on(ser
 
     row = page.locator("table.tasks tbody tr", has_text="Anna Andersen")
     expect(row).to_contain_text("Vurdér målgruppe og rute")
+    screenshot(page, "inbox-caseworker")
+    assert axe_violations(page) == []
     expect(row).to_contain_text("010190-XXXX")
     row.get_by_role("button", name="Tag opgaven Vurdér målgruppe og rute for Anna Andersen").click()
     expect(page.locator(".flash-success")).to_contain_text("Du har taget opgaven")
@@ -67,6 +48,8 @@ def test_caseworker_claims_corrects_and_completes_and_the_next_task_moves_on(ser
 
     summary = page.locator("#fejlopsummering")
     expect(summary).to_contain_text("Nuværende ydelse: Feltet skal udfyldes.")
+    screenshot(page, "task-form-with-errors")
+    assert axe_violations(page) == []
     expect(summary).to_contain_text("Borgeren har søgt om: Feltet skal udfyldes.")
     expect(summary).to_be_focused()
     expect(page.get_by_label("Rute")).to_have_value("team")  # what was entered is kept

@@ -60,6 +60,7 @@ MUNICIPALITIES = ("aaby", "boegeby")
 NOT_IN_MATRIX = {
     "static": "the application's own CSS and JavaScript files, the same for every user",
     "vendor.bpmn_js": "the bpmn-js library's files from node_modules, the same for every user",
+    "vendor.asset": "front-end libraries' files from node_modules, the same for every user",
 }
 # The object each id parameter names; the fixture creates one of each per municipality.
 KINDS = ("task_id", "case_id", "instance_id", "document_id", "notification_id", "filter_id", "token_id")
