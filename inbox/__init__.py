@@ -29,7 +29,7 @@ def create_app(target: Runtime | str | None = None, **config) -> Flask:
         BABEL_DEFAULT_TIMEZONE="Europe/Copenhagen",
         WTF_CSRF_TIME_LIMIT=None,
         INBOX_PAGE_SIZE=25,
-        BPMN_JS_DIR=str(_repo_root() / "node_modules" / "bpmn-js" / "dist"),
+        BPMN_JS_DIR=str(_node_modules() / "bpmn-js" / "dist"),
     )
     app.config.update(config)
     app.extensions["sagsflow"] = runtime
@@ -56,6 +56,14 @@ def create_app(target: Runtime | str | None = None, **config) -> Flask:
     return app
 
 
-def _repo_root():
+def _node_modules():
+    """Where ``npm ci`` put the front-end libraries: ``SAGSFLOW_NODE_MODULES``, else the
+    source checkout's ``node_modules``, else ``node_modules`` in the working directory.
+    Without bpmn-js the case page says the diagram cannot be shown; nothing else needs it."""
+    from pathlib import Path
     from processes.library import REPO_ROOT
-    return REPO_ROOT
+    configured = os.environ.get("SAGSFLOW_NODE_MODULES")
+    if configured:
+        return Path(configured)
+    checkout = REPO_ROOT / "node_modules"
+    return checkout if checkout.is_dir() else Path.cwd() / "node_modules"

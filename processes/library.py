@@ -26,7 +26,20 @@ from processes.scripting import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-BPMN_DIR = REPO_ROOT / "bpmn"
+
+
+def data_dir(name: str) -> Path:
+    """A folder that ships with Sagsflow (``bpmn``, ``alembic``).
+
+    An installed wheel carries them as package data in ``processes/_data/`` (copied there
+    by the build, see ``setup.py``); a source checkout or an editable install reads them
+    from the repository root, where they are edited.
+    """
+    packaged = Path(__file__).resolve().parent / "_data" / name
+    return packaged if packaged.is_dir() else REPO_ROOT / name
+
+
+BPMN_DIR = data_dir("bpmn")
 
 NS = {
     "bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
@@ -500,7 +513,7 @@ def parse_model(xml: str | bytes, file_name: str, policy: dict | None = None,
 
 def parse_file(path: Path, policy: dict | None = None, expected_process: str | None = None) -> ParsedModel:
     try:
-        display = str(path.relative_to(REPO_ROOT))
+        display = str(path.relative_to(BPMN_DIR.parent))  # bpmn/shared/x.bpmn, installed or not
     except ValueError:
         display = path.name
     return parse_model(path.read_bytes(), display, policy=policy, expected_process=expected_process)

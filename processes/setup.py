@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from processes import municipalities, timekeeping
-from processes.library import REPO_ROOT, ModelInvalid
+from processes.library import ModelInvalid, data_dir
 from processes.models import Role, User, UserRole
 from processes.roles import ROLES
 
@@ -26,7 +26,7 @@ DEMO_START = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
 def upgrade_database(engine: Engine) -> None:
     """Run Alembic migrations up to head on ``engine``."""
     config = Config()
-    config.set_main_option("script_location", str(REPO_ROOT / "alembic"))
+    config.set_main_option("script_location", str(data_dir("alembic")))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
