@@ -38,6 +38,8 @@ PER_PAGE = 50
 KIND_LABELS = {
     "due_soon": _l("Frist nærmer sig"),
     "deadline_breach": _l("Frist overskredet"),
+    "target_soon": _l("Servicemål nærmer sig"),
+    "target_breach": _l("Servicemål overskredet"),
     "delivery_failed": _l("Levering mislykkedes"),
 }
 
@@ -157,7 +159,7 @@ def read_all():
 # ---------------------------------------------------------------- REST API schemas
 class NotificationSchema(Schema):
     id = fields.Integer()
-    kind = fields.String(metadata={"description": "due_soon, deadline_breach or delivery_failed"})
+    kind = fields.String(metadata={"description": "due_soon, deadline_breach, target_soon, target_breach or delivery_failed"})
     kind_label = fields.Function(lambda n: kind_label(n.kind), metadata={"description": "The kind in words"})
     title = fields.String(metadata={"description": "Danish, as written by the worker"})
     body = fields.String()

@@ -837,7 +837,7 @@ class Engine:
             municipality = session.get(Municipality, case.municipality_id)
             milestone_rows = milestones.case_milestones(session, case_id)
             targets = milestones.target_status(milestone_rows, self._target_values(session, case.municipality_id, now),
-                                               now)
+                                               now, {i.process_id for i in instances})
             owner = session.get(User, case.owner_id) if case.owner_id else None
             return {"case": case, "municipality": municipality, "instances": instances, "tasks": tasks,
                     "timers": timers, "letters": letters, "breaches": breaches, "audit": audit, "now": now,

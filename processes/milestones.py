@@ -7,9 +7,13 @@ key, Danish calendar date, when it was recorded and by whom. A key may be record
 times on a case; measures use the **first** recording per case (``first_dates``).
 
 Service targets are policy parameters (``maal_*`` in :mod:`processes.policy`) between two
-milestones. They are not timers: a target is evaluated when read (case page, API),
-from the milestone table and the case clock, and shown like a deadline (due date and
-due state; overdue in red). See ``docs/municipalities.md``.
+milestones. They are not timers: a target is evaluated from the milestone table and the
+case clock when read (case page, API: due date and due state, overdue in red) and by the
+worker's escalation scan (``worker.escalation``), which warns like a deadline: a
+"due soon" notice to the case owner and the responsible role, and on a miss a breach
+notice to the teamleder. A target applies to a case only once the case has a process of
+the target's case type (the first ressourceforløb talk is no target for a case that
+went to fleksjob). See ``docs/municipalities.md``.
 """
 from __future__ import annotations
 
@@ -71,17 +75,23 @@ class ServiceTarget:
     start: str
     end: str
     label: str
+    role: str       # who works towards it: told when it falls due (with the case owner)
+
+    @property
+    def case_type(self) -> str:
+        from processes.policy import BY_KEY as PARAMETERS
+        return PARAMETERS[self.key].case_type
 
 
 SERVICE_TARGETS: tuple[ServiceTarget, ...] = (
     ServiceTarget("maal_underskrift_moede", "forberedende_del_underskrevet", "moede_holdt",
-                  "Fra underskrift til rehabiliteringsmøde"),
+                  "Fra underskrift til rehabiliteringsmøde", "sagsbehandler"),
     ServiceTarget("maal_forberedelse_afgoerelse", "forberedelse_startet", "afgoerelse",
-                  "Fra forberedelse til afgørelse"),
+                  "Fra forberedelse til afgørelse", "sagsbehandler"),
     ServiceTarget("maal_afgoerelse_foerste_samtale", "afgoerelse", "foerste_samtale_rf",
-                  "Fra afgørelse til første samtale i ressourceforløbet"),
+                  "Fra afgørelse til første samtale i ressourceforløbet", "koordinerende_sagsbehandler"),
     ServiceTarget("maal_moede_foerste_indsats", "moede_holdt", "foerste_indsats_startet",
-                  "Fra rehabiliteringsmøde til første indsats"),
+                  "Fra rehabiliteringsmøde til første indsats", "koordinerende_sagsbehandler"),
 )
 TARGET_BY_KEY = {t.key: t for t in SERVICE_TARGETS}
 
@@ -106,19 +116,23 @@ def first_dates(rows: list[Milestone]) -> dict[str, str]:
     return first
 
 
-def target_status(rows: list[Milestone], policy_of, now: datetime) -> list[dict]:
+def target_status(rows: list[Milestone], policy_of, now: datetime,
+                  processes: set[str] | None = None) -> list[dict]:
     """The service targets that apply to a case, with due date and state.
 
     ``policy_of(key)`` gives the municipality's current value of a target parameter (or
     None when unset). A target applies once its start milestone is recorded; it is met
     when the end milestone is recorded on or after the start. States: ``met`` (on time),
     ``late`` (met after the due date), ``overdue`` (not met, due date passed) and
-    ``open``.
+    ``open``. ``processes``, when given, are the case types the case has a process of;
+    a target of another case type does not apply.
     """
     first = first_dates(rows)
     today = danish_date(now)
     out = []
     for target in SERVICE_TARGETS:
+        if processes is not None and target.case_type not in processes:
+            continue
         duration = policy_of(target.key)
         start = first.get(target.start)
         if not duration or start is None:
@@ -130,7 +144,8 @@ def target_status(rows: list[Milestone], policy_of, now: datetime) -> list[dict]
             state = "met" if end <= due else "late"
         else:
             state = "overdue" if today > due else "open"
-        out.append({"key": target.key, "label": target.label, "start": start, "due": due, "end": end,
+        out.append({"key": target.key, "label": target.label, "role": target.role, "start": start,
+                    "due": due, "end": end,
                     "state": state, "duration": duration, "due_at": end_of_danish_day(due)})
     return out
 

@@ -38,6 +38,8 @@ ENGLISH = {
     "Førtidspension": "Disability pension",
     "Sygedagpenge": "Sickness benefit",
     "Overskredet": "Overdue",
+    "Servicemål nærmer sig": "Service target due soon",
+    "Servicemål overskredet": "Service target missed",
     "Snart": "Due soon",
     "I god tid": "On time",
     "Ingen frist": "No deadline",
