@@ -1,0 +1,625 @@
+"""Manager measures: one definition per measure, on the case data (``docs/analytics.md``).
+
+Lead times, the funnel and outcomes are computed from **milestone rows** only
+(:class:`CaseFacts`, built from the ``milestone`` table or from any source of the same
+rows, such as a simulation). Deadline compliance and workload are computed from the
+``human_task`` projection, stock and flow from ``process_instance``; both are rows the
+engine writes. The pure functions take those facts and a ``now``; the ``load_*``
+functions read them from the database.
+
+Privacy: :func:`suppress` turns every figure built on fewer than
+:data:`SUPPRESS_BELOW` cases into ``"<5"``. :func:`compare` applies it to other
+municipalities and to the national figure, so every interface (page, CLI, API, CSV)
+gets the same suppression. Only :func:`drilldown` lists cases, and only for the caller's
+own municipality.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from processes.milestones import BY_KEY as MILESTONE_BY_KEY
+from processes.models import Case, HumanTask, Milestone, ModelVersion, Municipality, ProcessInstance
+from processes.policy import BY_KEY as POLICY_BY_KEY
+from processes.scripting import danish_date
+
+SUPPRESS_BELOW = 5
+SUPPRESSED = "<5"
+
+
+# ------------------------------------------------------------------ definitions
+@dataclass(frozen=True)
+class LeadTime:
+    """Days from the first ``start`` milestone of a case to the first of ``ends`` on or after it.
+
+    The interval applies to a case once ``start`` is recorded and, if ``requires`` is
+    set, one of those milestones too. It no longer applies (the case went another way)
+    when one of ``stops`` is recorded on or after the start and no end is. Open
+    intervals count as *at least* the days until now (censored), never dropped.
+    """
+
+    key: str
+    label: str
+    start: str
+    ends: tuple[str, ...]
+    requires: tuple[str, ...] = ()
+    stops: tuple[str, ...] = ()
+
+
+DECISION = ("afgoerelse", "foep_afgoerelse")
+LEAD_TIMES: tuple[LeadTime, ...] = (
+    LeadTime("underskrift_moede", "Fra underskrevet forberedende del til rehabiliteringsmøde",
+             "forberedende_del_underskrevet", ("moede_holdt",),
+             stops=("afgoerelse", "overdraget_pension", "foep_afgoerelse")),
+    LeadTime("moede_indstilling", "Fra rehabiliteringsmøde til indstilling", "moede_holdt", ("indstilling_afgivet",)),
+    LeadTime("indstilling_afgoerelse", "Fra indstilling til afgørelse", "indstilling_afgivet", DECISION),
+    LeadTime("afgoerelse_foerste_samtale_rf", "Fra afgørelse til første samtale i ressourceforløbet",
+             "afgoerelse", ("foerste_samtale_rf",), requires=("koordinator_tildelt",)),
+    LeadTime("moede_foerste_indsats", "Fra rehabiliteringsmøde til første indsats startet",
+             "moede_holdt", ("foerste_indsats_startet",), requires=("koordinator_tildelt",)),
+    LeadTime("visitation_foerste_samtale_fj", "Fra visitation til første samtale i fleksjob",
+             "visitation", ("foerste_samtale_fj",)),
+    LeadTime("overdragelse_foep_afgoerelse", "Fra oversendelse til afgørelse om førtidspension",
+             "overdraget_pension", ("foep_afgoerelse",)),
+    LeadTime("forberedelse_afgoerelse", "Fra forberedelse startet til afgørelse", "forberedelse_startet", DECISION),
+)
+LEAD_BY_KEY = {m.key: m for m in LEAD_TIMES}
+
+# The funnel counts cases (milestone rows name no single intervention): a ressourceforløb
+# granted with the team's recommended interventions -> an intervention plan made at the
+# first talk -> the first intervention started.
+FUNNEL: tuple[tuple[str, str, str], ...] = (
+    ("anbefalet", "Indsatser anbefalet og ressourceforløb bevilget", "koordinator_tildelt"),
+    ("i_plan", "Indsatser i indsatsplanen (første samtale holdt)", "foerste_samtale_rf"),
+    ("startet", "Første indsats startet", "foerste_indsats_startet"),
+)
+
+# Outcome of a decided case, by the first follow-on milestone the decision led to.
+OUTCOMES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("foertidspension", "Førtidspension (oversendt til pensionsteamet)", ("overdraget_pension", "foep_afgoerelse")),
+    ("ressourceforloeb", "Ressourceforløb", ("koordinator_tildelt",)),
+    ("fleksjob", "Fleksjob", ("visitation",)),
+    ("andet", "Andet (anden indsats, afslag)", ()),
+)
+OUTCOME_DECIDED = ("afgoerelse", "overdraget_pension", "foep_afgoerelse")
+
+QUANTILES = (("q1", 0.25), ("median", 0.5), ("q3", 0.75), ("p90", 0.9))
+
+
+# ------------------------------------------------------------------ facts
+@dataclass
+class CaseFacts:
+    """One case's milestone dates (every recording, sorted) and what filters select on."""
+
+    case_id: int
+    municipality: str
+    case_type: str
+    model_version: int | None = None
+    policy_version: int | None = None
+    dates: dict[str, list[date]] = field(default_factory=dict)
+
+    def first(self, key: str, on_or_after: date | None = None) -> date | None:
+        for day in self.dates.get(key, ()):
+            if on_or_after is None or day >= on_or_after:
+                return day
+        return None
+
+    def first_of(self, keys: Iterable[str], on_or_after: date | None = None) -> date | None:
+        found = [d for d in (self.first(k, on_or_after) for k in keys) if d is not None]
+        return min(found) if found else None
+
+
+@dataclass(frozen=True)
+class DeadlineFact:
+    """A task with a deadline (``human_task`` with ``due_at``)."""
+
+    case_id: int
+    municipality: str
+    rule: str
+    due_at: datetime
+    state: str                  # open | completed | cancelled
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TaskFact:
+    case_id: int
+    municipality: str
+    role: str
+    bpmn_id: str
+    process_id: str
+    created_at: datetime
+    closed_at: datetime | None
+    state: str
+    due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class InstanceFact:
+    case_id: int
+    municipality: str
+    process_id: str
+    started_at: datetime
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Period of Danish dates (inclusive), case type, and the model/policy version of a case.
+
+    A case's type and versions are those of its first process instance.
+    """
+
+    start: date
+    end: date
+    case_type: str | None = None
+    model_version: int | None = None
+    policy_version: int | None = None
+
+    def in_period(self, day: date | None) -> bool:
+        return day is not None and self.start <= day <= self.end
+
+    def selects(self, facts: CaseFacts) -> bool:
+        return ((self.case_type is None or facts.case_type == self.case_type)
+                and (self.model_version is None or facts.model_version == self.model_version)
+                and (self.policy_version is None or facts.policy_version == self.policy_version))
+
+    def without_versions(self) -> "Filters":
+        return Filters(self.start, self.end, self.case_type)
+
+
+def facts_from_rows(rows: Iterable[tuple[int, str, str, date]],
+                    cases: dict[int, tuple[str, int | None, int | None]]) -> list[CaseFacts]:
+    """CaseFacts from milestone rows ``(case_id, municipality, key, date)`` and, per case,
+    ``(case_type, model_version, policy_version)``. A simulation that produces the same
+    rows gets the same measures."""
+    by_case: dict[int, CaseFacts] = {}
+    for case_id, municipality, key, day in rows:
+        if case_id not in by_case:
+            case_type, model_version, policy_version = cases[case_id]
+            by_case[case_id] = CaseFacts(case_id, municipality, case_type, model_version, policy_version)
+        by_case[case_id].dates.setdefault(key, []).append(day)
+    for facts in by_case.values():
+        for days in facts.dates.values():
+            days.sort()
+    return sorted(by_case.values(), key=lambda f: f.case_id)
+
+
+# ------------------------------------------------------------------ statistics
+def days_between(start: date, end: date) -> int:
+    return (end - start).days
+
+
+def quantile(observations: list[tuple[int, bool]], p: float) -> dict | None:
+    """The ``p`` quantile (linear interpolation, as PostgreSQL ``percentile_cont``) of
+    ``(days, censored)`` observations. ``at_least`` is true when a censored (still open)
+    observation lies at or below the ranks used: the true value can only be higher."""
+    if not observations:
+        return None
+    ordered = sorted(observations, key=lambda o: (o[0], o[1]))
+    h = (len(ordered) - 1) * p
+    lo, hi = math.floor(h), math.ceil(h)
+    value = ordered[lo][0] + (h - lo) * (ordered[hi][0] - ordered[lo][0])
+    return {"value": round(value, 2), "at_least": any(c for _, c in ordered[:hi + 1])}
+
+
+def lead_time(measure: LeadTime, facts: Iterable[CaseFacts], filters: Filters, today: date) -> dict:
+    """Quartiles, median and 90th percentile of a lead time over the cases whose interval
+    starts in the period; open intervals censored at ``today``."""
+    observations: list[tuple[int, bool]] = []
+    cases: list[int] = []
+    for case in facts:
+        start = case.first(measure.start)
+        if not filters.in_period(start):
+            continue
+        if measure.requires and case.first_of(measure.requires) is None:
+            continue
+        end = case.first_of(measure.ends, start)
+        if end is None:
+            if measure.stops and case.first_of(measure.stops, start) is not None:
+                continue
+            observations.append((max(0, days_between(start, today)), True))
+        else:
+            observations.append((days_between(start, end), False))
+        cases.append(case.case_id)
+    out = {"key": measure.key, "label": measure.label, "start": measure.start, "ends": list(measure.ends),
+           "n": len(observations), "finished": sum(1 for _, c in observations if not c),
+           "open": sum(1 for _, c in observations if c), "case_ids": cases}
+    for name, p in QUANTILES:
+        out[name] = quantile(observations, p)
+    return out
+
+
+def funnel(facts: Iterable[CaseFacts], filters: Filters) -> dict:
+    """Cases entering the funnel (first stage milestone) in the period, and how far they got."""
+    cohort = [c for c in facts if filters.in_period(c.first(FUNNEL[0][2]))]
+    stages = []
+    for key, label, milestone in FUNNEL:
+        ids = [c.case_id for c in cohort if c.first(milestone) is not None]
+        stages.append({"stage": key, "label": label, "milestone": milestone, "count": len(ids),
+                       "share": _share(len(ids), len(cohort)), "case_ids": ids})
+    return {"n": len(cohort), "stages": stages}
+
+
+def outcome_of(case: CaseFacts) -> str | None:
+    decided = case.first_of(OUTCOME_DECIDED)
+    if decided is None:
+        return None
+    for key, _label, milestones in OUTCOMES:
+        if milestones and case.first_of(milestones, decided) is not None:
+            return key
+    return "andet"
+
+
+def outcomes(facts: Iterable[CaseFacts], filters: Filters) -> dict:
+    """Shares of the outcomes of the cases decided in the period (decision date)."""
+    by: dict[str, list[int]] = defaultdict(list)
+    for case in facts:
+        if filters.in_period(case.first_of(OUTCOME_DECIDED)):
+            by[outcome_of(case)].append(case.case_id)
+    n = sum(len(v) for v in by.values())
+    return {"n": n, "outcomes": [{"outcome": key, "label": label, "count": len(by[key]),
+                                  "share": _share(len(by[key]), n), "case_ids": by[key]}
+                                 for key, label, _ in OUTCOMES]}
+
+
+def compliance(deadlines: Iterable[DeadlineFact], filters: Filters, now: datetime) -> list[dict]:
+    """Per deadline rule, the deadlines falling due in the period (Danish date of ``due_at``):
+    met (closed on time), breached (closed late), overdue (open, due passed) and open.
+    A task cancelled before its deadline no longer has one and is not counted."""
+    rules: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for d in deadlines:
+        if not filters.in_period(date.fromisoformat(danish_date(d.due_at))):
+            continue
+        if d.state == "open":
+            state = "overdue" if d.due_at < now else "open"
+        elif d.closed_at is not None and d.closed_at <= d.due_at:
+            if d.state == "cancelled":
+                continue
+            state = "met"
+        else:
+            state = "breached"
+        rules[d.rule][state].append(d.case_id)
+    out = []
+    for rule in sorted(rules):
+        states = rules[rule]
+        count = {s: len(states[s]) for s in ("met", "breached", "overdue", "open")}
+        decided = count["met"] + count["breached"] + count["overdue"]
+        param = POLICY_BY_KEY.get(rule)
+        out.append({"rule": rule, "label": param.label if param else rule,
+                    "statutory": bool(param and param.statutory), **count,
+                    "n": len({c for ids in states.values() for c in ids}),
+                    "share_met": _share(count["met"], decided),
+                    "share_breached": _share(count["breached"] + count["overdue"], decided),
+                    "case_ids": sorted({c for ids in states.values() for c in ids})})
+    return out
+
+
+def workload(tasks: Iterable[TaskFact], now: datetime) -> list[dict]:
+    """Open tasks per role now: how many, their age in days (median, oldest), how many overdue."""
+    by_role: dict[str, list[TaskFact]] = defaultdict(list)
+    for t in tasks:
+        if t.state == "open":
+            by_role[t.role].append(t)
+    out = []
+    for role in sorted(by_role):
+        rows = by_role[role]
+        ages = sorted(_days(t.created_at, now) for t in rows)
+        median = quantile([(a, False) for a in ages], 0.5)
+        out.append({"role": role, "open": len(rows), "n": len({t.case_id for t in rows}),
+                    "median_age_days": median["value"], "oldest_days": ages[-1],
+                    "overdue": sum(1 for t in rows if t.due_at is not None and t.due_at < now),
+                    "case_ids": sorted({t.case_id for t in rows})})
+    return out
+
+
+def months(filters: Filters) -> list[date]:
+    """First days of the calendar months the period touches."""
+    out, month = [], filters.start.replace(day=1)
+    while month <= filters.end:
+        out.append(month)
+        month = (month + timedelta(days=32)).replace(day=1)
+    return out
+
+
+def stock_flow(instances: Iterable[InstanceFact], filters: Filters) -> list[dict]:
+    """Per process (scheme) and calendar month: started (inflow), ended (outflow), and
+    running at the end of the month (stock), by Danish dates."""
+    by_process: dict[str, list[tuple[date, date | None]]] = defaultdict(list)
+    for i in instances:
+        end = date.fromisoformat(danish_date(i.completed_at)) if i.completed_at else None
+        by_process[i.process_id].append((date.fromisoformat(danish_date(i.started_at)), end))
+    out = []
+    for process in sorted(by_process):
+        spans = by_process[process]
+        for month in months(filters):
+            last = min((month + timedelta(days=32)).replace(day=1) - timedelta(days=1), filters.end)
+            first = max(month, filters.start)
+            out.append({"process": process, "month": month.isoformat()[:7],
+                        "inflow": sum(1 for s, _ in spans if first <= s <= last),
+                        "outflow": sum(1 for _, e in spans if e is not None and first <= e <= last),
+                        "stock": sum(1 for s, e in spans if s <= last and (e is None or e > last))})
+    return out
+
+
+def task_heatmap(tasks: Iterable[TaskFact], filters: Filters, now: datetime) -> list[dict]:
+    """Per flow node (``bpmn_id``): tasks opened in the period, median waiting days (open to
+    close, open ones censored at now) and breaches (closed after, or open past, the due time)."""
+    by_node: dict[str, list[TaskFact]] = defaultdict(list)
+    for t in tasks:
+        if filters.in_period(date.fromisoformat(danish_date(t.created_at))):
+            by_node[t.bpmn_id].append(t)
+    out = []
+    for node in sorted(by_node):
+        rows = by_node[node]
+        waits = [(_days(t.created_at, t.closed_at or now), t.closed_at is None) for t in rows]
+        breaches = sum(1 for t in rows if t.due_at is not None and (t.closed_at or now) > t.due_at
+                       and not (t.state == "cancelled" and t.closed_at <= t.due_at))
+        out.append({"bpmn_id": node, "count": len(rows), "n": len({t.case_id for t in rows}),
+                    "median_wait_days": quantile(waits, 0.5), "breaches": breaches})
+    return out
+
+
+def _days(start: datetime, end: datetime) -> int:
+    """Whole days between the Danish dates of two instants."""
+    return max(0, days_between(date.fromisoformat(danish_date(start)), date.fromisoformat(danish_date(end))))
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+# ------------------------------------------------------------------ one municipality's figures
+def measures(facts: list[CaseFacts], deadlines: list[DeadlineFact], tasks: list[TaskFact],
+             instances: list[InstanceFact], filters: Filters, now: datetime) -> dict:
+    """Every measure over the given facts (already narrowed to one municipality or pooled)."""
+    chosen = [f for f in facts if filters.selects(f)]
+    ids = {f.case_id for f in chosen}
+    today = date.fromisoformat(danish_date(now))
+    return {
+        "cases": len(chosen),
+        "lead_times": [lead_time(m, chosen, filters, today) for m in LEAD_TIMES],
+        "compliance": compliance([d for d in deadlines if d.case_id in ids], filters, now),
+        "funnel": funnel(chosen, filters),
+        "outcomes": outcomes(chosen, filters),
+        "stock_flow": stock_flow([i for i in instances if i.case_id in ids], filters),
+        "workload": workload([t for t in tasks if t.case_id in ids], now),
+    }
+
+
+# ------------------------------------------------------------------ suppression
+def _hide(value, n: int):
+    return SUPPRESSED if 0 < n < SUPPRESS_BELOW else value
+
+
+def _count(value: int):
+    return SUPPRESSED if 0 < value < SUPPRESS_BELOW else value
+
+
+def _hide_share(share, part: int, whole: int):
+    """A share is built on its part's cases as well as on the whole's: 2 of 7 is suppressed."""
+    return SUPPRESSED if 0 < part < SUPPRESS_BELOW or 0 < whole < SUPPRESS_BELOW else share
+
+
+def suppress(figures: dict) -> dict:
+    """The figures as another municipality (or the nation) may see them: no case ids, and
+    every figure built on 1-4 cases replaced by ``"<5"`` (a count of 1-4, a quantile or
+    median over 1-4 cases, a share whose part or whole is 1-4 cases). Zero stays zero."""
+    out: dict[str, Any] = {"cases": _count(figures["cases"])}
+    out["lead_times"] = [
+        {**{k: v for k, v in m.items() if k != "case_ids"},
+         "n": _count(m["n"]), "finished": _count(m["finished"]), "open": _count(m["open"]),
+         **{name: _hide(m[name], m["n"]) for name, _ in QUANTILES}}
+        for m in figures["lead_times"]]
+    out["compliance"] = [
+        {**{k: v for k, v in r.items() if k != "case_ids"},
+         **{s: _count(r[s]) for s in ("met", "breached", "overdue", "open")},
+         "n": _count(r["n"]),
+         "share_met": _hide_share(r["share_met"], r["met"], r["met"] + r["breached"] + r["overdue"]),
+         "share_breached": _hide_share(r["share_breached"], r["breached"] + r["overdue"],
+                                       r["met"] + r["breached"] + r["overdue"])}
+        for r in figures["compliance"]]
+    fn = figures["funnel"]
+    out["funnel"] = {"n": _count(fn["n"]), "stages": [
+        {**{k: v for k, v in s.items() if k != "case_ids"}, "count": _count(s["count"]),
+         "share": _hide_share(s["share"], s["count"], fn["n"])} for s in fn["stages"]]}
+    oc = figures["outcomes"]
+    out["outcomes"] = {"n": _count(oc["n"]), "outcomes": [
+        {**{k: v for k, v in o.items() if k != "case_ids"}, "count": _count(o["count"]),
+         "share": _hide_share(o["share"], o["count"], oc["n"])} for o in oc["outcomes"]]}
+    out["stock_flow"] = [{**r, "inflow": _count(r["inflow"]), "outflow": _count(r["outflow"]),
+                          "stock": _count(r["stock"])} for r in figures["stock_flow"]]
+    out["workload"] = [
+        {**{k: v for k, v in r.items() if k != "case_ids"}, "open": _count(r["open"]),
+         "n": _count(r["n"]), "median_age_days": _hide(r["median_age_days"], r["n"]),
+         "oldest_days": _hide(r["oldest_days"], r["n"]), "overdue": _count(r["overdue"])}
+        for r in figures["workload"]]
+    return out
+
+
+def without_case_ids(figures: Any) -> Any:
+    """The figures without the case lists (what an interface shows of its own municipality)."""
+    if isinstance(figures, dict):
+        return {k: without_case_ids(v) for k, v in figures.items() if k != "case_ids"}
+    if isinstance(figures, list):
+        return [without_case_ids(v) for v in figures]
+    return figures
+
+
+# ------------------------------------------------------------------ loading from the database
+def _first_instances(session: Session, municipality_ids: list[int] | None):
+    """Per case: its municipality key, type and versions (of its first process instance)."""
+    first = (select(ProcessInstance.case_id, func.min(ProcessInstance.id).label("iid"))
+             .group_by(ProcessInstance.case_id))
+    if municipality_ids is not None:
+        first = first.where(ProcessInstance.municipality_id.in_(municipality_ids))
+    first = first.subquery()
+    rows = session.execute(
+        select(ProcessInstance.case_id, Municipality.key, ProcessInstance.process_id, ModelVersion.version,
+               ProcessInstance.policy_version_id)
+        .join(first, first.c.iid == ProcessInstance.id)
+        .join(ModelVersion, ModelVersion.id == ProcessInstance.model_version_id)
+        .join(Municipality, Municipality.id == ProcessInstance.municipality_id))
+    return {case_id: (key, ptype, version, policy) for case_id, key, ptype, version, policy in rows}
+
+
+@dataclass
+class Facts:
+    cases: list[CaseFacts]
+    deadlines: list[DeadlineFact]
+    tasks: list[TaskFact]
+    instances: list[InstanceFact]
+
+    def of(self, municipality: str) -> "Facts":
+        return Facts([c for c in self.cases if c.municipality == municipality],
+                     [d for d in self.deadlines if d.municipality == municipality],
+                     [t for t in self.tasks if t.municipality == municipality],
+                     [i for i in self.instances if i.municipality == municipality])
+
+
+def load_facts(session: Session, municipality_ids: list[int] | None = None) -> Facts:
+    """Every case's milestones, deadlines, tasks and process instances (all municipalities
+    when ``municipality_ids`` is None)."""
+    cases = _first_instances(session, municipality_ids)
+
+    def scoped(stmt, column):
+        return stmt if municipality_ids is None else stmt.where(column.in_(municipality_ids))
+
+    rows = session.execute(scoped(select(Milestone.case_id, Milestone.key, Milestone.date), Milestone.municipality_id)
+                           .order_by(Milestone.case_id, Milestone.date))
+    case_facts = facts_from_rows(((cid, cases[cid][0], key, day) for cid, key, day in rows if cid in cases),
+                                 {cid: v[1:] for cid, v in cases.items()})
+    seen = {f.case_id for f in case_facts}
+    # a case without milestones still counts (workload, stock and flow filter on its type)
+    case_facts += [CaseFacts(cid, v[0], v[1], v[2], v[3]) for cid, v in cases.items() if cid not in seen]
+    tasks = [TaskFact(case_id, cases[case_id][0], role, bpmn_id, process_id, created, closed, state, due)
+             for case_id, role, bpmn_id, process_id, created, closed, state, due in session.execute(scoped(
+                 select(HumanTask.case_id, HumanTask.role, HumanTask.bpmn_id, HumanTask.process_id,
+                        HumanTask.created_at, HumanTask.closed_at, HumanTask.state, HumanTask.due_at),
+                 HumanTask.municipality_id)) if case_id in cases]
+    deadlines = [DeadlineFact(case_id, cases[case_id][0], rule, due, state, closed)
+                 for case_id, rule, due, state, closed in session.execute(scoped(
+                     select(HumanTask.case_id, HumanTask.deadline_rule, HumanTask.due_at, HumanTask.state,
+                            HumanTask.closed_at).where(HumanTask.due_at.is_not(None),
+                                                       HumanTask.deadline_rule.is_not(None)),
+                     HumanTask.municipality_id)) if case_id in cases]
+    instances = [InstanceFact(case_id, cases[case_id][0], process_id, started, completed)
+                 for case_id, process_id, started, completed in session.execute(scoped(
+                     select(ProcessInstance.case_id, ProcessInstance.process_id, ProcessInstance.started_at,
+                            ProcessInstance.completed_at), ProcessInstance.municipality_id)) if case_id in cases]
+    return Facts(case_facts, deadlines, tasks, instances)
+
+
+def municipality_figures(facts: Facts, filters: Filters, now: datetime) -> dict:
+    return measures(facts.cases, facts.deadlines, facts.tasks, facts.instances, filters, now)
+
+
+def compare(session: Session, own: str, others: list[str], filters: Filters, now: datetime) -> dict:
+    """Own municipality's figures beside others' and the national figure (all municipalities
+    pooled). Others and the nation are suppressed and carry no case ids; the model/policy
+    version filter applies to the own municipality only (versions are per municipality)."""
+    names = dict(session.execute(select(Municipality.key, Municipality.name)).all())
+    unknown = [k for k in [own, *others] if k not in names]
+    if unknown:
+        raise KeyError(", ".join(unknown))
+    everything = load_facts(session)
+    pooled = filters.without_versions()
+    columns = [{"key": own, "name": names[own], "own": True,
+                "figures": without_case_ids(municipality_figures(everything.of(own), filters, now))}]
+    for key in others:
+        if key != own:
+            columns.append({"key": key, "name": names[key], "own": False,
+                            "figures": suppress(municipality_figures(everything.of(key), pooled, now))})
+    columns.append({"key": "national", "name": "Landsplan", "own": False,
+                    "figures": suppress(municipality_figures(everything, pooled, now))})
+    return {"filters": filters_json(filters), "computed_at": now.isoformat(), "columns": columns}
+
+
+def filters_json(filters: Filters) -> dict:
+    return {"from": filters.start.isoformat(), "to": filters.end.isoformat(), "case_type": filters.case_type,
+            "model_version": filters.model_version, "policy_version": filters.policy_version}
+
+
+# ------------------------------------------------------------------ table rows
+def _fmt_days(q):
+    if q is None:
+        return None
+    if q == SUPPRESSED:
+        return SUPPRESSED
+    return ("≥" if q["at_least"] else "") + _num(q["value"])
+
+
+def _num(value) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}".replace(".", ",")
+
+
+def _fmt_share(value):
+    if value is None or value == SUPPRESSED:
+        return value
+    return f"{round(value * 100)} %"
+
+
+def comparison_rows(result: dict) -> list[dict]:
+    """One row per measure, one value (display text) per column: the Sammenlign table and
+    its CSV. Rows: lead time medians, compliance per rule, funnel and outcome shares."""
+    cols = result["columns"]
+    rows: list[dict] = []
+
+    def add(group, key, label, pick):
+        rows.append({"group": group, "key": key, "label": label, "values": [pick(c["figures"]) for c in cols]})
+
+    for i, m in enumerate(LEAD_TIMES):
+        add("lead_time", m.key, f"{m.label} (median, dage)",
+            lambda f, i=i: _fmt_days(f["lead_times"][i]["median"]))
+    rules = sorted({r["rule"] for c in cols for r in c["figures"]["compliance"]})
+    for rule in rules:
+        param = POLICY_BY_KEY.get(rule)
+        add("compliance", rule, f"Frist overholdt: {param.label if param else rule}",
+            lambda f, rule=rule: next((_fmt_share(r["share_met"]) for r in f["compliance"] if r["rule"] == rule), None))
+    for i, (key, label, _) in enumerate(FUNNEL):
+        add("funnel", key, f"Tragt: {label}", lambda f, i=i: _fmt_share(f["funnel"]["stages"][i]["share"]))
+    for i, (key, label, _) in enumerate(OUTCOMES):
+        add("outcome", key, f"Udfald: {label}", lambda f, i=i: _fmt_share(f["outcomes"]["outcomes"][i]["share"]))
+    return rows
+
+
+# ------------------------------------------------------------------ drill-down (own only)
+def drilldown(session: Session, municipality_id: int, kind: str, key: str, filters: Filters,
+              now: datetime) -> list[int]:
+    """The own municipality's case ids behind one figure (``kind``: lead_time, compliance,
+    funnel, outcome, workload). Never crosses municipalities: it loads only
+    ``municipality_id``'s facts."""
+    facts = load_facts(session, [municipality_id])
+    figures = municipality_figures(facts, filters, now)
+    if kind == "lead_time":
+        found = [m for m in figures["lead_times"] if m["key"] == key]
+    elif kind == "compliance":
+        found = [r for r in figures["compliance"] if r["rule"] == key]
+    elif kind == "funnel":
+        found = [s for s in figures["funnel"]["stages"] if s["stage"] == key]
+    elif kind == "outcome":
+        found = [o for o in figures["outcomes"]["outcomes"] if o["outcome"] == key]
+    elif kind == "workload":
+        found = [r for r in figures["workload"] if r["role"] == key]
+    else:
+        raise KeyError(kind)
+    if not found:
+        return []
+    return list(found[0]["case_ids"])
+
+
+def own_cases(session: Session, municipality_id: int, case_ids: list[int]) -> list[Case]:
+    if not case_ids:
+        return []
+    return list(session.scalars(select(Case).where(Case.municipality_id == municipality_id,
+                                                   Case.id.in_(case_ids)).order_by(Case.id)))
+
+
+def milestone_label(key: str) -> str:
+    return MILESTONE_BY_KEY[key].label if key in MILESTONE_BY_KEY else key

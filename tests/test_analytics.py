@@ -1,0 +1,270 @@
+"""Issue 10: every manager measure on a small hand-built history, exact values, on SQLite
+and PostgreSQL; suppression and isolation across municipalities.
+
+The history (``tests/analytics_history.py``) is played through the engine; "now" is
+2027-07-01 09:00 Danish time and the period 2027-01-01..2027-06-30 unless a test says
+otherwise. Day counts below are Danish calendar days between milestone dates.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+
+from analytics_history import NOW, build_history, register
+from conftest import make_runtime
+from processes import analytics
+from processes.analytics import Filters
+from processes.models import Milestone, Municipality
+
+PERIOD = Filters(date(2027, 1, 1), date(2027, 6, 30))
+
+
+@pytest.fixture
+def history(db_url, tmp_path):
+    rt = make_runtime(db_url, reference=False)
+    ids = build_history(rt, tmp_path)
+    yield rt, ids
+    rt.close()
+
+
+def figures(rt, municipality="maaleby", filters=PERIOD):
+    with rt.sessions() as session:
+        facts = analytics.load_facts(session)
+    return analytics.municipality_figures(facts.of(municipality), filters, NOW)
+
+
+def q(value, at_least=False):
+    return {"value": value, "at_least": at_least}
+
+
+def ids_of(ids, *names):
+    return sorted(ids[n] for n in names)
+
+
+def test_lead_times_quartiles_p90_and_open_cases_as_at_least(history):
+    rt, ids = history
+    lead = {m["key"]: m for m in figures(rt)["lead_times"]}
+
+    def stats(key):
+        m = lead[key]
+        return (m["n"], m["finished"], m["open"], m["q1"], m["median"], m["q3"], m["p90"])
+
+    # signed -> meeting: M1 21, M2 28, M3 35, M4 42, M5 63, M6 still waiting since 03-01: >= 122.
+    # median between 35 and 42; p90 between 63 and the open 122, so only "at least".
+    assert stats("underskrift_moede") == (6, 5, 1, q(29.75), q(38.5), q(57.75), q(92.5, True))
+    assert lead["underskrift_moede"]["case_ids"] == ids_of(ids, "M1", "M2", "M3", "M4", "M5", "M6")
+    # meeting -> indstilling: 0 (M1), 1 (M2), 0 (M3), 7 (M4), 0 (M5)
+    assert stats("moede_indstilling") == (5, 5, 0, q(0), q(0), q(1), q(4.6))
+    # indstilling -> decision: 7, 13, M3's FØP decision 63, 14, 7
+    assert stats("indstilling_afgoerelse") == (5, 5, 0, q(7), q(13), q(14), q(43.4))
+    # decision -> first RF talk, only cases that went into a ressourceforløb: M1 14, M5 >= 80
+    assert stats("afgoerelse_foerste_samtale_rf") == (2, 1, 1, q(30.5, True), q(47, True), q(63.5, True),
+                                                      q(73.4, True))
+    # meeting -> first intervention started: M1 28, M5 >= 87
+    assert stats("moede_foerste_indsats") == (2, 1, 1, q(42.75, True), q(57.5, True), q(72.25, True),
+                                              q(81.1, True))
+    # visitation -> first fleksjob talk: M2 14, M7 28, M8 >= 30, M9 >= 11
+    assert stats("visitation_foerste_samtale_fj") == (4, 2, 2, q(13.25, True), q(21, True), q(28.5, True),
+                                                      q(29.4, True))
+    # transfer -> FØP decision: M3 56
+    assert stats("overdragelse_foep_afgoerelse") == (1, 1, 0, q(56), q(56), q(56), q(56))
+    # preparation -> decision: 35, 56, 119, 91, 98, M6 >= 178
+    assert stats("forberedelse_afgoerelse") == (6, 5, 1, q(64.75), q(94.5), q(113.75), q(148.5, True))
+
+
+def test_lead_time_cohort_is_the_start_date_in_the_period(history):
+    rt, _ = history
+    march = Filters(date(2027, 3, 1), date(2027, 3, 31))
+    lead = {m["key"]: m for m in figures(rt, filters=march)["lead_times"]}
+    # signed in March: M6 only (still open); visitation in March: M2 14, M7 28
+    assert (lead["underskrift_moede"]["n"], lead["underskrift_moede"]["median"]) == (1, q(122, True))
+    assert (lead["visitation_foerste_samtale_fj"]["n"], lead["visitation_foerste_samtale_fj"]["median"]) == (2, q(21))
+
+
+def test_compliance_per_rule_met_breached_overdue_open(history):
+    rt, ids = history
+
+    def rules(filters):
+        return {r["rule"]: (r["statutory"], r["met"], r["breached"], r["overdue"], r["open"], r["share_met"],
+                            r["share_breached"]) for r in figures(rt, filters=filters)["compliance"]}
+
+    # fj_foerste_samtale (3 weeks): M7 due 03-22, held 03-29 (breached); M8 due 06-22, still
+    # open on 07-01 (overdue now); M9 due 07-11 lies after the period.
+    # rehab_afgoerelse_frist (4 weeks, the rehabilitering model): M2 due 03-29, held 03-15.
+    assert rules(PERIOD) == {"fj_foerste_samtale": (True, 0, 1, 1, 0, 0.0, 1.0),
+                             "rehab_afgoerelse_frist": (False, 1, 0, 0, 0, 1.0, 0.0)}
+    july = Filters(date(2027, 1, 1), date(2027, 7, 31))
+    assert rules(july)["fj_foerste_samtale"] == (True, 0, 1, 1, 1, 0.0, 1.0)
+    fj = [r for r in figures(rt, filters=july)["compliance"] if r["rule"] == "fj_foerste_samtale"][0]
+    assert fj["case_ids"] == ids_of(ids, "M7", "M8", "M9")
+
+
+def test_funnel_and_outcomes(history):
+    rt, ids = history
+    f = figures(rt)
+    # RF granted (koordinator_tildelt): M1, M5; M1 had its first talk and started an intervention
+    assert [(s["stage"], s["count"], s["share"]) for s in f["funnel"]["stages"]] == [
+        ("anbefalet", 2, 1.0), ("i_plan", 1, 0.5), ("startet", 1, 0.5)]
+    assert f["funnel"]["stages"][2]["case_ids"] == ids_of(ids, "M1")
+    # decided: M1 RF, M2 fleksjob, M3 FØP, M4 other, M5 RF
+    assert f["outcomes"]["n"] == 5
+    assert [(o["outcome"], o["count"], o["share"]) for o in f["outcomes"]["outcomes"]] == [
+        ("foertidspension", 1, 0.2), ("ressourceforloeb", 2, 0.4), ("fleksjob", 1, 0.2), ("andet", 1, 0.2)]
+
+
+def test_stock_and_flow_per_scheme_per_month(history):
+    rt, _ = history
+    flow = [(r["process"], r["month"], r["inflow"], r["outflow"], r["stock"]) for r in figures(rt)["stock_flow"]]
+    # six rehabilitering cases start on 01-04; M1, M2 end in March, M4 in April, M3 in May.
+    # fleksjob: M7 starts 03-01, M8 06-01, M9 06-20.
+    assert flow == [
+        ("fleksjob", "2027-01", 0, 0, 0), ("fleksjob", "2027-02", 0, 0, 0), ("fleksjob", "2027-03", 1, 0, 1),
+        ("fleksjob", "2027-04", 0, 0, 1), ("fleksjob", "2027-05", 0, 0, 1), ("fleksjob", "2027-06", 2, 0, 3),
+        ("rehabilitering", "2027-01", 6, 0, 6), ("rehabilitering", "2027-02", 0, 0, 6),
+        ("rehabilitering", "2027-03", 0, 2, 4), ("rehabilitering", "2027-04", 0, 1, 3),
+        ("rehabilitering", "2027-05", 0, 1, 2), ("rehabilitering", "2027-06", 0, 0, 2)]
+
+
+def test_workload_per_role(history):
+    rt, _ = history
+    load = [(r["role"], r["open"], r["median_age_days"], r["oldest_days"], r["overdue"]) for r in figures(rt)["workload"]]
+    # sagsbehandler: M5 waiting since 04-12 (80 days), M6 since 03-01 (122), M7 since 03-29 (94)
+    # virksomhedskonsulent: M8's first talk since 06-01 (30, overdue), M9's since 06-20 (11)
+    assert load == [("sagsbehandler", 3, 94, 122, 0), ("virksomhedskonsulent", 2, 20.5, 30, 1)]
+
+
+def test_heatmap_per_task(history):
+    rt, _ = history
+    with rt.sessions() as session:
+        tasks = analytics.load_facts(session).of("maaleby").tasks
+    heat = {r["bpmn_id"]: r for r in analytics.task_heatmap(tasks, PERIOD, NOW)}
+    # first talk: M2 14 days, M7 28 (late), M8 open 30 (overdue), M9 open 11
+    assert (heat["foerste_samtale"]["count"], heat["foerste_samtale"]["median_wait_days"],
+            heat["foerste_samtale"]["breaches"]) == (4, q(21, True), 2)
+    # "vaelg": 40 completed (one per step but the talks) + 3 open (M5, M6, M7), no deadline
+    assert (heat["vaelg"]["count"], heat["vaelg"]["breaches"]) == (43, 0)
+
+
+def test_filters_case_type_and_model_version(history, tmp_path):
+    rt, _ = history
+    fleks = figures(rt, filters=Filters(PERIOD.start, PERIOD.end, case_type="fleksjob"))
+    assert fleks["cases"] == 3
+    lead = {m["key"]: m for m in fleks["lead_times"]}
+    assert (lead["visitation_foerste_samtale_fj"]["n"], lead["underskrift_moede"]["n"]) == (3, 0)
+    assert lead["underskrift_moede"]["median"] is None
+    # a new model version changes nothing for running cases: they stay on version 1
+    register(rt, tmp_path, "maaleby", "Målby Kommune", update=True, title="Registrering v2")
+    v1 = figures(rt, filters=Filters(PERIOD.start, PERIOD.end, case_type="rehabilitering", model_version=1))
+    v2 = figures(rt, filters=Filters(PERIOD.start, PERIOD.end, case_type="rehabilitering", model_version=2))
+    assert (v1["cases"], v2["cases"]) == (6, 0)
+    assert v1["lead_times"][0]["median"] == q(38.5)
+
+
+def test_compare_suppresses_other_municipalities_and_the_nation(history):
+    rt, _ = history
+    with rt.sessions() as session:
+        result = analytics.compare(session, "maaleby", ["naboby"], PERIOD, NOW)
+    own, other, national = result["columns"]
+    assert [(c["key"], c["own"]) for c in result["columns"]] == [("maaleby", True), ("naboby", False),
+                                                                 ("national", False)]
+    assert "case_ids" not in str(result)
+    # own figures are not suppressed: 2 RF cases in the funnel are shown
+    assert own["figures"]["funnel"]["stages"][0]["count"] == 2
+    # Naboby: meetings 10, 20, 30, 40, 50 days after signature: 5 cases, shown
+    nab = {m["key"]: m for m in other["figures"]["lead_times"]}
+    assert (nab["underskrift_moede"]["n"], nab["underskrift_moede"]["median"], nab["underskrift_moede"]["p90"]) == (
+        5, q(30), q(46))
+    # two decided cases (N1, N2): every outcome figure is "<5"; zero stays zero
+    assert other["figures"]["outcomes"]["n"] == "<5"
+    assert [(o["count"], o["share"]) for o in other["figures"]["outcomes"]["outcomes"]] == [
+        (0, "<5"), (0, "<5"), (0, "<5"), ("<5", "<5")]
+    # one visitation-free municipality: no deadlines at all; a lead time over 0 cases has no value
+    assert other["figures"]["compliance"] == []
+    assert nab["visitation_foerste_samtale_fj"]["median"] is None
+    # workload: five open "vaelg" tasks (N1, N2 since 03-01, N3 02-03, N4 02-13, N5 02-23)
+    assert [(r["role"], r["open"], r["median_age_days"], r["oldest_days"]) for r in other["figures"]["workload"]] == [
+        ("sagsbehandler", 5, 128, 148)]
+    # the nation pools both: signed -> meeting 10,20,21,28,30,35,40,42,50,63,>=122
+    nat = {m["key"]: m for m in national["figures"]["lead_times"]}
+    assert (nat["underskrift_moede"]["n"], nat["underskrift_moede"]["median"]) == (11, q(35))
+    # outcomes nationally: 7 decided (RF 2, FJ 1, FØP 1, other 3): counts and shares of 1-4 hidden
+    assert national["figures"]["outcomes"]["n"] == 7
+    assert [(o["count"], o["share"]) for o in national["figures"]["outcomes"]["outcomes"]] == [
+        ("<5", "<5"), ("<5", "<5"), ("<5", "<5"), ("<5", "<5")]
+    # a rule with 1-4 cases nationally is suppressed too
+    assert {r["rule"]: (r["n"], r["share_met"]) for r in national["figures"]["compliance"]} == {
+        "fj_foerste_samtale": ("<5", "<5"), "rehab_afgoerelse_frist": ("<5", "<5")}
+    rows = {r["key"]: r["values"] for r in analytics.comparison_rows(result)}
+    assert rows["underskrift_moede"] == ["38,5", "30", "35"]
+    assert rows["forberedelse_afgoerelse"] == ["94,5", "≥178", "98"]
+    assert rows["ressourceforloeb"] == ["40 %", "<5", "<5"]
+
+
+def test_suppression_rules_on_plain_figures():
+    """Counts 1-4 and anything built on them become "<5"; 0 and 5+ stay."""
+    fig = {"cases": 4, "lead_times": [], "compliance": [
+        {"rule": "r", "statutory": True, "met": 5, "breached": 1, "overdue": 0, "open": 0, "n": 6,
+         "share_met": 0.8333, "share_breached": 0.1667, "case_ids": [1]}],
+        "funnel": {"n": 0, "stages": []}, "outcomes": {"n": 0, "outcomes": []},
+        "stock_flow": [{"process": "fleksjob", "month": "2027-01", "inflow": 0, "outflow": 3, "stock": 12}],
+        "workload": [{"role": "sagsbehandler", "open": 5, "n": 4, "median_age_days": 3, "oldest_days": 9,
+                      "overdue": 0, "case_ids": [1, 2]}]}
+    out = analytics.suppress(fig)
+    assert out["cases"] == "<5"
+    assert out["compliance"] == [{"rule": "r", "statutory": True, "met": 5, "breached": "<5", "overdue": 0,
+                                  "open": 0, "n": 6, "share_met": 0.8333, "share_breached": "<5"}]
+    assert out["stock_flow"] == [{"process": "fleksjob", "month": "2027-01", "inflow": 0, "outflow": "<5",
+                                  "stock": 12}]
+    # five tasks but of four cases: the ages describe four citizens
+    assert out["workload"] == [{"role": "sagsbehandler", "open": 5, "n": "<5", "median_age_days": "<5",
+                                "oldest_days": "<5", "overdue": 0}]
+
+
+def test_drilldown_lists_own_cases_only(history):
+    rt, ids = history
+    with rt.sessions() as session:
+        own = session.scalar(select(Municipality.id).where(Municipality.key == "maaleby"))
+        other = session.scalar(select(Municipality.id).where(Municipality.key == "naboby"))
+        # "other" outcome: M4 in Maaleby, N1 and N2 in Naboby; a Maaleby manager sees M4 only
+        assert analytics.drilldown(session, own, "outcome", "andet", PERIOD, NOW) == ids_of(ids, "M4")
+        assert analytics.drilldown(session, other, "outcome", "andet", PERIOD, NOW) == ids_of(ids, "N1", "N2")
+        assert analytics.drilldown(session, own, "lead_time", "visitation_foerste_samtale_fj", PERIOD, NOW) == ids_of(
+            ids, "M2", "M7", "M8", "M9")
+        assert analytics.drilldown(session, own, "workload", "virksomhedskonsulent", PERIOD, NOW) == ids_of(
+            ids, "M8", "M9")
+        # a list of case ids from elsewhere yields nothing
+        assert analytics.own_cases(session, own, ids_of(ids, "N1", "N2")) == []
+        assert [c.id for c in analytics.own_cases(session, own, ids_of(ids, "M4", "N1"))] == ids_of(ids, "M4")
+        with pytest.raises(KeyError):
+            analytics.drilldown(session, own, "nonsense", "x", PERIOD, NOW)
+
+
+def test_measures_come_from_milestone_rows_alone(history):
+    """A simulation that writes the same milestone rows gets the same measures: build the
+    facts from plain (case, municipality, key, date) tuples, without the database loader."""
+    rt, _ = history
+    with rt.sessions() as session:
+        loaded = analytics.load_facts(session).of("maaleby").cases
+        rows = [(m.case_id, "maaleby", m.key, m.date) for m in session.scalars(
+            select(Milestone).join(Municipality, Municipality.id == Milestone.municipality_id)
+            .where(Municipality.key == "maaleby").order_by(Milestone.id.desc()))]
+    kinds = {f.case_id: (f.case_type, f.model_version, f.policy_version) for f in loaded}
+    from_rows = analytics.facts_from_rows(rows, kinds)
+    today = date(2027, 7, 1)
+    for measure in analytics.LEAD_TIMES:
+        assert analytics.lead_time(measure, from_rows, PERIOD, today) == analytics.lead_time(
+            measure, [f for f in loaded if f.dates], PERIOD, today)
+    assert analytics.outcomes(from_rows, PERIOD)["n"] == 5
+
+
+def test_quantile_interpolates_and_flags_censored_ranks():
+    assert analytics.quantile([], 0.5) is None
+    assert analytics.quantile([(10, False), (20, False)], 0.5) == q(15)
+    # an open case at 12 days lies below the upper rank used: the median is only a bound
+    assert analytics.quantile([(10, False), (12, True), (20, False)], 0.5) == q(12, True)
+    # an open case above the ranks used does not matter
+    assert analytics.quantile([(10, False), (12, False), (30, True)], 0.5) == q(12)
+    # ties: a closed value ranks before an open one of the same length
+    assert analytics.quantile([(12, True), (12, False), (5, False)], 0.5) == q(12)
