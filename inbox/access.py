@@ -20,6 +20,7 @@ from processes.errors import Forbidden, NotFound
 from processes.models import AuditEvent, Case, HumanTask, ProcessInstance, User
 
 TEAMLEDER = "teamleder"
+LEDER = "leder"  # managers: figures (inbox/analytics.py), never task forms
 STARTS_CASES = "sagsbehandler"
 
 

@@ -7,21 +7,24 @@ or unknown token 401.
 """
 from __future__ import annotations
 
+from datetime import date
+
 from flask import Flask, g, request
 from flask_smorest import Api, Blueprint
 from sqlalchemy import select
 
 from inbox import auth, notifications, schemas, tokens
-from inbox.access import STARTS_CASES, TEAMLEDER, require_role, runtime, task_for
+from inbox.access import LEDER, STARTS_CASES, TEAMLEDER, require_role, runtime, task_for
 from inbox.cases import case_view, validate_start
 from processes.milestones import BY_KEY as MILESTONES
 from inbox.errors import api_error
 from inbox.limits import LimitedParser
 from inbox.queries import InboxQuery, due_state, inbox_page, process_choices
-from processes import timekeeping
+from processes import analytics, timekeeping
 from processes.engine import Actor, Engine, mask_cpr
 from processes.errors import InvalidInput
 from processes.models import Case, HumanTask, Municipality, User
+from processes.scripting import danish_date
 
 
 class _Api(Api):
@@ -317,3 +320,24 @@ def read_all_notifications():
     with runtime().sessions.begin() as db:
         marked = notifications.mark_read(db, g.api_user)
         return {"marked": marked, "unread": notifications.unread_count(db, g.api_user)}
+
+
+@blp.route("/analytics/kpis")
+@blp.arguments(schemas.KpiArgs, location="query")
+@blp.response(200, schemas.KpiSchema)
+@blp.alt_response(403, schema=schemas.ApiErrorSchema)
+@blp.alt_response(404, schema=schemas.ApiErrorSchema)
+@blp.alt_response(422, schema=schemas.ApiErrorSchema)
+def analytics_kpis(args):
+    """My municipality's manager measures beside others' and the national figure (role leder;
+    docs/analytics.md). Other municipalities' figures are aggregates, suppressed below 5 cases."""
+    actor = _actor()
+    require_role(actor, LEDER)
+    with runtime().sessions() as db:
+        now = timekeeping.now(db)
+        own = db.get(Municipality, actor.municipality_id).key
+        filters = analytics.make_filters(date.fromisoformat(danish_date(now)), args["from_"], args["to"],
+                                         args["case_type"], args["model_version"], args["policy_version"])
+        others = [k.strip() for k in args["compare"].split(",") if k.strip()]
+        result = analytics.compare(db, own, others, filters, now)
+    return {**result, "rows": analytics.comparison_rows(result)}

@@ -208,3 +208,35 @@ class ApiTokenSchema(Schema):
     expires_at = fields.DateTime()
     revoked_at = fields.DateTime(allow_none=True)
     state = fields.String(metadata={"description": "aktiv, udloebet (expired) or tilbagekaldt (revoked)"})
+
+
+class KpiArgs(Schema):
+    compare = fields.String(load_default="", metadata={"description": "Other municipalities' keys, comma-separated."})
+    from_ = fields.Date(data_key="from", load_default=None,
+                        metadata={"description": "First day of the period (default: 12 months back)."})
+    to = fields.Date(load_default=None, metadata={"description": "Last day of the period (default: today)."})
+    case_type = fields.String(load_default=None, metadata={"description": "Only cases of this type."})
+    model_version = fields.Integer(load_default=None, metadata={"description": "Own cases on this model version."})
+    policy_version = fields.Integer(load_default=None, metadata={"description": "Own cases under this policy version."})
+
+
+class KpiColumnSchema(Schema):
+    key = fields.String(required=True, metadata={"description": "Municipality key, or `national`."})
+    name = fields.String()
+    own = fields.Boolean()
+    figures = fields.Dict(metadata={"description": "Every measure (docs/analytics.md); figures of other "
+                                                   "municipalities and the nation built on 1-4 cases are \"<5\"."})
+
+
+class KpiRowSchema(Schema):
+    group = fields.String()
+    key = fields.String()
+    label = fields.String()
+    values = fields.List(fields.String(allow_none=True), metadata={"description": "One per column, as displayed."})
+
+
+class KpiSchema(Schema):
+    filters = fields.Dict()
+    computed_at = fields.String()
+    columns = fields.List(fields.Nested(KpiColumnSchema))
+    rows = fields.List(fields.Nested(KpiRowSchema))

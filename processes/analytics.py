@@ -24,9 +24,10 @@ from typing import Any, Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from processes.errors import InvalidInput, NotFound
 from processes.milestones import BY_KEY as MILESTONE_BY_KEY
 from processes.models import Case, HumanTask, Milestone, ModelVersion, Municipality, ProcessInstance
-from processes.policy import BY_KEY as POLICY_BY_KEY
+from processes.policy import BY_KEY as POLICY_BY_KEY, CASE_TYPES
 from processes.scripting import danish_date
 
 SUPPRESS_BELOW = 5
@@ -172,6 +173,35 @@ class Filters:
 
     def without_versions(self) -> "Filters":
         return Filters(self.start, self.end, self.case_type)
+
+
+def make_filters(today: date, start: str | date | None = None, end: str | date | None = None,
+                 case_type: str | None = None, model_version: int | None = None,
+                 policy_version: int | None = None) -> Filters:
+    """Filters from user input; the period defaults to the 12 months up to ``today``."""
+    errors: dict[str, list[str]] = {}
+
+    def day(value, name, default):
+        if value in (None, ""):
+            return default
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            errors[name] = [f"not a date (YYYY-MM-DD): {value!r}"]
+            return default
+
+    last = day(end, "to", today)
+    # default: 12 calendar months, the month of ``to`` being the last
+    first = day(start, "from", (last.replace(day=1).replace(year=last.year - 1) + timedelta(days=32)).replace(day=1))
+    if first > last:
+        errors.setdefault("from", []).append("the period starts after it ends")
+    if case_type not in (None, "") and case_type not in CASE_TYPES:
+        errors["case_type"] = [f"unknown case type {case_type!r}; one of {', '.join(CASE_TYPES)}"]
+    if errors:
+        raise InvalidInput("invalid filter", errors)
+    return Filters(first, last, case_type or None, model_version, policy_version)
 
 
 def facts_from_rows(rows: Iterable[tuple[int, str, str, date]],
@@ -527,7 +557,7 @@ def compare(session: Session, own: str, others: list[str], filters: Filters, now
     names = dict(session.execute(select(Municipality.key, Municipality.name)).all())
     unknown = [k for k in [own, *others] if k not in names]
     if unknown:
-        raise KeyError(", ".join(unknown))
+        raise NotFound(f"unknown municipality: {', '.join(unknown)}")
     everything = load_facts(session)
     pooled = filters.without_versions()
     columns = [{"key": own, "name": names[own], "own": True,

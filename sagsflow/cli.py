@@ -412,6 +412,8 @@ def municipality_list(ctx):
 
 from sagsflow.policy_cli import policy  # noqa: E402  (its commands use this module's runtime)
 main.add_command(policy)
+from sagsflow.kpi_cli import kpi  # noqa: E402
+main.add_command(kpi)
 
 # ------------------------------------------------------------------------ worker
 @main.command()

@@ -1,0 +1,117 @@
+"""Issue 10: the manager measures through their interfaces: ``sagsflow kpi``, the API
+``GET /api/v1/analytics/kpis`` and the manager pages (Overblik, Sammenlign, the heatmap,
+drill-down, CSV). The figures are those of ``tests/test_analytics.py`` (same history);
+here: that every interface shows the module's figures, suppressed the same way, to
+managers only, and never another municipality's cases."""
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from analytics_history import NOW, build_history
+from conftest import make_runtime
+from inbox import create_app
+from inbox.tokens import issue_token
+from processes import analytics
+from processes.models import User
+from sagsflow.cli import main
+
+PERIOD = ["--from", "2027-01-01", "--to", "2027-06-30"]
+QUERY = "from=2027-01-01&to=2027-06-30"
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("analytics")
+    rt = make_runtime(f"sqlite:///{folder / 'sagsflow.sqlite3'}", reference=False)
+    ids = build_history(rt, folder)
+    yield rt, ids
+    rt.close()
+
+
+def expected(rt, others=("naboby",)):
+    with rt.sessions() as session:
+        return analytics.compare(session, "maaleby", list(others),
+                                 analytics.Filters(date(2027, 1, 1), date(2027, 6, 30)), NOW)
+
+
+def cli(rt, *args):
+    return CliRunner().invoke(main, ["--database-url", rt.url, *args])
+
+
+# ------------------------------------------------------------------ CLI
+def test_kpi_json_is_the_modules_comparison(history):
+    rt, _ = history
+    result = cli(rt, "kpi", "maaleby", "--compare", "naboby", *PERIOD, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == json.loads(json.dumps(expected(rt), ensure_ascii=False))
+
+
+def test_kpi_table_has_a_row_per_measure_and_a_column_per_municipality(history):
+    rt, _ = history
+    result = cli(rt, "kpi", "maaleby", "--compare", "naboby", *PERIOD)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "period 2027-01-01 .. 2027-06-30"
+    assert lines[1].split() == ["maaleby", "naboby", "national"]
+    row = next(line for line in lines if line.startswith("Fra underskrevet forberedende del"))
+    assert row.split()[-3:] == ["38,5", "30", "35"]
+    outcome = next(line for line in lines if line.startswith("Udfald: Ressourceforløb"))
+    assert outcome.split()[-4:] == ["40", "%", "<5", "<5"]
+
+
+def test_kpi_filters_and_errors(history):
+    rt, _ = history
+    fleks = json.loads(cli(rt, "kpi", "maaleby", *PERIOD, "--case-type", "fleksjob", "--json").output)
+    assert [c["key"] for c in fleks["columns"]] == ["maaleby", "national"]
+    assert fleks["columns"][0]["figures"]["cases"] == 3
+    unknown = cli(rt, "kpi", "nowhere")
+    assert (unknown.exit_code, unknown.stderr.strip()) == (3, "error: unknown municipality: nowhere")
+    bad = cli(rt, "kpi", "maaleby", "--from", "2027-13-01", "--case-type", "hund")
+    assert bad.exit_code == 6
+    assert "from: not a date (YYYY-MM-DD): '2027-13-01'" in bad.stderr and "case_type: unknown case type 'hund'" in bad.stderr
+
+
+# ------------------------------------------------------------------ API
+def api_get(rt, app, username, path):
+    with rt.sessions.begin() as session:
+        token = issue_token(session, session.scalar(select(User).where(User.username == username)))
+    return app.test_client().get(path, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_api_kpis_for_a_manager(history):
+    rt, _ = history
+    app = create_app(rt, TESTING=True)
+    response = api_get(rt, app, "maaleby.leder", f"/api/v1/analytics/kpis?compare=naboby&{QUERY}")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    want = json.loads(json.dumps(expected(rt)))
+    assert body["columns"] == want["columns"] and body["filters"] == want["filters"]
+    rows = {r["key"]: r["values"] for r in body["rows"]}
+    assert rows["underskrift_moede"] == ["38,5", "30", "35"]
+    assert body["columns"][1]["figures"]["outcomes"]["n"] == "<5"
+    assert "case_ids" not in response.get_data(as_text=True)
+    spec = app.test_client().get("/api/v1/openapi.json").get_json()
+    assert "/api/v1/analytics/kpis" in spec["paths"]
+    assert {p["name"] for p in spec["paths"]["/api/v1/analytics/kpis"]["get"]["parameters"]} >= {
+        "compare", "from", "to", "case_type", "model_version", "policy_version"}
+
+
+def test_api_kpis_needs_the_manager_role_a_token_and_valid_filters(history):
+    rt, _ = history
+    app = create_app(rt, TESTING=True)
+    assert api_get(rt, app, "maaleby.sagsbehandler", "/api/v1/analytics/kpis").status_code == 403
+    assert app.test_client().get("/api/v1/analytics/kpis").status_code == 401
+    bad = api_get(rt, app, "maaleby.leder", "/api/v1/analytics/kpis?case_type=hund")
+    assert bad.status_code == 422 and "case_type" in bad.get_json()["errors"]
+    assert api_get(rt, app, "maaleby.leder", "/api/v1/analytics/kpis?compare=nowhere").status_code == 404
+    # a Naboby manager's own column is Naboby, unsuppressed; Maaleby appears aggregated
+    body = api_get(rt, app, "naboby.leder", f"/api/v1/analytics/kpis?compare=maaleby&{QUERY}").get_json()
+    assert [(c["key"], c["own"]) for c in body["columns"]] == [("naboby", True), ("maaleby", False),
+                                                               ("national", False)]
+    assert body["columns"][0]["figures"]["outcomes"]["n"] == 2
+    assert body["columns"][1]["figures"]["funnel"]["stages"][0]["count"] == "<5"
