@@ -4,7 +4,10 @@
   (404), so ids of other municipalities leak nothing.
 - A task needs one of the user's roles (403 otherwise).
 - A case is visible to the users of its municipality who hold a role that has, or had,
-  a task in the case, to the user who started it, and to a teamleder (403 otherwise).
+  a task in the case or that a task of the case's models names (a role on the case
+  type), to the user who started it, and to a teamleder (403 otherwise).
+- A task is readable by whoever holds its role, by a teamleder (any task of the
+  team), and, once it is done, by whoever may see its case (earlier steps).
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from sqlalchemy.orm import Session
 from inbox.security import session_user_id
 from processes.engine import Actor
 from processes.errors import Forbidden, NotFound
-from processes.models import AuditEvent, Case, HumanTask, ProcessInstance, User
+from processes.models import AuditEvent, Case, HumanTask, ModelVersion, ProcessInstance, User
 
 TEAMLEDER = "teamleder"
 LEDER = "leder"  # managers: figures (inbox/analytics.py), never task forms
@@ -73,8 +76,31 @@ def case_for(session: Session, actor: Actor, case_id: int) -> Case:
                                                         AuditEvent.action == "case.start",
                                                         AuditEvent.actor == actor.name)))
     if not involved:
+        involved = bool(actor.roles & case_type_roles(session, case_id))
+    if not involved:
         raise Forbidden(f"case {case_id} has no task for your roles")
     return case
+
+
+def case_type_roles(session: Session, case_id: int) -> set[str]:
+    """The roles the tasks of the case's process models name (the roles on its case types)."""
+    roles: set[str] = set()
+    versions = select(ProcessInstance.model_version_id).where(ProcessInstance.case_id == case_id)
+    for meta in session.scalars(select(ModelVersion.metadata_json).where(ModelVersion.id.in_(versions))):
+        roles.update(t.get("role") for t in (meta or {}).get("tasks", {}).values())
+    return roles
+
+
+def readable_task(session: Session, actor: Actor, task_id: int) -> HumanTask:
+    """A task ``actor`` may open: with its role, as the team's teamleder, or a finished
+    task of a case they may see (404 outside the municipality, 403 otherwise)."""
+    task = task_for(session, actor, task_id, need_role=False)
+    if task.role in actor.roles or TEAMLEDER in actor.roles:
+        return task
+    if task.state == "open":
+        raise Forbidden(f"task {task_id} needs the role {task.role!r}")
+    case_for(session, actor, task.case_id)
+    return task
 
 
 def instance_for(session: Session, actor: Actor, case_id: int, instance_id: int) -> ProcessInstance:

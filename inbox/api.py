@@ -14,7 +14,7 @@ from flask_smorest import Api, Blueprint
 from sqlalchemy import select
 
 from inbox import auth, notifications, schemas, tokens
-from inbox.access import LEDER, STARTS_CASES, TEAMLEDER, require_role, runtime, task_for
+from inbox.access import LEDER, STARTS_CASES, TEAMLEDER, readable_task, require_role, runtime, task_for
 from inbox.cases import case_view, validate_start
 from processes.milestones import BY_KEY as MILESTONES
 from inbox.errors import api_error
@@ -83,7 +83,7 @@ def _task_json(task: HumanTask, case: Case, claimer: str | None, now) -> dict:
 def _task_detail(task_id: int, audit: bool) -> dict:
     actor = _actor()
     with runtime().sessions.begin() as db:
-        task = task_for(db, actor, task_id)
+        task = readable_task(db, actor, task_id)
         case = db.get(Case, task.case_id)
         names = {u.id: u.username for u in db.scalars(
             select(User).where(User.id.in_({task.claimed_by_id, task.completed_by_id} - {None})))}

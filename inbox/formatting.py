@@ -72,6 +72,37 @@ def labels() -> dict:
             "due": {k: str(v) for k, v in DUE_LABELS.items()}}
 
 
+def local_day(value) -> str:
+    """A calendar date (a ``date`` or an ISO date text, as case data holds it) in the
+    page's language; other text is shown as it is."""
+    if value in (None, ""):
+        return ""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value[:10])
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        return local_date(value)
+    return _date_text(value, str(get_locale()))
+
+
+LETTER_NAMES = {
+    "invitation_moede": _l("Invitation til møde i rehabiliteringsteamet"),
+    "partshoering": _l("Partshøring"),
+    "afgoerelse": _l("Afgørelse"),
+    "afslag": _l("Afgørelse: afslag"),
+    "fleksloentilskud": _l("Afgørelse om fleksløntilskud"),
+    "oversendelse_pension": _l("Din sag er sendt til pensionsteamet"),
+    "forsinkelse": _l("Din sag tager længere tid end forventet"),
+    "indkaldelse_samtale": _l("Indkaldelse til samtale"),
+}
+
+
+def letter_name(template: str | None) -> str:
+    return str(LETTER_NAMES.get(template, template or ""))
+
+
 def local_datetime(value: datetime | None) -> str:
     return format_datetime(value, "d. MMM y HH:mm" if str(get_locale()) == "da" else "d MMM y HH:mm") \
         if value else ""
@@ -83,6 +114,8 @@ def answer_value(value, spec: dict | None = None) -> str:
         return "–"
     if isinstance(value, bool):
         return str(_l("Ja") if value else _l("Nej"))
+    if (spec or {}).get("type") == "date":
+        return local_day(value)
     for option in (spec or {}).get("options") or []:
         if option.get("id") == value:
             return option.get("name") or value
@@ -93,7 +126,8 @@ def register(app: Flask) -> None:
     app.jinja_env.filters.update(
         date=local_date, datetime=local_datetime, mask_cpr=mask_cpr, role=role_name,
         case_type=case_type_name, due_label=lambda s: str(DUE_LABELS.get(s, s)),
-        state_label=lambda s: str(STATE_LABELS.get(s, s)), answer_value=answer_value)
+        state_label=lambda s: str(STATE_LABELS.get(s, s)), answer_value=answer_value,
+        day=local_day, letter_name=letter_name)
     from inbox.access import current_user
     app.jinja_env.globals.update(ROLES=ROLES, CASE_TYPES=CASE_TYPES, DUE_LABELS=DUE_LABELS,
                                  current_user=current_user, get_locale=get_locale,

@@ -15,10 +15,10 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from inbox.access import current_actor, login_required, runtime, task_for
+from inbox.access import current_actor, login_required, readable_task, runtime
 from inbox.formatting import role_name
 from inbox.queries import due_state
-from processes import timekeeping
+from processes import task_context, timekeeping
 from processes.engine import Engine
 from processes.errors import Conflict, InvalidInput
 from processes.models import Case, HumanTask, User
@@ -60,21 +60,28 @@ def _list_input(spec: dict, values) -> list[dict]:
 
 
 def load_task_view(task_id: int, audit: bool = True) -> dict:
-    """The task with its case, claimer and form; the view is written to the audit log."""
+    """The task with its case, claimer and form, and what it shows of the case (the model's
+    declared fields and milestones, letters and documents, recent history); the view is
+    written to the audit log."""
     actor = current_actor()
     engine = runtime().engine
     with runtime().sessions.begin() as db:
-        task = task_for(db, actor, task_id)
+        task = readable_task(db, actor, task_id)
         case = db.get(Case, task.case_id)
         claimer = db.get(User, task.claimed_by_id) if task.claimed_by_id else None
         completer = db.get(User, task.completed_by_id) if task.completed_by_id else None
         now = timekeeping.now(db)
+        shown = task_context.shown_items(db, task)
+        papers = task_context.case_papers(db, task.case_id)
+        history = task_context.recent_history(db, task.case_id)
+        people = {u.id: u for u in db.scalars(select(User).where(User.id.in_(
+            {t.completed_by_id for t in history} - {None})))}
         if audit:
             Engine.audit(db, actor, "task.view", task.municipality_id, task.case_id, task.instance_id,
                          {"task": task.bpmn_id}, now)
     return {"task": task, "case": case, "claimer": claimer, "completer": completer, "now": now,
-            "due": due_state(task.due_at, now),
-            "form": engine.task_form(task)}
+            "due": due_state(task.due_at, now), "shown": shown, "papers": papers, "history": history,
+            "people": people, "form": engine.task_form(task)}
 
 
 def _next_tasks(case_id: int, before: set[int]) -> list[HumanTask]:

@@ -208,6 +208,80 @@ def unreachable_user_tasks(proc) -> list[str]:
             if task.get("id") not in reached]
 
 
+def parse_show(text: str | None) -> tuple[list[dict], list[str]]:
+    """A user task's ``show`` property: what of the case the task page shows.
+
+    ``field[=Label];milestone:key[=Label];...``: an earlier task's form field (shown with
+    the label of the form that set it unless a label is given) or a milestone of the case.
+    Returns the declarations and problems (the earlier-task check is :func:`check_show`)."""
+    shown, problems = [], []
+    for part in (text or "").split(";"):
+        if not part.strip():
+            continue
+        ref, _, label = (s.strip() for s in part.partition("="))
+        kind, _, key = ref.rpartition(":")
+        if kind not in ("", "milestone") or not key.isidentifier():
+            problems.append(f"show entry {part.strip()!r} is not 'field[=Label]' or 'milestone:key[=Label]'")
+        elif kind == "milestone":
+            if key not in MILESTONES:
+                problems.append(f"show entry {part.strip()!r}: milestone {key!r} is not in the catalogue "
+                                f"(processes/milestones.py)")
+            shown.append({"milestone": key, "label": label or (MILESTONES[key].label if key in MILESTONES else key)})
+        else:
+            shown.append({"field": key, "label": label or None})
+    return shown, problems
+
+
+def _successors(proc) -> dict[str, set[str]]:
+    """Where the flow can go next from each element: its outgoing flows and boundary
+    events, into a sub-process's start events, and from an inner element on to what
+    follows the sub-process (generous on purpose: it only says what cannot come before)."""
+    nexts: dict[str, set[str]] = {}
+    for flow in proc.iter(_q("bpmn:sequenceFlow")):
+        nexts.setdefault(flow.get("sourceRef"), set()).add(flow.get("targetRef"))
+    for event in proc.iter(_q("bpmn:boundaryEvent")):
+        nexts.setdefault(event.get("attachedToRef"), set()).add(event.get("id"))
+    containers = {_q(tag) for tag in _CONTAINERS}
+    for container in proc.iter(*containers):
+        cid = container.get("id")
+        for child in container:
+            if child.get("id") and isinstance(child.tag, str) and child.tag != _q("bpmn:sequenceFlow"):
+                nexts.setdefault(cid, set()).add(child.get("id"))
+                nexts.setdefault(child.get("id"), set()).add(cid)
+    return nexts
+
+
+def check_show(proc, tasks: dict[str, dict]) -> list[tuple[str, str]]:
+    """``(task id, problem)`` for every shown field that no task before it can set: a form
+    field of another user task from which the flow can reach this task."""
+    wanted = [(tid, entry["field"]) for tid, t in tasks.items() for entry in t["show"] if "field" in entry]
+    if not wanted:
+        return []
+    setters: dict[str, list[str]] = {}
+    for tid, t in tasks.items():
+        for f in t["form"]:
+            setters.setdefault(f["id"], []).append(tid)
+    nexts = _successors(proc)
+    reach: dict[str, set[str]] = {}
+
+    def reachable(start: str) -> set[str]:
+        if start not in reach:
+            seen, pending = set(), list(nexts.get(start, ()))
+            while pending:
+                node = pending.pop()
+                if node not in seen:
+                    seen.add(node)
+                    pending.extend(nexts.get(node, ()))
+            reach[start] = seen
+        return reach[start]
+
+    problems = []
+    for tid, key in wanted:
+        if not any(tid in reachable(setter) for setter in setters.get(key, ()) if setter != tid or tid in reachable(tid)):
+            problems.append((tid, f"shows field {key!r}, which no earlier task's form sets"))
+    return problems
+
+
 def policy_keys(expression: str) -> set[str]:
     """Policy parameters an expression reads as ``policy["key"]``."""
     keys = set()
@@ -376,9 +450,13 @@ def parse_model(xml: str | bytes, file_name: str, policy: dict | None = None,
                             problems.append(Problem(file_name, tid, f"check of field {f['id']!r} reads unknown "
                                                                   f"policy parameter {key!r}"))
         props = _properties(task)
+        shown, show_problems = parse_show(props.get("show"))
+        problems.extend(Problem(file_name, tid, issue) for issue in show_problems)
         meta["tasks"][tid] = {"name": task.get("name") or tid, "role": role, "form": fields,
                               "owner_task": props.get("owner_task") == "true",
-                              "takes_ownership": props.get("takes_ownership") == "true"}
+                              "takes_ownership": props.get("takes_ownership") == "true",
+                              "show": shown}
+    problems.extend(Problem(file_name, tid, issue) for tid, issue in check_show(proc, meta["tasks"]))
 
     for node in proc.iter():
         if not isinstance(node.tag, str) or node.find("bpmn:extensionElements", NS) is None:

@@ -1,0 +1,20 @@
+"""English for the caseworker area (issue 14): the case on the task page, the timeline,
+finding a case, the teamleder's escalation view."""
+ENGLISH = {
+    "Fra sagen": "From the case",
+    "Ikke nået endnu": "Not reached yet",
+    "Ikke oplyst endnu": "Not given yet",
+    "Breve og dokumenter": "Letters and documents",
+    "i kø": "queued",
+    "Ingen breve eller dokumenter endnu.": "No letters or documents yet.",
+    "Seneste trin": "Latest steps",
+    "Se hele sagen med forløb og diagram": "See the whole case with its history and diagram",
+    "Invitation til møde i rehabiliteringsteamet": "Invitation to a rehabilitation team meeting",
+    "Partshøring": "Consultation of the citizen (partshøring)",
+    "Afgørelse": "Decision",
+    "Afgørelse: afslag": "Decision: refusal",
+    "Afgørelse om fleksløntilskud": "Decision on flex wage subsidy",
+    "Din sag er sendt til pensionsteamet": "Your case has been sent to the pension team",
+    "Din sag tager længere tid end forventet": "Your case is taking longer than expected",
+    "Indkaldelse til samtale": "Notice of a meeting",
+}
