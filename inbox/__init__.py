@@ -39,7 +39,7 @@ def create_app(target: Runtime | str | None = None, **config) -> Flask:
     csrf.init_app(app)
 
     from inbox import (
-        api, auth, cases, errors, formatting, limits, notifications, pages, security, tasks, vendor,
+        admin, api, auth, cases, errors, formatting, limits, notifications, pages, security, tasks, vendor,
     )
     limits.register(app)  # before the blueprints: it bounds their <int:...> ids
     security.register(app)
@@ -51,6 +51,7 @@ def create_app(target: Runtime | str | None = None, **config) -> Flask:
     app.register_blueprint(cases.bp)
     app.register_blueprint(notifications.bp)
     app.register_blueprint(vendor.bp)
+    app.register_blueprint(admin.bp)
     api.register(app)
     csrf.exempt(api.blp)
     return app

@@ -37,7 +37,8 @@ def current_user() -> User | None:
     if "user" not in g:
         with runtime().sessions() as session:
             user_id = session_user_id(session, web_session.get("sid"))
-            g.user = session.get(User, user_id) if user_id is not None else None
+            user = session.get(User, user_id) if user_id is not None else None
+            g.user = user if user is not None and user.active else None
     return g.user
 
 
@@ -48,8 +49,11 @@ def current_actor() -> Actor:
 def login_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
-        if current_user() is None:
+        user = current_user()
+        if user is None:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        if user.must_change_password and request.endpoint != "auth.change_password":
+            return redirect(url_for("auth.change_password", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
     return wrapper
 

@@ -15,8 +15,9 @@ from sqlalchemy import select
 from inbox import security, tokens
 from inbox.access import current_user, login_required, runtime
 from inbox.i18n import LANGUAGES
-from processes import timekeeping
+from processes import timekeeping, users
 from processes.engine import Actor, Engine
+from processes.errors import InvalidInput
 from processes.models import User
 
 bp = Blueprint("auth", __name__)
@@ -42,7 +43,7 @@ def check_password(username: str, password: str, address: str) -> tuple[User | N
         except (VerificationError, InvalidHashError):
             security.record_failure(db, username, address, user)
             return None, timedelta(0)
-        if user is None or not user.password_hash:
+        if user is None or not user.password_hash or not user.active:
             security.record_failure(db, username, address, user)
             return None, timedelta(0)
         if _hasher.check_needs_rehash(stored):
@@ -81,6 +82,10 @@ def login():
                 session["sid"] = security.open_session(db, user)
             if lang:
                 session["lang"] = lang
+            if user.must_change_password:
+                return redirect(url_for("auth.change_password", next=request.args.get("next")))
+            if user.municipality_id is None and not request.args.get("next"):
+                return redirect(url_for("admin.municipalities"))  # a national administrator
             return redirect(_safe_next(request.args.get("next")))
         if wait:
             seconds = math.ceil(wait.total_seconds())
@@ -107,6 +112,29 @@ def logout():
         session["lang"] = lang
     flash(_("Du er logget ud."), "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/adgangskode", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Choose one's own password; required after a one-time password (see
+    :func:`inbox.access.login_required`)."""
+    error = None
+    if request.method == "POST":
+        new, again = request.form.get("password", ""), request.form.get("password_again", "")
+        if new != again:
+            error = _("De to adgangskoder er ikke ens.")
+        else:
+            try:
+                with runtime().sessions.begin() as db:
+                    users.change_own_password(db, db.get(User, current_user().id), new, timekeeping.now(db))
+            except InvalidInput as exc:
+                error = _(exc.message)
+            else:
+                flash(_("Din adgangskode er skiftet."), "success")
+                return redirect(_safe_next(request.args.get("next")))
+    return render_template("password.html", error=error, forced=current_user().must_change_password,
+                           min_length=users.PASSWORD_MIN_LENGTH), 422 if error else 200
 
 
 @bp.route("/sprog", methods=["POST"])

@@ -41,6 +41,7 @@ KIND_LABELS = {
     "target_soon": _l("Servicemål nærmer sig"),
     "target_breach": _l("Servicemål overskredet"),
     "delivery_failed": _l("Levering mislykkedes"),
+    "user_deactivated": _l("Bruger deaktiveret"),
 }
 
 

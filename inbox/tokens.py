@@ -39,7 +39,8 @@ def user_for_token(session: Session, token: str) -> User | None:
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == security.digest(token)))
     if row is None or row.revoked_at is not None or row.expires_at <= security.wall_now():
         return None
-    return session.get(User, row.user_id)
+    user = session.get(User, row.user_id)
+    return user if user is not None and user.active else None
 
 
 def tokens_of(session: Session, user: User) -> list[ApiToken]:

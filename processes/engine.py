@@ -340,7 +340,7 @@ class Engine:
     @staticmethod
     def owner_available(owner: User | None, role: str, now: datetime) -> bool:
         """The case owner takes an owner task if they hold its role and are not away."""
-        if owner is None or role not in owner.role_keys:
+        if owner is None or role not in owner.role_keys or not owner.active:
             return False
         return owner.absent_until is None or owner.absent_until.isoformat() < danish_date(now)
 

@@ -62,11 +62,18 @@ class Role(Base):
 class User(Base):
     __tablename__ = "app_user"
     id: Mapped[int] = mapped_column(primary_key=True)
-    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"), index=True)
+    # NULL only for a national administrator (``is_national_admin``), who belongs to no
+    # municipality: they register municipalities and see no municipality's cases.
+    municipality_id: Mapped[Optional[int]] = mapped_column(ForeignKey("municipality.id"), index=True)
     username: Mapped[str] = mapped_column(String(100), unique=True)
     full_name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[Optional[str]] = mapped_column(String(200))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_national_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # A deactivated user cannot sign in; their sessions and API tokens were ended.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # Set with a one-time password: the user must choose their own at the next sign-in.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # Away (holiday, illness) up to and including this Danish date: owner tasks go to the role.
     absent_until: Mapped[Optional[date_type]] = mapped_column(Date)
     created_at: Mapped[datetime]

@@ -19,6 +19,8 @@ from processes.models import Role, User, UserRole
 from processes.roles import ROLES
 
 DEMO_PASSWORD = "demo"
+# The demo's national administrator: no municipality; registers municipalities (issue 13).
+NATIONAL_ADMIN = "national.admin"
 # The virtual clock of a new demo installation starts on a Monday morning (case time).
 DEMO_START = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
 
@@ -75,6 +77,10 @@ def seed_demo_users(session: Session, now: datetime) -> list[DemoUser]:
         user.roles = [UserRole(role_key=r) for r in demo.roles]
         session.add(user)
         created.append(demo)
+    if keys and session.scalar(select(User.id).where(User.username == NATIONAL_ADMIN)) is None:
+        session.add(User(municipality_id=None, username=NATIONAL_ADMIN, full_name="National administrator",
+                         password_hash=password_hash, is_national_admin=True, created_at=now))
+        created.append(DemoUser(NATIONAL_ADMIN, "", (), "National administrator"))
     return created
 
 

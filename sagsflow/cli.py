@@ -15,11 +15,12 @@ from zoneinfo import ZoneInfo
 import click
 from sqlalchemy import select
 
-from processes import setup, timekeeping
+from processes import setup, timekeeping, users
 from processes.engine import Actor, mask_cpr
 from processes.errors import SagsflowError
 from processes.library import ModelInvalid
 from processes.models import Case, Municipality, User
+from processes.roles import ROLES
 from processes.runtime import Runtime, open_runtime
 from processes.scripting import parse_duration
 
@@ -505,20 +506,121 @@ def user_absent(ctx, username, until):
     """Mark USERNAME away up to and including a Danish date: tasks of the cases they own
     (owner tasks) then go to the role instead of their inbox (audited)."""
     from datetime import date as _date
-    from processes.engine import Engine
     try:
         day = _date.fromisoformat(until) if until else None
     except ValueError:
         raise click.UsageError(f"--until must be a date YYYY-MM-DD, got {until!r}") from None
     rt = _runtime(ctx)
     with rt.sessions.begin() as session:
-        found = session.scalar(select(User).where(User.username == username))
-        if found is None:
-            raise click.UsageError(f"unknown user {username!r}")
-        found.absent_until = day
-        Engine.audit(session, Actor.system("cli"), "user.absent", found.municipality_id, None, None,
-                     {"user": username, "until": until}, timekeeping.now(session))
+        users.set_absent(session, Actor.system("cli"), users.by_username(session, username), day,
+                         timekeeping.now(session))
     click.echo(f"{username}: away until {until}" if day else f"{username}: present")
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--municipality", default=None, help="The municipality (key) the user works in.")
+@click.option("--name", "full_name", required=True, help="The user's full name.")
+@click.option("--role", "roles", multiple=True, help="A role (repeatable); see `sagsflow user roles --help`.")
+@click.option("--admin", "is_admin", is_flag=True, help="Also administrator of the municipality.")
+@click.option("--national", is_flag=True, help="A national administrator (no municipality, no roles).")
+@click.pass_context
+def user_add(ctx, username, municipality, full_name, roles, is_admin, national):
+    """Create a user and print a one-time password (changed at the first sign-in)."""
+    from processes import policy_changes
+    rt = _runtime(ctx)
+    if not national and not municipality:
+        raise click.UsageError("--municipality is required (or --national)")
+    with rt.sessions.begin() as session:
+        found = policy_changes.municipality_by_key(session, municipality) if municipality else None
+        created, password = users.create_user(session, Actor.system("cli"), found, username, full_name, roles,
+                                              timekeeping.now(session), is_admin=is_admin, national=national)
+        name = created.username
+    click.echo(f"created {name}; one-time password (shown once, must be changed at first sign-in): {password}")
+
+
+@user.command("list")
+@click.option("--municipality", default=None, help="Only users of this municipality (key).")
+@click.option("--json", "as_json", is_flag=True, help="Print the users as JSON.")
+@click.pass_context
+def user_list(ctx, municipality, as_json):
+    """List users with their municipality, roles and state."""
+    rt = _runtime(ctx)
+    with rt.sessions() as session:
+        keys = dict(session.execute(select(Municipality.id, Municipality.key)).all())
+        query = select(User).order_by(User.username)
+        if municipality:
+            found = session.scalar(select(Municipality.id).where(Municipality.key == municipality))
+            if found is None:
+                raise click.UsageError(f"unknown municipality {municipality!r}")
+            query = query.where(User.municipality_id == found)
+        rows = [{"username": u.username, "name": u.full_name, "municipality": keys.get(u.municipality_id),
+                 "roles": sorted(u.role_keys), "admin": u.is_admin, "national_admin": u.is_national_admin,
+                 "active": u.active, "absent_until": u.absent_until.isoformat() if u.absent_until else None}
+                for u in session.scalars(query)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        flags = [f for f, on in (("admin", r["admin"]), ("national admin", r["national_admin"]),
+                                 ("DEACTIVATED", not r["active"])) if on]
+        away = f" away until {r['absent_until']}" if r["absent_until"] else ""
+        click.echo(f"{r['username']:32} {r['municipality'] or '-':12} {','.join(r['roles']) or '-'}"
+                   + (f"  [{', '.join(flags)}]" if flags else "") + away)
+
+
+@user.command("deactivate")
+@click.argument("username")
+@click.option("--reactivate", is_flag=True, help="Let a deactivated user sign in again.")
+@click.pass_context
+def user_deactivate(ctx, username, reactivate):
+    """Stop USERNAME: no sign-in, sessions and API tokens ended, claimed tasks back to the
+    role's inbox, the teamleder told (audited)."""
+    from datetime import timezone
+    rt = _runtime(ctx)
+    with rt.sessions.begin() as session:
+        found, now = users.by_username(session, username), timekeeping.now(session)
+        if reactivate:
+            users.reactivate(session, Actor.system("cli"), found, now)
+            click.echo(f"{username}: active")
+            return
+        released = users.deactivate(session, Actor.system("cli"), found, now, datetime.now(timezone.utc))
+        lines = [f"  task {t.id} ({t.name}) back to the {t.role} inbox" for t in released]
+    click.echo(f"{username}: deactivated; sessions and API tokens ended")
+    for line in lines:
+        click.echo(line)
+
+
+@user.command("roles", help="Show or change USERNAME's roles (audited). Roles: " + ", ".join(ROLES) + ".")
+@click.argument("username")
+@click.option("--set", "set_roles", multiple=True, help="Exactly these roles (repeatable).")
+@click.option("--add", "add", multiple=True, help="Add a role (repeatable).")
+@click.option("--remove", "remove", multiple=True, help="Remove a role (repeatable).")
+@click.pass_context
+def user_roles(ctx, username, set_roles, add, remove):
+    rt = _runtime(ctx)
+    if set_roles and (add or remove):
+        raise click.UsageError("use --set alone, or --add/--remove")
+    with rt.sessions.begin() as session:
+        found = users.by_username(session, username)
+        if set_roles or add or remove:
+            wanted = set(set_roles) if set_roles else (found.role_keys | set(add)) - set(remove)
+            users.set_roles(session, Actor.system("cli"), found, wanted, timekeeping.now(session))
+        shown = sorted(found.role_keys)
+    click.echo(f"{username}: {', '.join(shown) or '(no roles)'}")
+
+
+@user.command("password")
+@click.argument("username")
+@click.pass_context
+def user_password(ctx, username):
+    """Give USERNAME a new one-time password (printed once); their sessions and tokens end."""
+    from datetime import timezone
+    rt = _runtime(ctx)
+    with rt.sessions.begin() as session:
+        password = users.reset_password(session, Actor.system("cli"), users.by_username(session, username),
+                                        timekeeping.now(session), datetime.now(timezone.utc))
+    click.echo(f"{username}: one-time password (shown once, must be changed at first sign-in): {password}")
 
 
 if __name__ == "__main__":

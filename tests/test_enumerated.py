@@ -49,7 +49,7 @@ from processes.engine import Actor
 from processes.errors import InvalidInput
 from processes.library import ModelInvalid
 from processes.letters import DECISION_TEMPLATES, TEMPLATES
-from processes.models import Document, Notification, SavedFilter, User
+from processes.models import Document, Notification, SavedFilter, User, UserRole
 from processes.policy import BY_KEY, CATALOGUE, duration_length
 from processes.policy_changes import set_policy
 from sagsflow.cli import main
@@ -63,7 +63,8 @@ NOT_IN_MATRIX = {
     "vendor.asset": "front-end libraries' files from node_modules, the same for every user",
 }
 # The object each id parameter names; the fixture creates one of each per municipality.
-KINDS = ("task_id", "case_id", "instance_id", "document_id", "notification_id", "filter_id", "token_id")
+KINDS = ("task_id", "case_id", "instance_id", "document_id", "notification_id", "filter_id", "token_id",
+         "user_id")
 # Who may use a route: the task's role unless listed here.
 OWNER_ROLE = {"api.reassign_task": "teamleder", "inbox.reassign": "teamleder", "cases.change_owner": "teamleder"}
 # A user of the same municipality without that role gets 403, except where the object is
@@ -87,6 +88,8 @@ RULES = _url_map()
 MATRIX = sorted((rule.endpoint, method) for rule in RULES if _parameters(rule) and rule.endpoint not in NOT_IN_MATRIX
                 for method in sorted(rule.methods - {"HEAD", "OPTIONS"}))
 LISTS = sorted(rule.endpoint for rule in RULES if not _parameters(rule) and "GET" in rule.methods)
+# The administration area (inbox/admin.py) belongs to the municipality's administrator.
+OWNER_ROLE.update({endpoint: "admin" for endpoint, _ in MATRIX if endpoint.startswith("admin.")})
 
 
 def test_every_route_with_a_parameter_is_in_the_matrix_or_listed_with_a_reason():
@@ -178,13 +181,17 @@ def _make_side(rt, key: str, n: int) -> Side:
                             case_id=instance.case_id, task_id=task.id, kind="due_soon",
                             title="Frist nærmer sig", body=f"Sagen om {citizen}", created_at=now)
         saved = SavedFilter(user_id=owner.id, name=f"Filter for {citizen}", query={}, created_at=now)
-        session.add_all([document, note, saved])
+        colleague = User(municipality_id=instance.municipality_id, username=f"matrix{n}.{key}",
+                         full_name=f"Kollega {n}", password_hash=None, created_at=now)
+        colleague.roles = [UserRole(role_key="ydelse")]
+        session.add_all([document, note, saved, colleague])
         session.flush()
         issue_token(session, owner, name=f"Nøgle for {citizen}")
         session.flush()
         token_id = tokens_of(session, owner)[0].id
         ids = {"task_id": task.id, "case_id": instance.case_id, "instance_id": instance.id,
-               "document_id": document.id, "notification_id": note.id, "filter_id": saved.id, "token_id": token_id}
+               "document_id": document.id, "notification_id": note.id, "filter_id": saved.id, "token_id": token_id,
+               "user_id": colleague.id}
     return Side(key, ids, citizen, cpr, task.role, rt.engine.task_form(task), now.date().isoformat())
 
 
@@ -233,7 +240,8 @@ def _snapshot(rt) -> dict:
     """Everything a request could change about the objects (reads leave no trace here:
     audit events of a case count, logins and sign-outs do not)."""
     tables = {"human_task": "", "sag": "", "process_instance": "", "document": "", "notification": "",
-              "saved_filter": "", "outbox": "", "audit_event": " WHERE case_id IS NOT NULL"}
+              "saved_filter": "", "outbox": "", "audit_event": " WHERE case_id IS NOT NULL",
+              "app_user": "", "user_role": "", "policy_version": ""}
     with rt.db.connect() as conn:
         return {t: conn.execute(text(f"SELECT * FROM {t}{where} ORDER BY 1")).all() for t, where in tables.items()}
 

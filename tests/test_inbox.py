@@ -26,7 +26,8 @@ class Browser:
         self.login = self.http.post("/login", data={"username": username, "password": password,
                                                     "csrf_token": self.csrf})
         if self.login.status_code == 302:
-            self.csrf = _csrf(self.http.get("/").get_data(as_text=True))
+            # follow: a user with a one-time password lands on the password page
+            self.csrf = _csrf(self.http.get("/", follow_redirects=True).get_data(as_text=True))
 
     def get(self, path, **kw):
         return self.http.get(path, **kw)

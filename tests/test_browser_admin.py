@@ -1,0 +1,67 @@
+"""The administration area in a real Chromium (issue 13): an administrator creates a
+user with a role, who signs in with the one-time password, chooses their own and sees
+that role's inbox."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from browser import axe_violations, needs_chromium, open_page, screenshot, serve, sign_in
+
+pytestmark = needs_chromium
+
+
+@pytest.fixture
+def server(sqlite_runtime):
+    from inbox import create_app
+    base, stop = serve(create_app(sqlite_runtime))
+    yield base
+    stop()
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser, page = open_page(p)
+        yield page
+        browser.close()
+
+
+def test_a_created_user_signs_in_with_the_one_time_password_and_sees_the_roles_inbox(server, page, sqlite_runtime):
+    from playwright.sync_api import expect
+    sqlite_runtime.engine.start_case("aaby", "rehabilitering", "010190-1234", "Anna Andersen")
+    sign_in(page, server, "aaby.admin")
+    page.get_by_role("link", name="Administration").click()
+    page.get_by_role("heading", name="Brugere og roller").wait_for()
+    page.get_by_label("Brugernavn").fill("aaby.jens")
+    page.get_by_label("Fulde navn").fill("Jens Jensen")
+    page.get_by_label("Sagsbehandler (myndighed)").check()
+    page.get_by_role("button", name="Opret bruger").click()
+    expect(page.locator(".notice")).to_contain_text("Brugeren aaby.jens er oprettet.")
+    password = page.locator("#engangskode").inner_text()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{16}", password)
+    expect(page.locator("table.users")).to_contain_text("Jens Jensen")
+    screenshot(page, "admin-users")
+    assert axe_violations(page) == []
+
+    page.get_by_role("link", name="aaby.jens").click()
+    page.get_by_role("heading", name=re.compile("Jens Jensen")).wait_for()
+    expect(page.get_by_label("Sagsbehandler (myndighed)")).to_be_checked()
+    screenshot(page, "admin-user")
+    assert axe_violations(page) == []
+
+    page.get_by_role("button", name="Log ud").click()
+    sign_in(page, server, "aaby.jens", password, landing="Skift adgangskode")
+    screenshot(page, "password-change")
+    assert axe_violations(page) == []
+    page.get_by_label("Ny adgangskode").fill("kort")
+    page.get_by_label("Gentag den nye adgangskode").fill("kort")
+    page.get_by_role("button", name="Skift adgangskode").click()
+    expect(page.locator("#fejlopsummering")).to_contain_text("mindst 12 tegn")
+    page.get_by_label("Ny adgangskode").fill("jens vælger selv en kode")
+    page.get_by_label("Gentag den nye adgangskode").fill("jens vælger selv en kode")
+    page.get_by_role("button", name="Skift adgangskode").click()
+    page.get_by_role("heading", name="Min indbakke").wait_for()
+    expect(page.locator("table.tasks tbody tr", has_text="Anna Andersen")).to_contain_text("Vurdér målgruppe og rute")
