@@ -1,4 +1,5 @@
 from processes.models import Municipality, User
+from processes.roles import ROLES
 from sqlalchemy import select, func
 
 
@@ -7,4 +8,4 @@ def test_runtime_loads_reference_municipalities(runtime):
         keys = list(s.scalars(select(Municipality.key).order_by(Municipality.key)))
         users = s.scalar(select(func.count()).select_from(User))
     assert keys == ["aaby", "boegeby", "cederholm"]
-    assert users == 3 * 14                # one per role (13 with jobcenterrepraesentant) and an admin
+    assert len(ROLES) == 15 and users == 3 * (len(ROLES) + 1)   # one demo user per role and an admin
