@@ -8,4 +8,5 @@ def test_runtime_loads_reference_municipalities(runtime):
         keys = list(s.scalars(select(Municipality.key).order_by(Municipality.key)))
         users = s.scalar(select(func.count()).select_from(User))
     assert keys == ["aaby", "boegeby", "cederholm"]
-    assert len(ROLES) == 15 and users == 3 * (len(ROLES) + 1)   # one demo user per role and an admin
+    # one demo user per role and an administrator per municipality, and the national administrator
+    assert len(ROLES) == 15 and users == 3 * (len(ROLES) + 1) + 1
