@@ -11,17 +11,23 @@ The domain work is in :mod:`processes.users`, :mod:`processes.policy_changes` an
 """
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l
+from sqlalchemy import select
 
 from inbox.access import current_actor, current_user, login_required, runtime
+from inbox.limits import unstorable
 from inbox.security import wall_now
-from processes import timekeeping, users
-from processes.errors import Forbidden, InvalidInput
-from processes.models import Municipality, User
+from processes import policy_changes, timekeeping, users
+from processes.engine import Engine
+from processes.errors import Forbidden, InvalidInput, NotFound
+from processes.models import AuditEvent, Municipality, PolicyVersion, User
+from processes.policy import BY_KEY, CASE_TYPES, CATALOGUE, check_value, defaults
 from processes.roles import ROLES
+from processes.scripting import danish_date
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -161,3 +167,221 @@ def user_absent(user_id: int):
         return _user_page(user_id, errors={"until": [_("Skriv en dato (ÅÅÅÅ-MM-DD).")]})
     return _change(user_id, lambda db, user, now: users.set_absent(db, current_actor(), user, until, now),
                    _("Fraværet er gemt.") if until else _("Brugeren er markeret som til stede."))
+
+
+# ------------------------------------------------------------------ policies within the law
+def _case_type(value: str | None) -> str:
+    return value if value in CASE_TYPES else CASE_TYPES[0]
+
+
+_UNITS = {"D": _l("%(n)s dage"), "W": _l("%(n)s uger"), "M": _l("%(n)s måneder"), "Y": _l("%(n)s år")}
+
+
+def duration_words(value) -> str:
+    """``P3W`` as "3 uger" (simple one-unit durations; anything else as written)."""
+    if isinstance(value, bool):
+        return _("ja") if value else _("nej")
+    if value is None:
+        return _("ikke sat")
+    match = re.fullmatch(r"P(\d+)([DWMY])", str(value))
+    if not match:
+        return str(value)
+    return str(_UNITS[match.group(2)]) % {"n": int(match.group(1))}
+
+
+def _reasons(db, municipality_id: int) -> dict[int, str]:
+    """Why each policy version was made (from its ``policy.set`` audit event)."""
+    rows = db.scalars(select(AuditEvent).where(AuditEvent.municipality_id == municipality_id,
+                                               AuditEvent.action == "policy.set"))
+    return {e.detail.get("version"): e.detail.get("reason") for e in rows if e.detail.get("reason")}
+
+
+@bp.route("/politik")
+@login_required
+def policy_catalogue():
+    """Every parameter per case type: meaning, value in force, default, bound, rule, history."""
+    admin = _admin()
+    with runtime().sessions() as db:
+        municipality = db.get(Municipality, admin.municipality_id)
+        now = timekeeping.now(db)
+        history = policy_changes.history(db, municipality.key)
+        reasons = _reasons(db, municipality.id)
+        sections = []
+        for case_type in CASE_TYPES:
+            current = policy_changes.in_force(db, municipality.id, case_type, now)
+            values = current.values if current is not None else {}
+            sections.append({
+                "case_type": case_type, "current": current,
+                "params": [(p, values.get(p.key, p.default)) for p in CATALOGUE if p.case_type == case_type],
+                "history": [dict(row, reason=reasons.get(row["id"])) for row in history
+                            if row["case_type"] == case_type],
+            })
+    return render_template("admin/policy.html", sections=sections, municipality=municipality, now=now)
+
+
+def _form_values(case_type: str) -> tuple[dict, list[str]]:
+    """The posted value of each parameter as the CLI's ``KEY=VALUE`` assignments."""
+    shown, assignments = {}, []
+    for param in (p for p in CATALOGUE if p.case_type == case_type):
+        text = (request.form.get(param.key) or "").strip()
+        shown[param.key] = text
+        if text:
+            assignments.append(f"{param.key}={text}")
+    return shown, assignments
+
+
+@bp.route("/politik/aendr", methods=["GET", "POST"])
+@login_required
+def policy_change():
+    """Change a case type's policy: the CLI's parser and validation (nothing is stored
+    on a problem), an effective date and a required reason; then the dry run."""
+    admin = _admin()
+    case_type = _case_type(request.values.get("sagstype"))
+    errors: dict[str, list[str]] = {}
+    with runtime().sessions() as db:
+        municipality = db.get(Municipality, admin.municipality_id)
+        now = timekeeping.now(db)
+        current = policy_changes.in_force(db, municipality.id, case_type, now)
+    in_force = {p.key: (current.values if current else {}).get(p.key, p.default)
+                for p in CATALOGUE if p.case_type == case_type}
+    shown = {k: _field_text(v) for k, v in in_force.items()}
+    effective, reason = danish_date(now), ""
+    if request.method == "POST":
+        shown, assignments = _form_values(case_type)
+        effective = (request.form.get("effective_from") or "").strip()
+        reason = (request.form.get("reason") or "").strip()
+        if not reason:
+            errors["reason"] = [_("Skriv hvorfor politikken ændres.")]
+        elif len(reason) > 1000 or unstorable(reason):
+            errors["reason"] = [_("Begrundelsen kan højst have 1000 tegn.")]
+        try:
+            day = date.fromisoformat(effective)
+        except ValueError:
+            errors["effective_from"] = [_("Skriv en dato (ÅÅÅÅ-MM-DD).")]
+        values = {}
+        try:
+            values = policy_changes.parse_assignments(assignments)
+        except InvalidInput as exc:
+            errors.setdefault("values", []).append(str(exc))
+        changed = {k: v for k, v in values.items() if in_force.get(k) != v}
+        for key, value in changed.items():
+            problem = check_value(BY_KEY[key], value)
+            if problem:
+                errors[key] = [problem]
+        if not changed and "values" not in errors:
+            errors["values"] = [_("Ingen værdier er ændret.")]
+        if not errors:
+            try:
+                with runtime().sessions.begin() as db:
+                    created = policy_changes.set_policy(db, municipality.key, changed, day, admin.username,
+                                                        timekeeping.now(db), reason)
+                    version = created[0].id
+            except InvalidInput as exc:  # what only the whole policy shows (keys against each other)
+                errors["values"] = [str(exc)]
+            else:
+                flash(_("Version %(v)s er gemt og gælder for nye sager fra %(day)s. Se herunder, hvad den betyder "
+                        "for de kørende sager.", v=version, day=day.isoformat()), "success")
+                return redirect(url_for("admin.policy_apply", sagstype=case_type))
+    params = [p for p in CATALOGUE if p.case_type == case_type]
+    return render_template("admin/policy_change.html", case_type=case_type, params=params, shown=shown,
+                           in_force=in_force, current=current, errors=errors, effective=effective, reason=reason,
+                           case_types=CASE_TYPES), 422 if errors else 200
+
+
+def _field_text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+@bp.route("/politik/anvend", methods=["GET", "POST"])
+@login_required
+def policy_apply():
+    """The dry run of moving a case type's running cases onto the policy in force now
+    (each case, each deadline that moves, old and new date); applying it needs a second
+    confirmation and is audited per case (``policy.apply``)."""
+    admin = _admin()
+    case_type = _case_type(request.values.get("sagstype"))
+    error = None
+    with runtime().sessions() as db:
+        key = db.get(Municipality, admin.municipality_id).key
+    if request.method == "POST":
+        target, _plans = policy_changes.plan_apply(runtime().engine, key, case_type)
+        if request.form.get("bekraeft") != "ja":
+            error = _("Sæt kryds for at bekræfte, at de kørende sager skal flyttes.")
+        elif request.form.get("version", type=int) != target.id:
+            error = _("Politikken i kraft er ændret, siden prøvekørslen blev vist. Se den nye prøvekørsel.")
+        else:
+            target, done = policy_changes.apply(runtime().engine, key, case_type, admin.username)
+            flash(_("%(n)s kørende sag(er) er flyttet til version %(v)s.", n=len(done), v=target.id), "success")
+            return redirect(url_for("admin.policy_catalogue", _anchor=f"sagstype-{case_type}"))
+    target, plans = policy_changes.plan_apply(runtime().engine, key, case_type)
+    with runtime().sessions.begin() as db:  # who saw which cases in the dry run
+        Engine.audit(db, current_actor(), "policy.dry_run", admin.municipality_id, None, None,
+                     {"case_type": case_type, "version": target.id, "cases": [p.case_id for p in plans]},
+                     timekeeping.now(db))
+        later = list(db.scalars(select(PolicyVersion).where(
+            PolicyVersion.municipality_id == admin.municipality_id, PolicyVersion.case_type == case_type,
+            PolicyVersion.effective_from > timekeeping.now(db)).order_by(PolicyVersion.effective_from)))
+    return render_template("admin/policy_apply.html", case_type=case_type, target=target, plans=plans,
+                           later=later, error=error, case_types=CASE_TYPES), 422 if error else 200
+
+
+def _version(db, admin: User, version_id: int) -> PolicyVersion:
+    found = db.get(PolicyVersion, version_id)
+    if found is None or found.municipality_id != admin.municipality_id:
+        raise NotFound(f"policy version {version_id} not found")
+    return found
+
+
+@bp.route("/politik/versioner/<int:policy_version_id>")
+@login_required
+def policy_version(policy_version_id: int):
+    """One version beside another of the same case type (``?med=<id>``; by default the
+    version before it, or the defaults for the first)."""
+    admin = _admin()
+    with runtime().sessions() as db:
+        version = _version(db, admin, policy_version_id)
+        siblings = list(db.scalars(select(PolicyVersion).where(
+            PolicyVersion.municipality_id == admin.municipality_id, PolicyVersion.case_type == version.case_type)
+            .order_by(PolicyVersion.effective_from, PolicyVersion.id)))
+        other_id = request.args.get("med", type=int)
+        if other_id is not None:
+            other = _version(db, admin, other_id)
+            if other.case_type != version.case_type:
+                raise NotFound(f"policy version {other_id} is not a {version.case_type} version")
+        else:
+            index = siblings.index(version)
+            other = siblings[index - 1] if index > 0 else None
+        reasons = _reasons(db, admin.municipality_id)
+    left = other.values if other is not None else defaults(version.case_type)
+    rows = [(p, left.get(p.key, p.default), version.values.get(p.key, p.default))
+            for p in CATALOGUE if p.case_type == version.case_type]
+    return render_template("admin/policy_version.html", version=version, other=other, rows=rows,
+                           siblings=siblings, reasons=reasons)
+
+
+@bp.route("/politik/sammenlign")
+@login_required
+def policy_compare():
+    """This municipality's values in force beside the defaults and another municipality's
+    (policy values are not personal data)."""
+    admin = _admin()
+    case_type = _case_type(request.args.get("sagstype"))
+    with runtime().sessions() as db:
+        now = timekeeping.now(db)
+        own = db.get(Municipality, admin.municipality_id)
+        others = list(db.scalars(select(Municipality).where(Municipality.id != own.id).order_by(Municipality.name)))
+        other = next((m for m in others if m.key == request.args.get("kommune")), others[0] if others else None)
+        mine = policy_changes.in_force(db, own.id, case_type, now)
+        theirs = policy_changes.in_force(db, other.id, case_type, now) if other is not None else None
+    rows = [(p, (mine.values if mine else {}).get(p.key, p.default), p.default,
+             (theirs.values if theirs else {}).get(p.key, p.default) if other is not None else None)
+            for p in CATALOGUE if p.case_type == case_type]
+    return render_template("admin/policy_compare.html", rows=rows, own=own, other=other, others=others,
+                           case_type=case_type, case_types=CASE_TYPES)
+
+
+@bp.app_template_filter("duration_words")
+def _duration_words_filter(value) -> str:
+    return duration_words(value)

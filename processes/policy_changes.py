@@ -91,7 +91,7 @@ def in_force(session: Session, municipality_id: int, case_type: str, when: datet
 
 
 def set_policy(session: Session, municipality_key: str, values: dict[str, Any], effective_from: date,
-               username: str, now: datetime) -> list[PolicyVersion]:
+               username: str, now: datetime, reason: str | None = None) -> list[PolicyVersion]:
     """Store a new version per case type touched by ``values``; refuse any loosened bound.
 
     The new version is the version in force on ``effective_from`` with ``values`` laid
@@ -129,7 +129,8 @@ def set_policy(session: Session, municipality_key: str, values: dict[str, Any], 
         session.flush()
         Engine.audit(session, Actor(name=username), "policy.set", municipality.id, None, None,
                      {"case_type": case_type, "version": version.id, "effective_from": effective_from.isoformat(),
-                      "changes": {k: [old.get(k), v] for k, v in changes.items() if old.get(k) != v}}, now)
+                      "changes": {k: [old.get(k), v] for k, v in changes.items() if old.get(k) != v},
+                      **({"reason": reason} if reason else {})}, now)
         created.append(version)
     if not created:
         raise InvalidInput("the values are already in force; nothing to change")

@@ -87,8 +87,9 @@ def policy_show(ctx, municipality, case_type):
 @click.option("--effective-from", "effective_from", required=True,
               help="The date (YYYY-MM-DD) from which new cases use the values.")
 @click.option("--user", "username", required=True, help="The administrator making the change (recorded).")
+@click.option("--reason", default=None, help="Why the change is made (audited).")
 @click.pass_context
-def policy_set(ctx, municipality, assignments, effective_from, username):
+def policy_set(ctx, municipality, assignments, effective_from, username, reason):
     """Set KEY=VALUE ... from a date; values that loosen a statutory bound are refused."""
     try:
         day = date.fromisoformat(effective_from)
@@ -98,7 +99,7 @@ def policy_set(ctx, municipality, assignments, effective_from, username):
     rt = _runtime(ctx)
     with rt.sessions.begin() as session:
         now = timekeeping.now(session)
-        created = policy_changes.set_policy(session, municipality, values, day, username, now)
+        created = policy_changes.set_policy(session, municipality, values, day, username, now, reason)
         lines = [f"{v.case_type}: version {v.id} from {day.isoformat()}" for v in created]
     for line in lines:
         click.echo(f"stored {line}")

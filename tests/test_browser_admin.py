@@ -65,3 +65,53 @@ def test_a_created_user_signs_in_with_the_one_time_password_and_sees_the_roles_i
     page.get_by_role("button", name="Skift adgangskode").click()
     page.get_by_role("heading", name="Min indbakke").wait_for()
     expect(page.locator("table.tasks tbody tr", has_text="Anna Andersen")).to_contain_text("Vurdér målgruppe og rute")
+
+
+def test_a_policy_value_beyond_the_law_is_refused_then_a_change_is_dry_run_and_applied(server, page, sqlite_runtime):
+    from playwright.sync_api import expect
+    sqlite_runtime.engine.start_case("boegeby", "fleksjob", "040470-1004", "Dennis Dam",
+                                     {"overdragelse": {"visitationsdato": "2027-01-04"}})
+    sign_in(page, server, "boegeby.admin")
+    page.get_by_role("link", name="Administration").click()
+    page.get_by_role("link", name="Politik", exact=True).click()
+    page.get_by_role("heading", name="Politik for Bøgeby").wait_for()
+    row = page.locator("tr", has=page.get_by_role("rowheader", name=re.compile("Første samtale efter visitation")))
+    expect(row).to_contain_text("højst 3 uger (lov)")
+    expect(row).to_contain_text("first talk must be within 3 weeks")
+    screenshot(page, "admin-policy-catalogue")
+    assert axe_violations(page) == []
+
+    page.get_by_role("link", name="Ændr politikken for Fleksjob").click()
+    page.get_by_label("Første samtale efter visitation").fill("P4W")
+    page.get_by_label("Begrundelse").fill("Vi vil give borgeren mere tid")
+    page.get_by_role("button", name="Gem ny version").click()
+    summary = page.locator("#fejlopsummering")
+    expect(summary).to_contain_text("Første samtale efter visitation: fleksjob: first talk must be within 3 weeks (P3W); got P4W")
+    expect(summary).to_be_focused()
+    screenshot(page, "admin-policy-refused")
+    assert axe_violations(page) == []
+
+    page.get_by_label("Første samtale efter visitation").fill("P2W")
+    page.get_by_label("Begrundelse").fill("Borgerne skal hurtigere i gang")
+    page.get_by_role("button", name="Gem ny version").click()
+    expect(page.locator(".flash-success")).to_contain_text("er gemt og gælder for nye sager fra 2027-01-04")
+    dry_run = page.locator("table.dry-run tbody tr", has_text="Dennis Dam")
+    expect(dry_run).to_contain_text("040470-XXXX")
+    expect(dry_run).to_contain_text("25. jan. 2027")
+    expect(dry_run).to_contain_text("18. jan. 2027")
+    screenshot(page, "admin-policy-dry-run")
+    assert axe_violations(page) == []
+    page.get_by_role("button", name="Flyt de kørende sager").click()
+    expect(page.locator("#fejlopsummering")).to_contain_text("Sæt kryds for at bekræfte")
+    page.get_by_label(re.compile("Jeg bekræfter, at de 1 sager flyttes")).check()
+    page.get_by_role("button", name="Flyt de kørende sager").click()
+    expect(page.locator(".flash-success")).to_contain_text("1 kørende sag(er) er flyttet til version")
+
+    page.locator("#sagstype-fleksjob ~ table.policy-history a").first.click()
+    expect(page.locator("table.compare tr.differs")).to_contain_text("2 uger")
+    screenshot(page, "admin-policy-version")
+    assert axe_violations(page) == []
+    page.goto(f"{server}/admin/politik/sammenlign?sagstype=fleksjob&kommune=aaby")
+    expect(page.locator("table.compare thead")).to_contain_text("Aaby")
+    screenshot(page, "admin-policy-compare")
+    assert axe_violations(page) == []

@@ -49,7 +49,7 @@ from processes.engine import Actor
 from processes.errors import InvalidInput
 from processes.library import ModelInvalid
 from processes.letters import DECISION_TEMPLATES, TEMPLATES
-from processes.models import Document, Notification, SavedFilter, User, UserRole
+from processes.models import Document, Notification, PolicyVersion, SavedFilter, User, UserRole
 from processes.policy import BY_KEY, CATALOGUE, duration_length
 from processes.policy_changes import set_policy
 from sagsflow.cli import main
@@ -64,7 +64,7 @@ NOT_IN_MATRIX = {
 }
 # The object each id parameter names; the fixture creates one of each per municipality.
 KINDS = ("task_id", "case_id", "instance_id", "document_id", "notification_id", "filter_id", "token_id",
-         "user_id")
+         "user_id", "policy_version_id")
 # Who may use a route: the task's role unless listed here.
 OWNER_ROLE = {"api.reassign_task": "teamleder", "inbox.reassign": "teamleder", "cases.change_owner": "teamleder"}
 # A user of the same municipality without that role gets 403, except where the object is
@@ -191,7 +191,9 @@ def _make_side(rt, key: str, n: int) -> Side:
         token_id = tokens_of(session, owner)[0].id
         ids = {"task_id": task.id, "case_id": instance.case_id, "instance_id": instance.id,
                "document_id": document.id, "notification_id": note.id, "filter_id": saved.id, "token_id": token_id,
-               "user_id": colleague.id}
+               "user_id": colleague.id, "policy_version_id": session.scalar(
+                   select(PolicyVersion.id).where(PolicyVersion.municipality_id == instance.municipality_id)
+                   .order_by(PolicyVersion.id).limit(1))}
     return Side(key, ids, citizen, cpr, task.role, rt.engine.task_form(task), now.date().isoformat())
 
 
