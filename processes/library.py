@@ -372,6 +372,11 @@ def _check_deadline_tag(file_name: str, eid: str, key: str | None, expr: str) ->
     return found
 
 
+# Models come from designers' browsers and uploaded folders: no entities, no DTD, no
+# network, no huge trees. parse_model refuses a DOCTYPE before any other parser sees the file.
+_SAFE_PARSER = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
+
+
 def parse_model(xml: str | bytes, file_name: str, policy: dict | None = None,
                 expected_process: str | None = None) -> ParsedModel:
     """Parse and validate one BPMN file; raise :class:`ModelInvalid` on any problem.
@@ -386,9 +391,14 @@ def parse_model(xml: str | bytes, file_name: str, policy: dict | None = None,
         raise ModelInvalid([Problem(file_name, "", f"not UTF-8 text (byte {exc.start}): save the model as UTF-8")]) from None
     problems: list[Problem] = []
     try:
-        root = etree.fromstring(raw)
+        root = etree.fromstring(raw, parser=_SAFE_PARSER)
     except etree.XMLSyntaxError as exc:
         raise ModelInvalid([Problem(file_name, "", f"not well-formed XML: {exc}")]) from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        # A BPMN file never needs a DTD; entity declarations could read local files
+        # (external entities) or blow up in memory (nested ones) in the parsers after this.
+        raise ModelInvalid([Problem(file_name, "", "a model may not contain a DOCTYPE or entity declarations")])
     processes = [p for p in root.findall("bpmn:process", NS) if p.get("isExecutable") == "true"]
     if len(processes) != 1:
         raise ModelInvalid([Problem(file_name, "", f"expected one executable process, found {len(processes)}")])

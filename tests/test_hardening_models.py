@@ -421,3 +421,24 @@ def test_user_task_no_flow_reaches_is_refused(sqlite_runtime, tmp_path):
     assert result.stderr.splitlines() == [
         "error: fleksjob.bpmn: glemt_opgave: user task that no sequence flow reaches"]
     assert counts(sqlite_runtime.url) == before
+
+
+@pytest.mark.parametrize("doctype", [
+    # an external entity would put a local file into the model (a task name, a letter)
+    '<!DOCTYPE d [<!ENTITY secret SYSTEM "file:///etc/hostname">]>',
+    # nested entities ("billion laughs") would blow up in memory in the parsers after ours
+    '<!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>',
+    '<!DOCTYPE definitions SYSTEM "http://example.org/bpmn.dtd">',
+])
+def test_a_model_with_a_doctype_or_entities_is_refused_before_any_parser_expands_it(sqlite_runtime, tmp_path,
+                                                                                     doctype):
+    folder = write_folder(tmp_path)
+    xml = DALBY_FLEKSJOB.replace("?>", "?>" + doctype, 1) if DALBY_FLEKSJOB.startswith("<?xml") \
+        else doctype + DALBY_FLEKSJOB
+    (folder / "fleksjob.bpmn").write_text(xml, encoding="utf-8")
+    before = counts(sqlite_runtime.url)
+    result = run_cli(sqlite_runtime.url, "municipality", "add", str(folder))
+    assert result.exit_code == 6
+    assert result.stderr.splitlines() == [
+        "error: fleksjob.bpmn: a model may not contain a DOCTYPE or entity declarations"]
+    assert counts(sqlite_runtime.url) == before
