@@ -39,7 +39,8 @@ def create_app(target: Runtime | str | None = None, **config) -> Flask:
     csrf.init_app(app)
 
     from inbox import (
-        admin, api, auth, cases, errors, formatting, limits, notifications, pages, security, tasks, vendor,
+        admin, analytics, api, auth, cases, errors, formatting, limits, notifications, pages, security, tasks,
+        vendor,
     )
     limits.register(app)  # before the blueprints: it bounds their <int:...> ids
     security.register(app)
@@ -52,6 +53,7 @@ def create_app(target: Runtime | str | None = None, **config) -> Flask:
     app.register_blueprint(notifications.bp)
     app.register_blueprint(vendor.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(analytics.bp)
     api.register(app)
     csrf.exempt(api.blp)
     return app

@@ -17,6 +17,7 @@ bp = Blueprint("vendor", __name__)
 # URL name → (directory relative to node_modules, allowed files and folders)
 PACKAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "bpmn-js": ("bpmn-js/dist", ("bpmn-navigated-viewer.production.min.js", "assets/")),
+    "chart.js": ("chart.js/dist", ("chart.umd.min.js",)),
 }
 ALLOWED = PACKAGES["bpmn-js"][1]
 

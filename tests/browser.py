@@ -78,3 +78,14 @@ def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:
         " return JSON.stringify(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
         " nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))); }")
     return [v for v in json.loads(result) if v["impact"] in impacts]
+
+
+@pytest.fixture
+def page():
+    """A Chromium page (1280x900, Danish locale); the browser closes after the test.
+    Import it into a test module: ``from browser import page``."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser, new_page = open_page(p)
+        yield new_page
+        browser.close()

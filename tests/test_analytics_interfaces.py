@@ -6,6 +6,7 @@ managers only, and never another municipality's cases."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
 import pytest
@@ -115,3 +116,86 @@ def test_api_kpis_needs_the_manager_role_a_token_and_valid_filters(history):
                                                                ("national", False)]
     assert body["columns"][0]["figures"]["outcomes"]["n"] == 2
     assert body["columns"][1]["figures"]["funnel"]["stages"][0]["count"] == "<5"
+
+
+# ------------------------------------------------------------------ pages
+def browser(rt, username):
+    from test_inbox import Browser
+    return Browser(create_app(rt, TESTING=True), username)
+
+
+PAGES = ["/analytik/", "/analytik/sammenlign", "/analytik/diagram", "/analytik/sager?kind=outcome&key=andet",
+         "/analytik/eksport.csv?side=overblik&tabel=forloebstider", "/analytik/diagram.bpmn"]
+
+
+def test_pages_are_for_managers_and_a_manager_gets_no_task_form(history):
+    rt, ids = history
+    caseworker = browser(rt, "maaleby.sagsbehandler")
+    assert [caseworker.get(p).status_code for p in PAGES] == [403] * len(PAGES)
+    manager = browser(rt, "maaleby.leder")
+    assert [manager.get(p).status_code for p in PAGES] == [200] * len(PAGES)
+    # a manager sees figures, never task forms: M5's open task answers 403
+    task = next(t for t in rt.engine.open_tasks(case_id=ids["M5"]))
+    assert manager.get(f"/opgaver/{task.id}").status_code == 403
+    assert caseworker.get(f"/opgaver/{task.id}").status_code == 200
+    menu = manager.get("/").get_data(as_text=True)
+    assert all(f'href="{p}"' in menu for p in ("/analytik/", "/analytik/sammenlign", "/analytik/diagram"))
+    assert 'href="/analytik/"' not in caseworker.get("/").get_data(as_text=True)
+
+
+def test_compare_page_and_its_csv_show_the_modules_rows(history):
+    rt, _ = history
+    manager = browser(rt, "maaleby.leder")
+    page = manager.get(f"/analytik/sammenlign?compare=naboby&{QUERY}").get_data(as_text=True)
+    for row in analytics.comparison_rows(expected(rt)):
+        assert all(f">{v}<" in page for v in row["values"] if v not in (None, "<5")), row
+    assert "&lt;5" in page and "Testborger" not in page
+    csv_text = manager.get(f"/analytik/eksport.csv?side=sammenlign&tabel=sammenligning&compare=naboby&{QUERY}")
+    lines = csv_text.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert lines[0] == "Mål;Målby Kommune;Naboby Kommune;Landsplan (median over alle sager)"
+    assert lines[1] == "Fra underskrevet forberedende del til rehabiliteringsmøde (median, dage);38,5;30;35"
+    assert lines[-1] == "Udfald: Andet (anden indsats, afslag);20 %;<5;<5"
+    assert manager.get(f"/analytik/eksport.csv?side=sammenlign&tabel=nope&{QUERY}").status_code == 404
+
+
+def test_every_table_of_every_page_downloads_as_csv(history):
+    rt, _ = history
+    manager = browser(rt, "maaleby.leder")
+    for side, path in (("overblik", "/analytik/"), ("sammenlign", "/analytik/sammenlign"),
+                       ("diagram", "/analytik/diagram?case_type=fleksjob"),
+                       ("sager", "/analytik/sager?kind=lead_time&key=underskrift_moede")):
+        sep = "&" if "?" in path else "?"
+        html = manager.get(f"{path}{sep}{QUERY}").get_data(as_text=True)
+        links = [link.replace("&amp;", "&") for link in
+                 re.findall(r'href="(/analytik/eksport\.csv\?[^"]+)"', html)]
+        assert links, side
+        for link in links:
+            response = manager.get(link)
+            assert response.status_code == 200 and response.mimetype == "text/csv", link
+            assert len(response.get_data(as_text=True).splitlines()) >= 2, link
+
+
+def test_drilldown_page_lists_own_cases_masked_and_is_audited(history):
+    rt, ids = history
+    from processes.models import AuditEvent
+    page = browser(rt, "naboby.leder").get(f"/analytik/sager?kind=outcome&key=andet&{QUERY}").get_data(as_text=True)
+    # Naboby's "other" outcomes are N1 and N2; Maaleby's M4 never appears
+    assert "Testborger N1" in page and "Testborger N2" in page and "Testborger M" not in page
+    assert "XXXX" in page
+    lead = browser(rt, "maaleby.leder").get(
+        f"/analytik/sager?kind=lead_time&key=visitation_foerste_samtale_fj&{QUERY}").get_data(as_text=True)
+    assert all(f"Testborger {n}" in lead for n in ("M2", "M7", "M8", "M9")) and "Testborger N" not in lead
+    assert ">2027-06-01</td><td>venter</td><td>≥ 30<" in lead          # M8: visitation 06-01, still waiting
+    with rt.sessions() as session:
+        audit = session.scalars(select(AuditEvent).where(AuditEvent.action == "analytics.drilldown")
+                                .order_by(AuditEvent.id)).all()
+    assert audit[-1].actor == "maaleby.leder" and sorted(audit[-1].detail["cases"]) == sorted(
+        ids[n] for n in ("M2", "M7", "M8", "M9"))
+    assert browser(rt, "maaleby.leder").get(f"/analytik/sager?kind=nonsense&key=x&{QUERY}").status_code == 404
+
+
+def test_ui_labels_are_the_modules_labels():
+    from inbox import analytics as pages
+    assert {k: str(v) for k, v in pages.LEAD_LABELS.items()} == {m.key: m.label for m in analytics.LEAD_TIMES}
+    assert {k: str(v) for k, v in pages.FUNNEL_LABELS.items()} == {k: label for k, label, _ in analytics.FUNNEL}
+    assert {k: str(v) for k, v in pages.OUTCOME_LABELS.items()} == {k: label for k, label, _ in analytics.OUTCOMES}

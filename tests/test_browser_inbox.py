@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from browser import axe_violations, needs_chromium, open_page, screenshot, serve, sign_in
+from browser import axe_violations, needs_chromium, page, screenshot, serve, sign_in  # noqa: F401 (page: fixture)
 
 pytestmark = needs_chromium
 
@@ -16,15 +16,6 @@ def server(sqlite_runtime):
     base, stop = serve(create_app(sqlite_runtime))
     yield base
     stop()
-
-
-@pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser, page = open_page(p)
-        yield page
-        browser.close()
 
 
 def test_caseworker_claims_corrects_and_completes_and_the_next_task_moves_on(server, page, sqlite_runtime):
