@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import select
 
@@ -372,8 +372,6 @@ KINDS = ("lead_time", "compliance", "funnel", "outcome", "workload")
 
 def cases_page(ctx: dict, actor: Actor) -> dict:
     kind, key = request.args.get("kind", ""), request.args.get("key", "")
-    if kind not in KINDS:
-        abort(404)
     with runtime().sessions() as db:
         try:
             ids = analytics.drilldown(db, ctx["own"].id, kind, key, ctx["filters"], ctx["now"])
@@ -410,6 +408,8 @@ def cases_page(ctx: dict, actor: Actor) -> dict:
 @login_required
 def cases():
     actor = _leder()
+    if request.args.get("kind") not in KINDS:
+        return redirect(url_for("analytics.overview"))  # no figure chosen: choose one there
     ctx = _context(actor)
     page = cases_page(ctx, actor)
     return render_template("analytics_cases.html", **ctx, **page, query_without_kind=_query(ctx["filters"]),
@@ -426,10 +426,12 @@ PAGES = {"overblik": lambda ctx, actor: overview_page(ctx), "sammenlign": lambda
 def export_csv():
     """One table of a page as CSV (semicolon-separated, UTF-8 with BOM for spreadsheets)."""
     actor = _leder()
-    ctx = _context(actor)
     build = PAGES.get(request.args.get("side", ""))
     if build is None:
+        return redirect(url_for("analytics.overview"))  # no page named: its tables have the links
+    if build is cases_page and request.args.get("kind") not in KINDS:
         abort(404)
+    ctx = _context(actor)
     tables = {t.id: t for t in build(ctx, actor)["tables"]}
     table = tables.get(request.args.get("tabel", ""))
     if table is None:

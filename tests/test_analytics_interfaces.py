@@ -191,7 +191,9 @@ def test_drilldown_page_lists_own_cases_masked_and_is_audited(history):
                                 .order_by(AuditEvent.id)).all()
     assert audit[-1].actor == "maaleby.leder" and sorted(audit[-1].detail["cases"]) == sorted(
         ids[n] for n in ("M2", "M7", "M8", "M9"))
-    assert browser(rt, "maaleby.leder").get(f"/analytik/sager?kind=nonsense&key=x&{QUERY}").status_code == 404
+    assert browser(rt, "maaleby.leder").get(f"/analytik/sager?kind=nonsense&key=x&{QUERY}").status_code == 302
+    nothing = browser(rt, "maaleby.leder").get(f"/analytik/sager?kind=outcome&key=x&{QUERY}")
+    assert nothing.status_code == 200 and "Testborger" not in nothing.get_data(as_text=True)
 
 
 def test_ui_labels_are_the_modules_labels():
