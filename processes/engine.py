@@ -21,7 +21,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
-from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.exceptions import TaskNotFoundException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from processes import milestones, pausepoints, timekeeping
@@ -223,7 +223,12 @@ class Engine:
         for guid, old in pending_before.items():
             if guid in current:
                 continue
-            task = wf.get_task_from_id(_uuid(guid))
+            try:
+                task = wf.get_task_from_id(_uuid(guid))
+            except TaskNotFoundException:
+                # Spiff dropped the waiting timer's task (a loop back to an earlier step
+                # rebuilt that branch): the timer was withdrawn, it did not fire.
+                task = None
             if task is not None and task.state == TaskState.COMPLETED and old.attached_to:
                 exists = session.scalar(select(DeadlineEvent.id).where(DeadlineEvent.task_guid == guid))
                 if exists is None:

@@ -112,12 +112,13 @@ DEMO_CASES = (
 )
 
 
-def seed_demo_cases(sessions) -> int:
-    """Start the demo cases once (only into an installation without cases)."""
+def seed_demo_cases(sessions, after_history: bool = False) -> int:
+    """Start the demo cases once (only into an installation without cases, or one whose
+    only cases are the demo history just built)."""
     from processes.engine import Engine
     from processes.models import Case
     with sessions() as session:
-        if session.scalar(select(Case.id).limit(1)) is not None:
+        if not after_history and session.scalar(select(Case.id).limit(1)) is not None:
             return 0
     engine = Engine(sessions)
     for municipality, case_type, cpr, name, data in DEMO_CASES:
@@ -125,20 +126,37 @@ def seed_demo_cases(sessions) -> int:
     return len(DEMO_CASES)
 
 
-def initialise(engine: Engine, sessions, demo: bool = True, virtual_clock: datetime | None = None) -> dict:
+def initialise(engine: Engine, sessions, demo: bool = True, virtual_clock: datetime | None = None,
+               history: bool = False, progress=None, after_day=None, seed: int | None = None) -> dict:
     """Create or upgrade the schema, seed roles, load municipalities; with ``demo`` add
-    demo users and (unless the installation already has one) a virtual clock."""
+    demo users and (unless the installation already has one) a virtual clock.
+
+    With ``history`` (and ``demo`` and ``virtual_clock``) a new installation (no clock, no
+    cases yet) starts its clock a year before ``virtual_clock`` and gets that year of
+    cases from :mod:`processes.history` (``progress`` and ``after_day`` are passed on)
+    before the demo cases start on the demo date."""
+    from processes import history as demo_history
     upgrade_database(engine)
     with sessions.begin() as session:
+        from processes.models import Case
+        fresh = not timekeeping.is_virtual(session) and session.scalar(select(Case.id).limit(1)) is None
+        with_history = bool(history and demo and virtual_clock is not None and fresh)
         if virtual_clock is not None and not timekeeping.is_virtual(session):
-            timekeeping.enable_virtual(session, virtual_clock)
+            timekeeping.enable_virtual(session, demo_history.history_start(virtual_clock) if with_history
+                                       else virtual_clock)
         now = timekeeping.now(session)
         seed_roles(session)
         session.flush()
         keys = load_reference_municipalities(session, now)
         users = seed_demo_users(session, now) if demo else []
-    cases = seed_demo_cases(sessions) if demo else 0
-    return {"municipalities": keys, "users_created": len(users), "demo_cases": cases}
+    built = None
+    if with_history:
+        from processes.engine import Engine as CaseEngine
+        driver = demo_history.HistoryDriver(CaseEngine(sessions), seed=seed or demo_history.DEFAULT_SEED,
+                                            after_day=after_day)
+        built = driver.run(virtual_clock, progress=progress)
+    cases = seed_demo_cases(sessions, after_history=with_history) if demo else 0
+    return {"municipalities": keys, "users_created": len(users), "demo_cases": cases, "history": built}
 
 
 def open_installation(url: str, start: datetime | None = None, reference: bool = True, users: bool = True):

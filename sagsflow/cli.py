@@ -106,8 +106,10 @@ def main(ctx, database_url):
 @click.option("--virtual-clock/--real-clock", default=None,
               help="Run on a virtual clock (default with --demo) that `clock advance` moves.")
 @click.option("--start", "start", default=None, help="Start of the virtual clock (ISO date or datetime).")
+@click.option("--history/--no-history", default=True, show_default=True,
+              help="Give a new demo database a year of cases before the demo date (run through the engine).")
 @click.pass_context
-def init(ctx, demo, virtual_clock, start):
+def init(ctx, demo, virtual_clock, start, history):
     """Create or upgrade the database and load the model library, the reference
     municipalities and (with --demo) the demo users. Safe to run again."""
     rt = _runtime(ctx)
@@ -122,7 +124,8 @@ def init(ctx, demo, virtual_clock, start):
                 raise click.UsageError(f"--start is not an ISO date: {start!r}") from None
             if begin.tzinfo is None:
                 begin = (begin.replace(hour=9) if len(start) == 10 else begin).replace(tzinfo=LOCAL)
-    result = setup.initialise(rt.db, rt.sessions, demo=demo, virtual_clock=begin)
+    result = setup.initialise(rt.db, rt.sessions, demo=demo, virtual_clock=begin, history=history,
+                              progress=_history_progress, after_day=_history_worker(rt))
     with rt.sessions() as session:
         clock = "virtual" if timekeeping.is_virtual(session) else "real"
         now = timekeeping.now(session)
@@ -132,8 +135,34 @@ def init(ctx, demo, virtual_clock, start):
     if demo:
         click.echo(f"demo users: <municipality>.<role>, e.g. aaby.sagsbehandler, password '{setup.DEMO_PASSWORD}'"
                    f" ({result['users_created']} created)")
+        built = result.get("history")
+        if built is not None:
+            click.echo(f"history: {built.cases} cases from {local(built.start, False)}, {built.completed} tasks"
+                       f" completed in {built.seconds:.0f} s" + (f", {len(built.failed)} left open" if built.failed
+                                                                 else ""))
         if result["demo_cases"]:
             click.echo(f"demo cases started: {result['demo_cases']} (see `sagsflow tasks`)")
+
+
+def _history_progress(month: str, done: int, total: int, result) -> None:
+    bar = "#" * done + "." * (total - done)
+    click.echo(f"history {month} [{bar}] {done}/{total} months, {result.cases} cases,"
+               f" {result.completed} tasks completed")
+
+
+def _history_worker(rt: Runtime):
+    """What the worker does between the history's days: deadline notifications and the
+    outbox (letters become case documents on the day they are written)."""
+    from worker import escalation
+    from worker.outbox import default_transports, deliver_next
+    transports = default_transports(rt.engine.specs)
+
+    def drain() -> None:
+        while max(escalation.scan(rt.sessions).values()) >= escalation.BATCH:
+            pass
+        while deliver_next(rt.sessions, transports) is not None:
+            pass
+    return drain
 
 
 # ------------------------------------------------------------------------- cases

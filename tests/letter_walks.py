@@ -22,9 +22,8 @@ import functools
 import json
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -33,6 +32,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.util.task import TaskState
 
 from processes.clock import FixedClock, use_clock
+from processes.formdata import form_variants
 from processes.forms import check_form, validate_form
 from processes.letters import enum_labels
 from processes.library import parse_file
@@ -119,53 +119,6 @@ def model_runs() -> list[ModelRun]:
 def letter_tasks(run: ModelRun) -> dict[str, str]:
     """The model's letter tasks: bpmn id -> template (what the explorer must reach)."""
     return dict(parse_file(run.path, policy=run.policy).metadata["letters"])
-
-
-# --------------------------------------------------------------------------- form values
-def _item_value(item: dict) -> Any:
-    if item["type"] == "long":
-        return 1
-    if item["type"] == "boolean":
-        return False
-    if item["type"] == "date":
-        return None
-    if item["type"] == "enum":
-        return item["options"][0]["id"]
-    return "Eksempel"
-
-
-def _base_value(spec: dict, today: str) -> Any:
-    kind = spec["type"]
-    if kind == "enum":
-        return spec["options"][0]["id"]
-    if kind == "boolean":
-        # a confirmation the form checks (oral partshøring held, the citizen was told ...) is given
-        return True if spec.get("check") else spec.get("default") == "true"
-    if kind == "date":
-        return today
-    if kind == "long":
-        return max(spec.get("min", 10), min(spec.get("max", 10), 10))
-    if kind == "list":
-        return [{item["id"]: _item_value(item) for item in spec.get("items", [])}] if spec.get("items") else []
-    return f"Eksempel på {spec.get('label') or spec['id']}".lower()
-
-
-def form_variants(form: list[dict], today: str) -> list[dict]:
-    """A base submission plus one variant per other enum option, per flipped boolean and
-    per date moved 4 weeks ahead (variants the form refuses are dropped by the walk)."""
-    base = {spec["id"]: _base_value(spec, today) for spec in form}
-    variants = [base]
-    for spec in form:
-        if spec["type"] == "enum":
-            for option in spec["options"][1:]:
-                variants.append({**base, spec["id"]: option["id"]})
-        elif spec["type"] == "boolean":
-            variants.append({**base, spec["id"]: not base[spec["id"]]})
-        elif spec["type"] == "date":
-            # a date some weeks ahead: bookings and planned dates that must lie after a lead time
-            later = (date.fromisoformat(today) + timedelta(days=28)).isoformat()
-            variants.append({**base, spec["id"]: later})
-    return variants
 
 
 # --------------------------------------------------------------------------- exploration

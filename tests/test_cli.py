@@ -48,7 +48,7 @@ def test_every_command_has_help(cli):
 
 
 def test_demo_walk_and_errors(cli):
-    out = cli("init").output
+    out = cli("init", "--no-history").output
     assert "municipalities: aaby, boegeby, cederholm" in out and "clock: virtual, now 2027-01-04 09:00" in out
     out = cli("case", "start", "boegeby", "fleksjob", "--cpr", "010190-1234", "--name", "Test Borger",
               "--data", '{"overdragelse": {"visitationsdato": "2027-01-04"}}', "--json").output

@@ -80,14 +80,14 @@ def test_set_stricter_show_and_history(runtime):
     assert second.effective_from.isoformat() == "2027-01-31T23:00:00+00:00"
 
     shown = cli(runtime, "policy", "show", "aaby", "fleksjob").output.splitlines()
-    assert shown[0] == f"fleksjob: version {first.id}, in force from 2027-01-01 (set by system)"
+    assert shown[0] == f"fleksjob: version {first.id}, in force from 2025-01-01 (set by system)"
     assert any(line.split()[:2] == ["fj_foerste_samtale", "P3W"] for line in shown)      # not yet in force
     assert f"  from 2027-02-01 (version {second.id}): fj_foerste_samtale=P2W, fj_tidlig_opfoelgning=false" in shown
 
     history = [line for line in cli(runtime, "policy", "history", "aaby").output.splitlines()
                if line.startswith("fleksjob")]
     assert len(history) == 2
-    assert history[0].startswith(f"fleksjob          v{first.id:<4} from 2027-01-01  by system")
+    assert history[0].startswith(f"fleksjob          v{first.id:<4} from 2025-01-01  by system")
     assert history[1].startswith(f"fleksjob          v{second.id:<4} from 2027-02-01  by aaby.admin")
     assert history[1].endswith("fj_foerste_samtale: P3W -> P2W, fj_tidlig_opfoelgning: true -> false")
     with runtime.sessions() as session:
