@@ -262,6 +262,7 @@ class HistoryDriver:
         self._users: dict[int, Actor] = {}
         self._forms: dict[tuple[int, str], list] = {}
         self._citizens = 0
+        self._leads: dict[int, int] = {}
 
     # ------------------------------------------------------------------ setup
     def _load(self) -> None:
@@ -353,10 +354,14 @@ class HistoryDriver:
 
     def _booking_lead(self, municipality_id: int, today: str) -> int:
         """Days from today to the earliest meeting the municipality's booking lead time allows."""
+        if municipality_id in self._leads:
+            return self._leads[municipality_id]
         with self.sessions() as session:
             policy = self.engine.current_policy(session, municipality_id, "rehabilitering", timekeeping.now(session))
         lead = (policy.values if policy else {}).get("rehab_booking_frist") or "P14D"
-        return (date.fromisoformat(danish_date(add_duration(today, lead))) - date.fromisoformat(today)).days
+        days = (date.fromisoformat(danish_date(add_duration(today, lead))) - date.fromisoformat(today)).days
+        self._leads[municipality_id] = days     # the policy in force when the history starts
+        return days
 
     def _form(self, task: HumanTask) -> list[dict]:
         key = (task.instance_id, task.bpmn_id)
@@ -364,13 +369,12 @@ class HistoryDriver:
             self._forms[key] = self.engine.task_form(task)
         return self._forms[key]
 
-    def _complete(self, task: HumanTask, result: HistoryResult) -> None:
+    def _complete(self, task: HumanTask, result: HistoryResult, today: str) -> None:
         actor = self._users.get(task.claimed_by_id) or self._actors.get((task.municipality_id, task.role))
         if actor is None:
             self.given_up.add(task.id)
             result.failed.append(f"{task.bpmn_id} (case {task.case_id}): no demo user with role {task.role}")
             return
-        today = self._now().astimezone(LOCAL).date().isoformat()
         form = self._form(task)
         memory = self.memory.setdefault(task.case_id, {})
         rng = _rng(self.seed, "form", task.id)
@@ -417,7 +421,7 @@ class HistoryDriver:
                 self._tick(slot)
                 slot += step
                 done.add(task.id)
-                self._complete(task, result)
+                self._complete(task, result, day.isoformat())
 
     # -------------------------------------------------------------------- run
     def run(self, until: datetime, progress: Callable[[str, int, int, HistoryResult], None] | None = None
