@@ -11,15 +11,19 @@ The domain work is in :mod:`processes.users`, :mod:`processes.policy_changes` an
 """
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from inbox.access import current_actor, current_user, login_required, runtime
-from inbox.limits import unstorable
+from inbox.limits import DB_INT_MAX, page_number, unstorable
 from inbox.security import wall_now
 from processes import policy_changes, timekeeping, users
 from processes.engine import Engine
@@ -385,3 +389,127 @@ def policy_compare():
 @bp.app_template_filter("duration_words")
 def _duration_words_filter(value) -> str:
     return duration_words(value)
+
+
+# ------------------------------------------------------------------ audit log (read-only)
+AUDIT_PAGE_SIZE = 100
+AUDIT_EXPORT_LIMIT = 100_000
+
+
+@dataclass
+class AuditFilter:
+    """The audit page's filters, read from the query string; ``errors`` per field."""
+
+    user: str = ""
+    case: int | None = None
+    action: str = ""
+    start: date | None = None
+    end: date | None = None
+    errors: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_args(cls, args) -> "AuditFilter":
+        found = cls(user=(args.get("bruger") or "").strip()[:100], action=(args.get("handling") or "").strip()[:100])
+        case = (args.get("sag") or "").strip()
+        if case:
+            if case.isascii() and case.isdigit() and int(case) <= DB_INT_MAX:
+                found.case = int(case)
+            else:
+                found.errors["sag"] = [_("Sagsnummeret skal være et tal.")]
+        for name, attribute in (("fra", "start"), ("til", "end")):
+            text = (args.get(name) or "").strip()
+            if text:
+                try:
+                    setattr(found, attribute, date.fromisoformat(text))
+                except ValueError:
+                    found.errors[name] = [_("Skriv en dato (ÅÅÅÅ-MM-DD).")]
+        return found
+
+    def args(self) -> dict:
+        return {k: v for k, v in (("bruger", self.user), ("sag", self.case), ("handling", self.action),
+                                  ("fra", self.start), ("til", self.end)) if v not in ("", None)}
+
+    def where(self, municipality_id: int) -> list:
+        """SQL conditions: always the municipality's own rows only."""
+        conditions = [AuditEvent.municipality_id == municipality_id]
+        if self.user:
+            conditions.append(AuditEvent.actor == self.user)
+        if self.case is not None:
+            conditions.append(AuditEvent.case_id == self.case)
+        if self.action:
+            conditions.append(AuditEvent.action == self.action)
+        if self.start:
+            conditions.append(AuditEvent.at >= policy_changes.local_midnight(self.start))
+        if self.end:
+            conditions.append(AuditEvent.at < policy_changes.local_midnight(self.end + timedelta(days=1)))
+        return conditions
+
+
+def _audit_rows(admin: User, found: AuditFilter, limit: int, offset: int = 0) -> tuple[list[AuditEvent], int]:
+    with runtime().sessions() as db:
+        where = found.where(admin.municipality_id)
+        total = db.scalar(select(func.count(AuditEvent.id)).where(*where))
+        rows = list(db.scalars(select(AuditEvent).where(*where).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+                               .limit(limit).offset(offset)))
+    return rows, total
+
+
+def _audit_actions(admin: User) -> list[str]:
+    with runtime().sessions() as db:
+        return list(db.scalars(select(AuditEvent.action).where(AuditEvent.municipality_id == admin.municipality_id)
+                               .distinct().order_by(AuditEvent.action)))
+
+
+def detail_text(detail) -> str:
+    return json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, default=str)
+
+
+@bp.route("/revision")
+@login_required
+def audit():
+    """The municipality's audit log, newest first, filtered by user, case, action and
+    period. There is no route that changes or deletes a row (and the database refuses
+    it: migration 0008)."""
+    admin = _admin()
+    found = AuditFilter.from_args(request.args)
+    page = page_number(request.args.get("side"))
+    rows, total = ([], 0) if found.errors else _audit_rows(admin, found, AUDIT_PAGE_SIZE,
+                                                           (page - 1) * AUDIT_PAGE_SIZE)
+    actions = _audit_actions(admin)
+    pages = max(1, -(-total // AUDIT_PAGE_SIZE))
+    return render_template("admin/audit.html", rows=rows, total=total, actions=actions, found=found, page=page,
+                           pages=pages, detail_text=detail_text), 422 if found.errors else 200
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value) -> str:
+    """A CSV cell a spreadsheet shows as text (a leading =, +, - or @ would be a formula)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA) else text
+
+
+@bp.route("/revision.csv")
+@login_required
+def audit_csv():
+    """The filtered audit log as CSV (UTF-8 with BOM for spreadsheets); the export is audited."""
+    admin = _admin()
+    found = AuditFilter.from_args(request.args)
+    if found.errors:
+        raise InvalidInput("invalid audit filter", found.errors)
+    rows, total = _audit_rows(admin, found, AUDIT_EXPORT_LIMIT)
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow(["id", "tidspunkt", "bruger", "handling", "sag", "procesinstans", "detaljer"])
+    for row in rows:
+        writer.writerow([row.id, row.at.isoformat(), _cell(row.actor), _cell(row.action), row.case_id or "",
+                         row.instance_id or "", _cell(detail_text(row.detail))])
+    with runtime().sessions.begin() as db:
+        Engine.audit(db, current_actor(), "audit.export", admin.municipality_id, None, None,
+                     {"filters": {k: str(v) for k, v in found.args().items()}, "rows": len(rows), "total": total},
+                     timekeeping.now(db))
+    response = Response(out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = "attachment; filename=revisionslog.csv"
+    return response

@@ -4,6 +4,7 @@ that role's inbox."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -115,3 +116,28 @@ def test_a_policy_value_beyond_the_law_is_refused_then_a_change_is_dry_run_and_a
     expect(page.locator("table.compare thead")).to_contain_text("Aaby")
     screenshot(page, "admin-policy-compare")
     assert axe_violations(page) == []
+
+
+def test_the_audit_log_filters_who_viewed_a_case(server, page, sqlite_runtime):
+    from playwright.sync_api import expect
+    instance = sqlite_runtime.engine.start_case("aaby", "rehabilitering", "010190-1234", "Anna Andersen")
+    sign_in(page, server, "aaby.sagsbehandler")
+    page.goto(f"{server}/sager/{instance.case_id}")
+    page.get_by_role("button", name="Log ud").click()
+    sign_in(page, server, "aaby.admin")
+    page.get_by_role("link", name="Administration").click()
+    page.get_by_role("link", name="Revisionslog").click()
+    page.get_by_role("heading", name="Revisionslog").wait_for()
+    page.get_by_label("Handling").select_option("case.view")
+    page.get_by_label("Sag").fill(str(instance.case_id))
+    page.get_by_role("button", name="Vis", exact=True).click()
+    rows = page.locator("table.audit tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("aaby.sagsbehandler")
+    expect(rows.first).to_contain_text("case.view")
+    screenshot(page, "admin-audit")
+    assert axe_violations(page) == []
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Hent som CSV").click()
+    exported = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert exported.splitlines()[1].split(",")[2:5] == ["aaby.sagsbehandler", "case.view", str(instance.case_id)]

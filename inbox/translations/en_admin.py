@@ -144,3 +144,20 @@ ENGLISH.update({
     "Version %(v)s fra %(day)s": "Version %(v)s from %(day)s",
     "To versioner side om side": "Two versions side by side",
 })
+ENGLISH.update({
+    "Sagsnummeret skal være et tal.": "The case number must be a number.",
+    "Revisionslog": "Audit log",
+    "Hvem gjorde hvad i kommunen, og hvem så hvilke sager. Loggen kan kun læses; ingen række kan ændres eller "
+    "slettes.": "Who did what in the municipality, and who viewed which cases. The log is read-only; no row can be "
+               "changed or deleted.",
+    "Vis sagsvisninger": "Show case views",
+    "Bruger": "User",
+    "Fra og med": "From",
+    "Til og med": "To (inclusive)",
+    "%(n)s hændelse(r).": "%(n)s event(s).",
+    "Hent som CSV": "Download as CSV",
+    "Hændelser i revisionsloggen": "Events in the audit log",
+    "Tidspunkt": "Time",
+    "Detaljer": "Details",
+    "Ingen hændelser.": "No events.",
+})
