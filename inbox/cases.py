@@ -1,8 +1,11 @@
 """The case page (everything about one citizen), starting a case, diagrams and letters."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
+from flask_babel import get_locale, gettext as _
+from lxml import etree
 from sqlalchemy import select
 
 from inbox.access import (
@@ -14,6 +17,7 @@ from processes.errors import InvalidInput, NotFound
 from processes.forms import text_errors
 from processes.milestones import BY_KEY as MILESTONES
 from processes.models import Document, User
+from processes.roles import ROLES
 from processes.scripting import danish_date
 
 bp = Blueprint("cases", __name__)
@@ -47,6 +51,9 @@ def case_view(case_id: int, actor=None) -> dict:
     detail["due_state"] = lambda when: due_state(when, detail["now"])
     detail["today"] = danish_date(detail["now"])
     detail["milestone_label"] = lambda key: MILESTONES[key].label if key in MILESTONES else key
+    timer_names = {(i.id, bid): t.get("name") or bid for i in detail["instances"]
+                   for bid, t in (i.model_version.metadata_json or {}).get("timers", {}).items()}
+    detail["timer_name"] = lambda instance_id, bpmn_id: timer_names.get((instance_id, bpmn_id), bpmn_id)
     if "teamleder" in actor.roles:
         with runtime().sessions() as db:
             detail["colleagues"] = list(db.scalars(select(User).where(User.municipality_id == actor.municipality_id)
@@ -74,10 +81,23 @@ def change_owner(case_id: int):
 @bp.route("/sager/<int:case_id>/forloeb/<int:instance_id>/diagram.bpmn")
 @login_required
 def diagram(case_id: int, instance_id: int):
+    """The instance's model for the diagram, its lanes named by the roles' names."""
     with runtime().sessions() as db:
         row = instance_for(db, current_actor(), case_id, instance_id)
+        version_id = row.model_version_id
         xml = row.model_version.bpmn_xml
-    return Response(xml, mimetype="application/xml")
+    return Response(_lanes_by_role_name(version_id, str(get_locale()), xml), mimetype="application/xml")
+
+
+@lru_cache(maxsize=64)
+def _lanes_by_role_name(version_id: int, locale: str, xml: str) -> bytes:
+    """A model version is immutable, so its diagram is renamed once per language."""
+    root = etree.fromstring(xml.encode("utf-8"))
+    for lane in root.iter("{http://www.omg.org/spec/BPMN/20100524/MODEL}lane"):
+        names = ROLES.get((lane.get("name") or "").strip())
+        if names:
+            lane.set("name", names[1] if locale == "en" else names[0])
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
 @bp.route("/sager/<int:case_id>/breve/<int:document_id>")

@@ -87,6 +87,18 @@ def local_day(value) -> str:
     return _date_text(value, str(get_locale()))
 
 
+def date_input(value) -> str:
+    """An ISO date as a date field shows it (``31.01.2027``); other text (what the user
+    typed into a refused form) as it is."""
+    if value in (None, ""):
+        return ""
+    text = str(value)
+    parts = text.split("-")
+    if len(parts) == 3 and len(parts[0]) == 4 and all(p.isdigit() for p in parts):
+        return f"{parts[2]}.{parts[1]}.{parts[0]}"   # also an impossible date, as it was typed
+    return text
+
+
 LETTER_NAMES = {
     "invitation_moede": _l("Invitation til møde i rehabiliteringsteamet"),
     "partshoering": _l("Partshøring"),
@@ -97,6 +109,13 @@ LETTER_NAMES = {
     "forsinkelse": _l("Din sag tager længere tid end forventet"),
     "indkaldelse_samtale": _l("Indkaldelse til samtale"),
 }
+
+
+def rule_name(key: str | None) -> str:
+    """A deadline rule (a policy parameter key) by its name in the policy catalogue."""
+    from processes.policy import BY_KEY
+    param = BY_KEY.get(key or "")
+    return param.label if param else (key or "")
 
 
 def letter_name(template: str | None) -> str:
@@ -127,7 +146,8 @@ def register(app: Flask) -> None:
         date=local_date, datetime=local_datetime, mask_cpr=mask_cpr, role=role_name,
         case_type=case_type_name, due_label=lambda s: str(DUE_LABELS.get(s, s)),
         state_label=lambda s: str(STATE_LABELS.get(s, s)), answer_value=answer_value,
-        day=local_day, letter_name=letter_name)
+        day=local_day, letter_name=letter_name, date_input=date_input,
+        rule_name=rule_name)
     from inbox.access import current_user
     app.jinja_env.globals.update(ROLES=ROLES, CASE_TYPES=CASE_TYPES, DUE_LABELS=DUE_LABELS,
                                  current_user=current_user, get_locale=get_locale,

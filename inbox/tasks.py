@@ -9,6 +9,7 @@ and the user sees it done, not a conflict.
 """
 from __future__ import annotations
 
+import re
 import secrets
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -37,9 +38,24 @@ def form_input(form: list[dict], values) -> dict:
             data[spec["id"]] = _list_input(spec, values)
         elif spec["type"] == "boolean":
             data[spec["id"]] = values.get(spec["id"]) in ("true", "on", "1")
+        elif spec["type"] == "date":
+            data[spec["id"]] = iso_date(values.get(spec["id"], ""))
         else:
             data[spec["id"]] = values.get(spec["id"], "")
     return data
+
+
+_DANISH_DATE = re.compile(r"^\s*(\d{1,2})[.\-/](\d{1,2})[.\-/](\d{4})\s*$")
+
+
+def iso_date(text: str) -> str:
+    """A date typed the Danish way (``31.01.2027``, ``31-1-2027``, ``31/1/2027``) as ISO
+    text; anything else unchanged, for the form's validation to judge."""
+    match = _DANISH_DATE.match(text or "")
+    if match is None:
+        return (text or "").strip()
+    day, month, year = (int(g) for g in match.groups())
+    return f"{year:04d}-{month:02d}-{day:02d}"
 
 
 def _list_input(spec: dict, values) -> list[dict]:
@@ -54,7 +70,10 @@ def _list_input(spec: dict, values) -> list[dict]:
         row = {}
         for item in spec.get("items", []):
             raw = values.get(f"{prefix}{number}-{item['id']}")
-            row[item["id"]] = raw in ("true", "on", "1") if item["type"] == "boolean" else (raw or "")
+            if item["type"] == "boolean":
+                row[item["id"]] = raw in ("true", "on", "1")
+            else:
+                row[item["id"]] = iso_date(raw or "") if item["type"] == "date" else (raw or "")
         rows.append(row)
     return rows
 
@@ -110,7 +129,7 @@ def show(task_id: int):
             done = runtime().engine.complete_task(task_id, values, current_actor(), revision=revision,
                                                   idempotency_key=request.form.get("idempotency_key", "")[:100] or None)
         except InvalidInput as exc:
-            errors, status = exc.errors, 422
+            errors, status = _web_errors(exc.errors), 422
         except Conflict:
             conflict, status = _("Opgaven er blevet ændret, mens du havde den åben: en anden har taget, "
                                  "fordelt eller afsluttet den. Se opgaven igen, før du indsender."), 409
@@ -120,6 +139,11 @@ def show(task_id: int):
             return redirect(url_for("inbox.index"))
     return render_template("task.html", values=values, errors=errors, conflict=conflict,
                            idempotency_key=secrets.token_urlsafe(16), **view), status
+
+
+def _web_errors(errors: dict) -> dict:
+    """The form's messages as the web form needs them: its date fields take Danish dates."""
+    return {key: [m.replace("(ÅÅÅÅ-MM-DD)", _("(dd.mm.åååå)")) for m in messages] for key, messages in errors.items()}
 
 
 def _flash_next(done: HumanTask, new: list[HumanTask]) -> None:

@@ -18,6 +18,7 @@ bp = Blueprint("vendor", __name__)
 PACKAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "bpmn-js": ("bpmn-js/dist", ("bpmn-navigated-viewer.production.min.js", "assets/")),
     "chart.js": ("chart.js/dist", ("chart.umd.min.js",)),
+    "cally": ("cally/dist", ("cally.js",)),  # the calendar behind date fields (inbox/static/datefield.js)
 }
 ALLOWED = PACKAGES["bpmn-js"][1]
 

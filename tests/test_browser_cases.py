@@ -30,3 +30,50 @@ def test_the_meeting_task_shows_the_case_at_hand(server, page, sqlite_runtime):
     context.get_by_role("link", name="Udarbejd den forberedende del med borgeren").first.click()
     expect(page.get_by_role("heading", name="Indsendte oplysninger")).to_be_visible()
     expect(page.locator("dl.answers").last).to_contain_text("8 overskrifter udfyldt")
+
+
+def _date_parts(page, field_id: str) -> list[str]:
+    """The names of the spin buttons Chromium draws inside a field (a native date input
+    draws Month/Day/Year in the browser's own order; a text input draws none)."""
+    cdp = page.context.new_cdp_session(page)
+    node = cdp.send("DOM.getDocument")
+    found = cdp.send("DOM.querySelector", {"nodeId": node["root"]["nodeId"], "selector": f"#{field_id}"})
+    tree = cdp.send("Accessibility.getPartialAXTree", {"nodeId": found["nodeId"], "fetchRelatives": False})
+    return [n.get("name", {}).get("value", "") for n in tree["nodes"] if n.get("role", {}).get("value") == "spinbutton"]
+
+
+def test_date_fields_are_danish_with_a_keyboard_calendar(server, page, sqlite_runtime):
+    """Chromium draws a native date input in its own language's order (mm/dd/yyyy here,
+    even for a da-DK page); the date field is a Danish text field with a calendar."""
+    from playwright.sync_api import expect
+    instance = sqlite_runtime.engine.start_case("aaby", "rehabilitering", "020290-2345", "Carl Carlsen")
+    task = sqlite_runtime.engine.open_tasks(case_id=instance.case_id)[0]
+    sign_in(page, server, "aaby.sagsbehandler")
+    page.goto(f"{server}/opgaver/{task.id}")
+    field = page.get_by_role("textbox", name="Ansøgningsdato (ansøgning om førtidspension)")
+    expect(field).to_have_attribute("type", "text")
+    assert _date_parts(page, "felt-ansoegningsdato") == []
+    expect(page.locator("#felt-ansoegningsdato-hint")).to_have_text("Dato som dd.mm.åååå, fx 31.01.2027")
+
+    field.fill("04.01.2027")
+    opener = page.get_by_role("button", name="Vælg dato: Ansøgningsdato (ansøgning om førtidspension)")
+    field.focus()
+    page.keyboard.press("Tab")                                   # keyboard only from here
+    expect(opener).to_be_focused()
+    page.keyboard.press("Enter")
+    calendar = page.get_by_role("dialog", name="Kalender: Ansøgningsdato (ansøgning om førtidspension)")
+    expect(calendar).to_be_visible()
+    expect(calendar).to_contain_text("januar 2027")              # Danish month names, opened on the field's date
+    screenshot(page, "task-date-field-calendar")
+    assert axe_violations(page) == []
+    page.keyboard.press("ArrowRight")                            # 4 -> 5 January
+    page.keyboard.press("Enter")
+    expect(calendar).to_be_hidden()
+    expect(field).to_have_value("05.01.2027")
+    expect(field).to_be_focused()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(calendar).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(calendar).to_be_hidden()
+    expect(field).to_be_focused()

@@ -17,4 +17,10 @@ ENGLISH = {
     "Din sag er sendt til pensionsteamet": "Your case has been sent to the pension team",
     "Din sag tager længere tid end forventet": "Your case is taking longer than expected",
     "Indkaldelse til samtale": "Notice of a meeting",
+    "Dato som dd.mm.åååå, fx 31.01.2027": "Date as dd.mm.yyyy, e.g. 31.01.2027",
+    "Vælg dato": "Choose date",
+    "Kalender: %(label)s": "Calendar: %(label)s",
+    "Forrige måned": "Previous month",
+    "Næste måned": "Next month",
+    "(dd.mm.åååå)": "(dd.mm.yyyy)",
 }
