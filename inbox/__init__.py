@@ -39,7 +39,8 @@ def create_app(target: Runtime | str | None = None, **config) -> Flask:
     csrf.init_app(app)
 
     from inbox import (
-        admin, analytics, api, auth, cases, errors, formatting, limits, notifications, pages, security, tasks,
+        admin, analytics, api, auth, cases, errors, formatting, limits, notifications, pages, security, studio,
+        tasks,
         vendor,
     )
     limits.register(app)  # before the blueprints: it bounds their <int:...> ids
@@ -54,6 +55,7 @@ def create_app(target: Runtime | str | None = None, **config) -> Flask:
     app.register_blueprint(vendor.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(analytics.bp)
+    app.register_blueprint(studio.bp)
     api.register(app)
     csrf.exempt(api.blp)
     return app

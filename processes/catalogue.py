@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from processes.library import ParsedModel
-from processes.models import ModelVersion
+from processes.models import ModelPublication, ModelVersion, MunicipalModel
 from processes.serialization import spec_from_json, spec_to_json
 
 
@@ -42,6 +42,21 @@ def register_model(session: Session, parsed: ParsedModel, municipality_id: int |
     session.add(version)
     session.flush()
     return version
+
+
+def version_in_force(session: Session, municipality_id: int, case_type: str, now) -> int | None:
+    """The model version id a municipality's new case of ``case_type`` starts on at ``now``:
+    the newest publication (studio, or a changed folder) effective by then, else the
+    registered folder's choice; None if the municipality does not run the case type."""
+    published = session.scalar(
+        select(ModelPublication.model_version_id)
+        .where(ModelPublication.municipality_id == municipality_id, ModelPublication.case_type == case_type,
+               ModelPublication.effective_from <= now)
+        .order_by(ModelPublication.effective_from.desc(), ModelPublication.id.desc()).limit(1))
+    if published is not None:
+        return published
+    choice = session.get(MunicipalModel, (municipality_id, case_type))
+    return choice.model_version_id if choice is not None else None
 
 
 class SpecCache:

@@ -25,7 +25,7 @@ from SpiffWorkflow.exceptions import TaskNotFoundException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from processes import milestones, pausepoints, timekeeping
-from processes.catalogue import LoadedSpec, SpecCache
+from processes.catalogue import LoadedSpec, SpecCache, version_in_force
 from processes.clock import FixedClock, use_clock
 from processes.errors import Conflict, Forbidden, InvalidInput, ModelFault, NotFound, SagsflowError
 from processes.forms import check_form, text_errors, validate_form
@@ -410,10 +410,10 @@ class Engine:
 
     def _start_instance(self, session, municipality, case, case_type, data, actor, now, borger=None,
                         handoff=None) -> ProcessInstance:
-        choice = session.get(MunicipalModel, (municipality.id, case_type))
-        if choice is None:
+        version_id = version_in_force(session, municipality.id, case_type, now)
+        if version_id is None:
             raise NotFound(f"{municipality.key} has no model for case type {case_type!r}")
-        version = session.get(ModelVersion, choice.model_version_id)
+        version = session.get(ModelVersion, version_id)
         policy = self.current_policy(session, municipality.id, case_type, now)
         loaded = self._spec(session, version.id)
         engine = SagsflowScriptEngine(timers=loaded.metadata.get("timers"))

@@ -425,3 +425,48 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     revoked_at: Mapped[Optional[datetime]]
+
+
+class ModelDraft(Base):
+    """A process designer's work on a municipality's model of one case type (the studio).
+
+    A draft is edited freely and may hold errors (``problems``, from the last save);
+    publishing turns it into an immutable :class:`ModelVersion` and a
+    :class:`ModelPublication`. ``scenarios`` are its dated walks (``processes.scenarios``)."""
+
+    __tablename__ = "model_draft"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"))
+    case_type: Mapped[str] = mapped_column(String(64))
+    base_version_id: Mapped[Optional[int]] = mapped_column(ForeignKey("model_version.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    scenarios: Mapped[list[Any]] = mapped_column(default=list)
+    problems: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | published
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime]
+    published_version_id: Mapped[Optional[int]] = mapped_column(ForeignKey("model_version.id"))
+
+    __table_args__ = (Index("ix_model_draft_municipality", "municipality_id", "case_type"),)
+
+
+class ModelPublication(Base):
+    """A model version put in force for a municipality's new cases of a case type from a
+    date, with who and why. The newest publication in force wins over ``MunicipalModel``
+    (the registered folder's choice); ``processes.catalogue.version_in_force``."""
+
+    __tablename__ = "model_publication"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"))
+    case_type: Mapped[str] = mapped_column(String(64))
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_version.id"))
+    effective_from: Mapped[datetime]
+    comment: Mapped[str] = mapped_column(Text)
+    scenarios: Mapped[list[Any]] = mapped_column(default=list)
+    published_by: Mapped[str] = mapped_column(String(100))
+    published_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_model_publication_in_force", "municipality_id", "case_type", "effective_from"),)

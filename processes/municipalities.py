@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from processes.catalogue import register_model
 from processes.library import BPMN_DIR, CASE_TYPES, ModelInvalid, ParsedModel, Problem, parse_file
 from processes.errors import Conflict
-from processes.models import ModelVersion, Municipality, MunicipalModel, PolicyVersion
+from processes.models import ModelPublication, ModelVersion, Municipality, MunicipalModel, PolicyVersion
 from processes.policy import check_policy, defaults, split_by_case_type
 from processes.scripting import LOCAL_TZ
 
@@ -146,6 +146,11 @@ def register(session: Session, config: MunicipalityConfig, now: datetime, change
         elif choice.model_version_id != version.id:
             models[case_type] = [_label(session.get(ModelVersion, choice.model_version_id)), _label(version)]
             choice.model_version_id = version.id
+            # A changed folder is a publication too: it wins over earlier studio publications.
+            session.add(ModelPublication(municipality_id=municipality.id, case_type=case_type,
+                                         model_version_id=version.id, effective_from=now,
+                                         comment="municipality add --update", scenarios=[],
+                                         published_by=changed_by, published_at=now))
         policy_values = config.policies[case_type]
         current = session.scalars(select(PolicyVersion).where(
             PolicyVersion.municipality_id == municipality.id, PolicyVersion.case_type == case_type)

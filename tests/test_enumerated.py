@@ -44,12 +44,12 @@ from sqlalchemy import make_url, select, text
 from conftest import empty_schema, make_runtime
 from inbox import create_app
 from inbox.tokens import issue_token, tokens_of
-from processes import municipalities, timekeeping
+from processes import municipalities, studio, timekeeping
 from processes.engine import Actor
 from processes.errors import InvalidInput
 from processes.library import ModelInvalid
 from processes.letters import DECISION_TEMPLATES, TEMPLATES
-from processes.models import Document, Notification, PolicyVersion, SavedFilter, User, UserRole
+from processes.models import Document, ModelVersion, Notification, PolicyVersion, SavedFilter, User, UserRole
 from processes.policy import BY_KEY, CATALOGUE, duration_length
 from processes.policy_changes import set_policy
 from sagsflow.cli import main
@@ -64,9 +64,11 @@ NOT_IN_MATRIX = {
 }
 # The object each id parameter names; the fixture creates one of each per municipality.
 KINDS = ("task_id", "case_id", "instance_id", "document_id", "notification_id", "filter_id", "token_id",
-         "user_id", "policy_version_id")
+         "user_id", "policy_version_id", "draft_id", "version_id")
 # Who may use a route: the task's role unless listed here.
-OWNER_ROLE = {"api.reassign_task": "teamleder", "inbox.reassign": "teamleder", "cases.change_owner": "teamleder"}
+OWNER_ROLE = {"api.reassign_task": "teamleder", "inbox.reassign": "teamleder", "cases.change_owner": "teamleder",
+              **{f"studio.{name}": "procesdesigner" for name in (
+                  "editor", "draft_xml", "save", "run_tests", "publish", "draft_diff", "version_xml", "version_diff")}}
 # A user of the same municipality without that role gets 403, except where the object is
 # addressed to a user or role (a notification, a saved filter): then it does not exist
 # for them (404).
@@ -189,11 +191,16 @@ def _make_side(rt, key: str, n: int) -> Side:
         issue_token(session, owner, name=f"Nøgle for {citizen}")
         session.flush()
         token_id = tokens_of(session, owner)[0].id
+        # the studio: a draft of the municipality's model, and its own model version
+        draft = studio.create_draft(session, instance.municipality_id, "rehabilitering", f"{key}.procesdesigner", now)
+        own_version = session.scalar(select(ModelVersion.id).where(
+            ModelVersion.municipality_id == instance.municipality_id).order_by(ModelVersion.id).limit(1))
         ids = {"task_id": task.id, "case_id": instance.case_id, "instance_id": instance.id,
                "document_id": document.id, "notification_id": note.id, "filter_id": saved.id, "token_id": token_id,
                "user_id": colleague.id, "policy_version_id": session.scalar(
                    select(PolicyVersion.id).where(PolicyVersion.municipality_id == instance.municipality_id)
-                   .order_by(PolicyVersion.id).limit(1))}
+                   .order_by(PolicyVersion.id).limit(1)),
+               "draft_id": draft.id, "version_id": own_version}
     return Side(key, ids, citizen, cpr, task.role, rt.engine.task_form(task), now.date().isoformat())
 
 
@@ -243,7 +250,8 @@ def _snapshot(rt) -> dict:
     audit events of a case count, logins and sign-outs do not)."""
     tables = {"human_task": "", "sag": "", "process_instance": "", "document": "", "notification": "",
               "saved_filter": "", "outbox": "", "audit_event": " WHERE case_id IS NOT NULL",
-              "app_user": "", "user_role": "", "policy_version": ""}
+              "app_user": "", "user_role": "", "policy_version": "",
+              "model_draft": "", "model_publication": "", "model_version": ""}
     with rt.db.connect() as conn:
         return {t: conn.execute(text(f"SELECT * FROM {t}{where} ORDER BY 1")).all() for t, where in tables.items()}
 
