@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from processes import scenarios as scenario_runner
 from processes.catalogue import register_model, version_in_force
 from processes.errors import Conflict, InvalidInput, NotFound
-from processes.library import CASE_TYPES, NS, ModelInvalid, parse_model
+from processes.library import _SAFE_PARSER, CASE_TYPES, NS, ModelInvalid, parse_model
 from processes.models import (
     AuditEvent, ModelDraft, ModelPublication, ModelVersion, Municipality, PolicyVersion,
 )
@@ -63,6 +63,17 @@ class Finding:
         return {"element": self.element, "name": self.name, "message": self.message, "severity": self.severity}
 
 
+def _root(xml: str | bytes):
+    """Parse a model safely (no DTD, no entities, no network), as parse_model does;
+    ValueError names why a file is refused."""
+    raw = xml.encode("utf-8") if isinstance(xml, str) else xml
+    root = etree.fromstring(raw, parser=_SAFE_PARSER)
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise ValueError("a model may not contain a DOCTYPE or entity declarations")
+    return root
+
+
 def _local(node) -> str:
     return etree.QName(node).localname if isinstance(node.tag, str) else ""
 
@@ -71,9 +82,11 @@ def unsupported_elements(xml: str) -> list[Finding]:
     """What in a BPMN file (Camunda Modeler, bpmn.io, other tools) Sagsflow does not run,
     per element with its id and name. Never raises: a file that is not BPMN is one finding."""
     try:
-        root = etree.fromstring(xml.encode("utf-8") if isinstance(xml, str) else xml)
-    except (etree.XMLSyntaxError, ValueError) as exc:
+        root = _root(xml)
+    except etree.XMLSyntaxError as exc:
         return [Finding("", "", f"not well-formed XML: {exc}", "error")]
+    except ValueError as exc:
+        return [Finding("", "", str(exc), "error")]
     if etree.QName(root).namespace != BPMN_NS or _local(root) != "definitions":
         return [Finding("", "", "not a BPMN 2.0 file (no bpmn:definitions root)", "error")]
     found: list[Finding] = []
@@ -170,7 +183,7 @@ def validate(session: Session, municipality_id: int, case_type: str, xml: str, n
 
 def _names(xml: str) -> dict[str, str]:
     try:
-        root = etree.fromstring(xml.encode("utf-8"))
+        root = _root(xml)
     except (etree.XMLSyntaxError, ValueError):
         return {}
     return {n.get("id"): n.get("name") or "" for n in root.iter() if isinstance(n.tag, str) and n.get("id")}
@@ -409,7 +422,7 @@ def facts(xml: str) -> dict[str, dict]:
     """What a designer changes, per element id: kind, name, role, form, timer, letter,
     milestone and owner marks. Read leniently (a draft with errors still compares)."""
     try:
-        root = etree.fromstring(xml.encode("utf-8"))
+        root = _root(xml)
     except (etree.XMLSyntaxError, ValueError):
         return {}
     out: dict[str, dict] = {}

@@ -363,3 +363,17 @@ def test_an_upload_that_is_not_bpmn_is_refused_with_the_reason(sqlite_runtime):
                                                        "fil": (io.BytesIO(FOREIGN.encode()), "fremmed.bpmn")},
                              content_type="multipart/form-data")
     assert response.status_code == 302 and "/studio/kladder/" in response.headers["Location"]
+
+
+def test_a_file_with_entity_declarations_is_refused_before_anything_expands_them(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET")
+    xxe = (f'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file://{secret}">]>'
+           '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL">'
+           '<bpmn:process id="fleksjob" isExecutable="true" name="&x;"/></bpmn:definitions>')
+    internal = xxe.replace(f'SYSTEM "file://{secret}"', '"lol"').replace('name="&x;"', 'name="x"')
+    for refused in (xxe, internal):
+        found = studio.unsupported_elements(refused)
+        assert len(found) == 1 and found[0].severity == "error" and "entit" in found[0].message, found
+        assert studio.facts(refused) == {} and "TOPSECRET" not in json.dumps(studio.diff_facts(refused, refused))
+    assert studio.unsupported_elements(internal)[0].message == "a model may not contain a DOCTYPE or entity declarations"
