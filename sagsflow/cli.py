@@ -444,6 +444,8 @@ from sagsflow.policy_cli import policy  # noqa: E402  (its commands use this mod
 main.add_command(policy)
 from sagsflow.kpi_cli import kpi  # noqa: E402
 main.add_command(kpi)
+from sagsflow.eventlog_cli import eventlog_group  # noqa: E402
+main.add_command(eventlog_group)
 
 # ------------------------------------------------------------------------ worker
 @main.command()
