@@ -17,6 +17,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
@@ -25,10 +26,11 @@ from sqlalchemy import func, select
 from inbox.access import current_actor, current_user, login_required, runtime
 from inbox.limits import DB_INT_MAX, page_number, unstorable
 from inbox.security import wall_now
-from processes import policy_changes, timekeeping, users
+from processes import archives, municipalities as municipalities_core, policy_changes, timekeeping, users
 from processes.engine import Engine
-from processes.errors import Forbidden, InvalidInput, NotFound
-from processes.models import AuditEvent, Municipality, PolicyVersion, User
+from processes.errors import Conflict, Forbidden, InvalidInput, NotFound
+from processes.library import ModelInvalid
+from processes.models import AuditEvent, ModelVersion, Municipality, MunicipalModel, PolicyVersion, User
 from processes.policy import BY_KEY, CASE_TYPES, CATALOGUE, check_value, defaults
 from processes.roles import ROLES
 from processes.scripting import danish_date
@@ -513,3 +515,50 @@ def audit_csv():
     response = Response(out.getvalue(), mimetype="text/csv")
     response.headers["Content-Disposition"] = "attachment; filename=revisionslog.csv"
     return response
+
+
+# ------------------------------------------------------------------ municipalities (national)
+def _overview(db) -> list[dict]:
+    """Every municipality with its models per case type and its policy versions."""
+    out = []
+    for municipality in db.scalars(select(Municipality).order_by(Municipality.name)):
+        models = db.execute(select(MunicipalModel.case_type, ModelVersion).join(
+            ModelVersion, ModelVersion.id == MunicipalModel.model_version_id)
+            .where(MunicipalModel.municipality_id == municipality.id).order_by(MunicipalModel.case_type)).all()
+        versions = list(db.scalars(select(PolicyVersion).where(PolicyVersion.municipality_id == municipality.id)
+                                   .order_by(PolicyVersion.case_type, PolicyVersion.effective_from, PolicyVersion.id)))
+        out.append({"municipality": municipality, "models": models, "versions": versions})
+    return out
+
+
+@bp.route("/kommuner", methods=["GET", "POST"])
+@login_required
+def municipalities():
+    """The national administrator: every municipality's models and policy versions, and
+    registering one by uploading its folder as a zip (validated as ``sagsflow
+    municipality add`` validates a folder; nothing is stored on any problem)."""
+    national = _national()
+    problems, registered, status = [], None, 200
+    if request.method == "POST":
+        upload = request.files.get("mappe")
+        update = request.form.get("opdater") == "ja"
+        if upload is None or not upload.filename:
+            problems, status = [_("Vælg en zip-fil med kommunens mappe.")], 422
+        else:
+            name = Path(upload.filename).name[:200] or "upload.zip"
+            try:
+                config = archives.load_zip(upload.read(), name)
+                with runtime().sessions.begin() as db:
+                    municipalities_core.register(db, config, timekeeping.now(db), changed_by=national.username,
+                                                 update=update)
+                registered = config
+            except ModelInvalid as exc:
+                problems, status = [str(p) for p in exc.problems], 422
+            except Conflict:
+                problems = [_("%(file)s: key: kommunen %(key)s findes allerede; sæt kryds i »Opdatér en "
+                              "eksisterende kommune« for at ændre den.", file=name, key=config.key)]
+                status = 409
+    with runtime().sessions() as db:
+        overview = _overview(db)
+    return render_template("admin/municipalities.html", overview=overview, problems=problems,
+                           registered=registered, defaults=defaults), status

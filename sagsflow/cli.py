@@ -410,17 +410,17 @@ def municipality():
 
 
 @municipality.command("add")
-@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--user", "username", default="cli", help="Recorded as who registered it.")
 @click.option("--demo-users", is_flag=True, help="Also create demo users (<key>.<role>, password 'demo').")
 @click.option("--update", is_flag=True, help="Change a municipality that is already registered (audited).")
 @click.pass_context
 def municipality_add(ctx, path, username, demo_users, update):
-    """Register a municipality from a folder with municipality.json and models (with
-    --update: change an existing one)."""
-    from processes import municipalities
+    """Register a municipality from a folder (or a zip of it) with municipality.json and
+    models (with --update: change an existing one)."""
+    from processes import archives, municipalities
     rt = _runtime(ctx)
-    config = municipalities.load_folder(path)
+    config = archives.load_zip(path.read_bytes(), path.name) if path.is_file() else municipalities.load_folder(path)
     with rt.sessions.begin() as session:
         now = timekeeping.now(session)
         municipalities.register(session, config, now, changed_by=username, update=update)

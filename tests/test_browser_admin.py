@@ -141,3 +141,25 @@ def test_the_audit_log_filters_who_viewed_a_case(server, page, sqlite_runtime):
         page.get_by_role("link", name="Hent som CSV").click()
     exported = Path(download.value.path()).read_text(encoding="utf-8-sig")
     assert exported.splitlines()[1].split(",")[2:5] == ["aaby.sagsbehandler", "case.view", str(instance.case_id)]
+
+
+def test_the_national_administrator_registers_a_municipality_from_a_zip(server, page, tmp_path):
+    from playwright.sync_api import expect
+    from test_admin_municipalities import dalby, dalby_zip
+    broken = dalby()
+    broken["policy"]["values"]["fj_foerste_samtale"] = "P5W"
+    (tmp_path / "broken.zip").write_bytes(dalby_zip(broken))
+    (tmp_path / "dalby.zip").write_bytes(dalby_zip())
+    sign_in(page, server, "national.admin", landing="Registrér en kommune")
+    page.get_by_label("Kommunens mappe (zip)").set_input_files(str(tmp_path / "broken.zip"))
+    page.get_by_role("button", name="Kontrollér og registrér").click()
+    expect(page.locator("#fejlopsummering")).to_contain_text(
+        "dalby/municipality.json: policy: fleksjob: first talk must be within 3 weeks (P3W); got P5W")
+    screenshot(page, "admin-municipality-refused")
+    assert axe_violations(page) == []
+    page.get_by_label("Kommunens mappe (zip)").set_input_files(str(tmp_path / "dalby.zip"))
+    page.get_by_role("button", name="Kontrollér og registrér").click()
+    expect(page.locator(".notice")).to_contain_text("Dalby Kommune (dalby) er registreret.")
+    expect(page.get_by_role("heading", name="Dalby Kommune (dalby)")).to_be_visible()
+    screenshot(page, "admin-municipalities")
+    assert axe_violations(page) == []

@@ -161,3 +161,30 @@ ENGLISH.update({
     "Detaljer": "Details",
     "Ingen hændelser.": "No events.",
 })
+ENGLISH.update({
+    "Vælg en zip-fil med kommunens mappe.": "Choose a zip file with the municipality's folder.",
+    "%(file)s: key: kommunen %(key)s findes allerede; sæt kryds i »Opdatér en eksisterende kommune« for at ændre "
+    "den.": "%(file)s: key: the municipality %(key)s exists already; tick “Update an existing municipality” to "
+            "change it.",
+    "Kommuner": "Municipalities",
+    "%(name)s (%(key)s) er registreret.": "%(name)s (%(key)s) is registered.",
+    "Registrér en kommune": "Register a municipality",
+    "Upload kommunens mappe som zip-fil: municipality.json og kommunens egne BPMN-modeller (se "
+    "docs/municipalities.md). Alt kontrolleres som ved »sagsflow municipality add«; ved den mindste fejl gemmes "
+    "intet.": "Upload the municipality's folder as a zip file: municipality.json and the municipality's own BPMN "
+              "models (see docs/municipalities.md). Everything is checked as by “sagsflow municipality add”; on "
+              "the least problem nothing is stored.",
+    "Kommunen er ikke registreret. Ret følgende:": "The municipality is not registered. Correct the following:",
+    "Kommunens mappe (zip)": "The municipality's folder (zip)",
+    "Højst 1 MB. Ingen symbolske links, ingen stier uden for mappen.":
+        "At most 1 MB. No symbolic links, no paths outside the folder.",
+    "Opdatér en eksisterende kommune": "Update an existing municipality",
+    "Kontrollér og registrér": "Check and register",
+    "Registrerede kommuner": "Registered municipalities",
+    "Modeller for %(name)s": "Models of %(name)s",
+    "Model": "Model",
+    "Registreret": "Registered",
+    "fælles model": "shared model",
+    "Politikversioner for %(name)s": "Policy versions of %(name)s",
+    "Afviger fra standard": "Differs from the default",
+})
