@@ -13,7 +13,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
@@ -298,7 +298,8 @@ def compare_page(ctx: dict) -> dict:
     chart = {"type": "bar", "labels": [str(LEAD_LABELS[m.key]) for m in analytics.LEAD_TIMES],
              "datasets": [{"label": name, "data": [_median_number(m["median"]) for m in col["figures"]["lead_times"]]}
                           for name, col in zip(columns, result["columns"])]}
-    return {"result": result, "chosen": chosen, "tables": [table], "chart": chart}
+    fresh = {"source": result["source"], "computed_at": datetime.fromisoformat(result["computed_at"])}
+    return {"result": result, "chosen": chosen, "tables": [table], "chart": chart, "fresh": fresh}
 
 
 def _median_number(q):

@@ -16,17 +16,19 @@ own municipality.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from processes.errors import InvalidInput, NotFound
 from processes.milestones import BY_KEY as MILESTONE_BY_KEY
-from processes.models import Case, HumanTask, Milestone, ModelVersion, Municipality, ProcessInstance
+from processes.models import (
+    AnalyticsSnapshot, Case, HumanTask, Milestone, ModelVersion, Municipality, ProcessInstance,
+)
 from processes.policy import BY_KEY as POLICY_BY_KEY, CASE_TYPES
 from processes.scripting import danish_date
 
@@ -226,17 +228,47 @@ def days_between(start: date, end: date) -> int:
     return (end - start).days
 
 
-def quantile(observations: list[tuple[int, bool]], p: float) -> dict | None:
+def quantile(observations: Iterable[tuple[int, bool]], p: float) -> dict | None:
     """The ``p`` quantile (linear interpolation, as PostgreSQL ``percentile_cont``) of
     ``(days, censored)`` observations. ``at_least`` is true when a censored (still open)
     observation lies at or below the ranks used: the true value can only be higher."""
-    if not observations:
+    return quantile_of_histogram(Counter((int(d), bool(c)) for d, c in observations), p)
+
+
+def quantile_of_histogram(hist: dict[tuple[int, bool], int], p: float) -> dict | None:
+    """:func:`quantile` over counted observations ``{(days, censored): count}`` (so that
+    distributions of many municipalities merge by adding counts). Ties rank a finished
+    observation before an open one of the same length."""
+    entries = sorted((k, c) for k, c in hist.items() if c > 0)
+    total = sum(c for _, c in entries)
+    if not total:
         return None
-    ordered = sorted(observations, key=lambda o: (o[0], o[1]))
-    h = (len(ordered) - 1) * p
+    h = (total - 1) * p
     lo, hi = math.floor(h), math.ceil(h)
-    value = ordered[lo][0] + (h - lo) * (ordered[hi][0] - ordered[lo][0])
-    return {"value": round(value, 2), "at_least": any(c for _, c in ordered[:hi + 1])}
+    values, at_least, seen = {}, False, 0
+    for (days, censored), count in entries:
+        first = seen
+        seen += count
+        if first <= hi and censored:
+            at_least = True
+        for rank in (lo, hi):
+            if first <= rank < seen:
+                values[rank] = days
+        if seen > hi:
+            break
+    value = values[lo] + (h - lo) * (values[hi] - values[lo])
+    return {"value": round(value, 2), "at_least": at_least}
+
+
+def _hist_rows(hist: dict[tuple[int, bool], int]) -> list[list[int]]:
+    return [[d, int(c), n] for (d, c), n in sorted(hist.items())]
+
+
+def _hist_of(rows: Iterable[list[int]]) -> Counter:
+    out: Counter = Counter()
+    for d, c, n in rows:
+        out[(d, bool(c))] += n
+    return out
 
 
 def lead_time(measure: LeadTime, facts: Iterable[CaseFacts], filters: Filters, today: date) -> dict:
@@ -258,23 +290,36 @@ def lead_time(measure: LeadTime, facts: Iterable[CaseFacts], filters: Filters, t
         else:
             observations.append((days_between(start, end), False))
         cases.append(case.case_id)
+    return _lead_figure(measure, Counter(observations), cases)
+
+
+def _lead_figure(measure: LeadTime, hist: Counter, case_ids: list[int] | None) -> dict:
     out = {"key": measure.key, "label": measure.label, "start": measure.start, "ends": list(measure.ends),
-           "n": len(observations), "finished": sum(1 for _, c in observations if not c),
-           "open": sum(1 for _, c in observations if c), "case_ids": cases}
+           "n": sum(hist.values()), "finished": sum(n for (_, c), n in hist.items() if not c),
+           "open": sum(n for (_, c), n in hist.items() if c), "hist": _hist_rows(hist)}
+    if case_ids is not None:
+        out["case_ids"] = case_ids
     for name, p in QUANTILES:
-        out[name] = quantile(observations, p)
+        out[name] = quantile_of_histogram(hist, p)
     return out
 
 
 def funnel(facts: Iterable[CaseFacts], filters: Filters) -> dict:
     """Cases entering the funnel (first stage milestone) in the period, and how far they got."""
     cohort = [c for c in facts if filters.in_period(c.first(FUNNEL[0][2]))]
+    ids = {key: [c.case_id for c in cohort if c.first(milestone) is not None] for key, _label, milestone in FUNNEL}
+    return _funnel_figure(len(cohort), {k: len(v) for k, v in ids.items()}, ids)
+
+
+def _funnel_figure(n: int, counts: dict[str, int], ids: dict[str, list[int]] | None) -> dict:
     stages = []
     for key, label, milestone in FUNNEL:
-        ids = [c.case_id for c in cohort if c.first(milestone) is not None]
-        stages.append({"stage": key, "label": label, "milestone": milestone, "count": len(ids),
-                       "share": _share(len(ids), len(cohort)), "case_ids": ids})
-    return {"n": len(cohort), "stages": stages}
+        stage = {"stage": key, "label": label, "milestone": milestone, "count": counts.get(key, 0),
+                 "share": _share(counts.get(key, 0), n)}
+        if ids is not None:
+            stage["case_ids"] = ids[key]
+        stages.append(stage)
+    return {"n": n, "stages": stages}
 
 
 def outcome_of(case: CaseFacts) -> str | None:
@@ -293,10 +338,18 @@ def outcomes(facts: Iterable[CaseFacts], filters: Filters) -> dict:
     for case in facts:
         if filters.in_period(case.first_of(OUTCOME_DECIDED)):
             by[outcome_of(case)].append(case.case_id)
-    n = sum(len(v) for v in by.values())
-    return {"n": n, "outcomes": [{"outcome": key, "label": label, "count": len(by[key]),
-                                  "share": _share(len(by[key]), n), "case_ids": by[key]}
-                                 for key, label, _ in OUTCOMES]}
+    return _outcomes_figure({k: len(v) for k, v in by.items()}, by)
+
+
+def _outcomes_figure(counts: dict[str, int], ids: dict[str, list[int]] | None) -> dict:
+    n = sum(counts.values())
+    rows = []
+    for key, label, _ in OUTCOMES:
+        row = {"outcome": key, "label": label, "count": counts.get(key, 0), "share": _share(counts.get(key, 0), n)}
+        if ids is not None:
+            row["case_ids"] = ids.get(key, [])
+        rows.append(row)
+    return {"n": n, "outcomes": rows}
 
 
 def compliance(deadlines: Iterable[DeadlineFact], filters: Filters, now: datetime) -> list[dict]:
@@ -316,18 +369,21 @@ def compliance(deadlines: Iterable[DeadlineFact], filters: Filters, now: datetim
         else:
             state = "breached"
         rules[d.rule][state].append(d.case_id)
-    out = []
-    for rule in sorted(rules):
-        states = rules[rule]
-        count = {s: len(states[s]) for s in ("met", "breached", "overdue", "open")}
-        decided = count["met"] + count["breached"] + count["overdue"]
-        param = POLICY_BY_KEY.get(rule)
-        out.append({"rule": rule, "label": param.label if param else rule,
-                    "statutory": bool(param and param.statutory), **count,
-                    "n": len({c for ids in states.values() for c in ids}),
-                    "share_met": _share(count["met"], decided),
-                    "share_breached": _share(count["breached"] + count["overdue"], decided),
-                    "case_ids": sorted({c for ids in states.values() for c in ids})})
+    return [_compliance_figure(rule, {s: len(ids) for s, ids in rules[rule].items()},
+                               sorted({c for ids in rules[rule].values() for c in ids}))
+            for rule in sorted(rules)]
+
+
+def _compliance_figure(rule: str, counts: dict[str, int], case_ids: list[int] | None, n: int | None = None) -> dict:
+    count = {s: counts.get(s, 0) for s in ("met", "breached", "overdue", "open")}
+    decided = count["met"] + count["breached"] + count["overdue"]
+    param = POLICY_BY_KEY.get(rule)
+    out = {"rule": rule, "label": param.label if param else rule, "statutory": bool(param and param.statutory),
+           **count, "n": len(case_ids) if case_ids is not None else n,
+           "share_met": _share(count["met"], decided),
+           "share_breached": _share(count["breached"] + count["overdue"], decided)}
+    if case_ids is not None:
+        out["case_ids"] = case_ids
     return out
 
 
@@ -337,15 +393,20 @@ def workload(tasks: Iterable[TaskFact], now: datetime) -> list[dict]:
     for t in tasks:
         if t.state == "open":
             by_role[t.role].append(t)
-    out = []
-    for role in sorted(by_role):
-        rows = by_role[role]
-        ages = sorted(_days(t.created_at, now) for t in rows)
-        median = quantile([(a, False) for a in ages], 0.5)
-        out.append({"role": role, "open": len(rows), "n": len({t.case_id for t in rows}),
-                    "median_age_days": median["value"], "oldest_days": ages[-1],
-                    "overdue": sum(1 for t in rows if t.due_at is not None and t.due_at < now),
-                    "case_ids": sorted({t.case_id for t in rows})})
+    return [_workload_figure(role, len(rows), len({t.case_id for t in rows}),
+                             Counter(_days(t.created_at, now) for t in rows),
+                             sum(1 for t in rows if t.due_at is not None and t.due_at < now),
+                             sorted({t.case_id for t in rows}))
+            for role, rows in sorted(by_role.items())]
+
+
+def _workload_figure(role: str, open_tasks: int, n: int, ages: Counter, overdue: int,
+                     case_ids: list[int] | None) -> dict:
+    median = quantile_of_histogram({(a, False): c for a, c in ages.items()}, 0.5)
+    out = {"role": role, "open": open_tasks, "n": n, "median_age_days": median["value"],
+           "oldest_days": max(ages), "overdue": overdue, "ages": sorted([a, c] for a, c in ages.items())}
+    if case_ids is not None:
+        out["case_ids"] = case_ids
     return out
 
 
@@ -423,6 +484,45 @@ def measures(facts: list[CaseFacts], deadlines: list[DeadlineFact], tasks: list[
     }
 
 
+def merge(figures: list[dict]) -> dict:
+    """Pool the figures of several municipalities (the national figure): counts add (a
+    case belongs to one municipality), distributions merge, quantiles and shares are
+    computed again by the same definitions. Case ids are not carried over."""
+    out: dict[str, Any] = {"cases": sum(f["cases"] for f in figures)}
+    out["lead_times"] = [_lead_figure(m, sum((_hist_of(f["lead_times"][i]["hist"]) for f in figures), Counter()), None)
+                         for i, m in enumerate(LEAD_TIMES)]
+    states: dict[str, Counter] = defaultdict(Counter)
+    cases: Counter = Counter()
+    for f in figures:
+        for r in f["compliance"]:
+            states[r["rule"]].update({k: r[k] for k in ("met", "breached", "overdue", "open")})
+            cases[r["rule"]] += r["n"]
+    out["compliance"] = [_compliance_figure(rule, states[rule], None, cases[rule]) for rule in sorted(states)]
+    stage_counts: Counter = Counter()
+    for f in figures:
+        stage_counts.update({s["stage"]: s["count"] for s in f["funnel"]["stages"]})
+    out["funnel"] = _funnel_figure(sum(f["funnel"]["n"] for f in figures), stage_counts, None)
+    outcome_counts: Counter = Counter()
+    for f in figures:
+        outcome_counts.update({o["outcome"]: o["count"] for o in f["outcomes"]["outcomes"]})
+    out["outcomes"] = _outcomes_figure(outcome_counts, None)
+    flow: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    for f in figures:
+        for r in f["stock_flow"]:
+            flow[(r["process"], r["month"])].update({k: r[k] for k in ("inflow", "outflow", "stock")})
+    out["stock_flow"] = [{"process": p, "month": m, **{k: c[k] for k in ("inflow", "outflow", "stock")}}
+                         for (p, m), c in sorted(flow.items())]
+    roles: dict[str, list[dict]] = defaultdict(list)
+    for f in figures:
+        for r in f["workload"]:
+            roles[r["role"]].append(r)
+    out["workload"] = [_workload_figure(role, sum(r["open"] for r in rows), sum(r["n"] for r in rows),
+                                        sum((Counter({a: c for a, c in r["ages"]}) for r in rows), Counter()),
+                                        sum(r["overdue"] for r in rows), None)
+                       for role, rows in sorted(roles.items())]
+    return out
+
+
 # ------------------------------------------------------------------ suppression
 def _hide(value, n: int):
     return SUPPRESSED if 0 < n < SUPPRESS_BELOW else value
@@ -443,12 +543,12 @@ def suppress(figures: dict) -> dict:
     median over 1-4 cases, a share whose part or whole is 1-4 cases). Zero stays zero."""
     out: dict[str, Any] = {"cases": _count(figures["cases"])}
     out["lead_times"] = [
-        {**{k: v for k, v in m.items() if k != "case_ids"},
+        {**{k: v for k, v in m.items() if k not in INTERNAL},
          "n": _count(m["n"]), "finished": _count(m["finished"]), "open": _count(m["open"]),
          **{name: _hide(m[name], m["n"]) for name, _ in QUANTILES}}
         for m in figures["lead_times"]]
     out["compliance"] = [
-        {**{k: v for k, v in r.items() if k != "case_ids"},
+        {**{k: v for k, v in r.items() if k not in INTERNAL},
          **{s: _count(r[s]) for s in ("met", "breached", "overdue", "open")},
          "n": _count(r["n"]),
          "share_met": _hide_share(r["share_met"], r["met"], r["met"] + r["breached"] + r["overdue"]),
@@ -457,28 +557,37 @@ def suppress(figures: dict) -> dict:
         for r in figures["compliance"]]
     fn = figures["funnel"]
     out["funnel"] = {"n": _count(fn["n"]), "stages": [
-        {**{k: v for k, v in s.items() if k != "case_ids"}, "count": _count(s["count"]),
+        {**{k: v for k, v in s.items() if k not in INTERNAL}, "count": _count(s["count"]),
          "share": _hide_share(s["share"], s["count"], fn["n"])} for s in fn["stages"]]}
     oc = figures["outcomes"]
     out["outcomes"] = {"n": _count(oc["n"]), "outcomes": [
-        {**{k: v for k, v in o.items() if k != "case_ids"}, "count": _count(o["count"]),
+        {**{k: v for k, v in o.items() if k not in INTERNAL}, "count": _count(o["count"]),
          "share": _hide_share(o["share"], o["count"], oc["n"])} for o in oc["outcomes"]]}
     out["stock_flow"] = [{**r, "inflow": _count(r["inflow"]), "outflow": _count(r["outflow"]),
                           "stock": _count(r["stock"])} for r in figures["stock_flow"]]
     out["workload"] = [
-        {**{k: v for k, v in r.items() if k != "case_ids"}, "open": _count(r["open"]),
+        {**{k: v for k, v in r.items() if k not in INTERNAL}, "open": _count(r["open"]),
          "n": _count(r["n"]), "median_age_days": _hide(r["median_age_days"], r["n"]),
          "oldest_days": _hide(r["oldest_days"], r["n"]), "overdue": _count(r["overdue"])}
         for r in figures["workload"]]
     return out
 
 
+# Inside the module only: which cases, and the distributions the national figure merges.
+INTERNAL = frozenset({"case_ids", "hist", "ages"})
+
+
 def without_case_ids(figures: Any) -> Any:
-    """The figures without the case lists (what an interface shows of its own municipality)."""
+    """The figures without case lists and raw distributions (what an interface shows of
+    its own municipality)."""
+    return _drop(figures, INTERNAL)
+
+
+def _drop(figures: Any, keys: frozenset) -> Any:
     if isinstance(figures, dict):
-        return {k: without_case_ids(v) for k, v in figures.items() if k != "case_ids"}
+        return {k: _drop(v, keys) for k, v in figures.items() if k not in keys}
     if isinstance(figures, list):
-        return [without_case_ids(v) for v in figures]
+        return [_drop(v, keys) for v in figures]
     return figures
 
 
@@ -553,22 +662,99 @@ def municipality_figures(facts: Facts, filters: Filters, now: datetime) -> dict:
 def compare(session: Session, own: str, others: list[str], filters: Filters, now: datetime) -> dict:
     """Own municipality's figures beside others' and the national figure (all municipalities
     pooled). Others and the nation are suppressed and carry no case ids; the model/policy
-    version filter applies to the own municipality only (versions are per municipality)."""
+    version filter applies to the own municipality only (versions are per municipality).
+
+    Served from the worker's snapshot (:func:`refresh`) when it covers exactly these
+    filters (the standard period, no version filter); computed from the rows otherwise.
+    ``source`` and ``computed_at`` say which and how fresh."""
     names = dict(session.execute(select(Municipality.key, Municipality.name)).all())
     unknown = [k for k in [own, *others] if k not in names]
     if unknown:
         raise NotFound(f"unknown municipality: {', '.join(unknown)}")
-    everything = load_facts(session)
-    pooled = filters.without_versions()
-    columns = [{"key": own, "name": names[own], "own": True,
-                "figures": without_case_ids(municipality_figures(everything.of(own), filters, now))}]
-    for key in others:
-        if key != own:
-            columns.append({"key": key, "name": names[key], "own": False,
-                            "figures": suppress(municipality_figures(everything.of(key), pooled, now))})
-    columns.append({"key": "national", "name": "Landsplan", "own": False,
-                    "figures": suppress(municipality_figures(everything, pooled, now))})
-    return {"filters": filters_json(filters), "computed_at": now.isoformat(), "columns": columns}
+    others = [k for k in dict.fromkeys(others) if k != own]
+    snap = _snapshot(session, [own, *others], filters)
+    if snap is not None:
+        by_key, computed_at, refreshed_at = snap
+        own_fig, other_figs, national = by_key[own], [by_key[k] for k in others], by_key[None]
+        source = {"source": "snapshot", "computed_at": computed_at.isoformat(), "refreshed_at": refreshed_at.isoformat()}
+    else:
+        everything = load_facts(session)
+        own_fig = municipality_figures(everything.of(own), filters, now)
+        pooled = filters.without_versions()
+        other_figs = [municipality_figures(everything.of(k), pooled, now) for k in others]
+        national = municipality_figures(everything, pooled, now)
+        source = {"source": "live", "computed_at": now.isoformat()}
+    columns = [{"key": own, "name": names[own], "own": True, "figures": without_case_ids(own_fig)}]
+    columns += [{"key": k, "name": names[k], "own": False, "figures": suppress(f)} for k, f in zip(others, other_figs)]
+    columns.append({"key": "national", "name": "Landsplan", "own": False, "figures": suppress(national)})
+    return {"filters": filters_json(filters), **source, "columns": columns}
+
+
+# ------------------------------------------------------------------ snapshots (pre-aggregation)
+REFRESH_EVERY = timedelta(minutes=15)   # wall-clock age after which the worker recomputes
+
+
+def _snapshot(session: Session, keys: list[str], filters: Filters):
+    """The snapshot rows for these municipalities and the nation, if a snapshot covers
+    ``filters`` exactly; else None."""
+    if filters.model_version is not None or filters.policy_version is not None:
+        return None
+    ids = dict(session.execute(select(Municipality.key, Municipality.id).where(Municipality.key.in_(keys))).all())
+    wanted = [ids[k] for k in keys]
+    rows = session.execute(select(AnalyticsSnapshot.municipality_id, AnalyticsSnapshot.figures,
+                                  AnalyticsSnapshot.computed_at, AnalyticsSnapshot.refreshed_at)
+                           .where(AnalyticsSnapshot.case_type == (filters.case_type or ""),
+                                  AnalyticsSnapshot.period_from == filters.start,
+                                  AnalyticsSnapshot.period_to == filters.end,
+                                  (AnalyticsSnapshot.municipality_id.in_(wanted))
+                                  | AnalyticsSnapshot.municipality_id.is_(None))).all()
+    found = {mid: (fig, computed, refreshed) for mid, fig, computed, refreshed in rows}
+    if None not in found or any(mid not in found for mid in wanted):
+        return None
+    by_key = {key: found[ids[key]][0] for key in keys}
+    by_key[None] = found[None][0]
+    return by_key, found[None][1], found[None][2]
+
+
+def needs_refresh(session: Session, now: datetime, wall_now: datetime) -> bool:
+    latest = session.execute(select(AnalyticsSnapshot.period_to, AnalyticsSnapshot.refreshed_at)
+                             .where(AnalyticsSnapshot.municipality_id.is_(None), AnalyticsSnapshot.case_type == "")
+                             ).first()
+    if latest is None:
+        return True
+    today = date.fromisoformat(danish_date(now))
+    return latest.period_to != today or wall_now - latest.refreshed_at >= REFRESH_EVERY
+
+
+def refresh(session: Session, now: datetime, wall_now: datetime) -> int:
+    """Recompute the snapshot for the standard period (12 months up to today): every
+    municipality for all case types and for each, and the nation as their merge. Replaces
+    the previous snapshot in the caller's transaction; returns the rows written. On
+    PostgreSQL one refresh runs at a time (an advisory lock; a second caller returns 0)."""
+    if session.get_bind().dialect.name == "postgresql":
+        if not session.scalar(text("SELECT pg_try_advisory_xact_lock(hashtext('sagsflow.analytics'))")):
+            return 0
+    standard = make_filters(date.fromisoformat(danish_date(now)))
+    types = ("", *CASE_TYPES)
+    pooled: dict[str, list[dict]] = {t: [] for t in types}
+    rows = []
+    for mid in session.scalars(select(Municipality.id).order_by(Municipality.id)):
+        facts = load_facts(session, [mid])
+        for case_type in types:
+            fig = _without_ids(municipality_figures(facts, Filters(standard.start, standard.end, case_type or None), now))
+            pooled[case_type].append(fig)
+            rows.append((mid, case_type, fig))
+    rows += [(None, case_type, merge(figs)) for case_type, figs in pooled.items()]
+    session.execute(delete(AnalyticsSnapshot))
+    session.add_all([AnalyticsSnapshot(municipality_id=mid, case_type=case_type, period_from=standard.start,
+                                       period_to=standard.end, computed_at=now, refreshed_at=wall_now, figures=fig)
+                     for mid, case_type, fig in rows])
+    return len(rows)
+
+
+def _without_ids(figures: Any) -> Any:
+    """Figures as a snapshot keeps them: the distributions stay (the nation merges them)."""
+    return _drop(figures, frozenset({"case_ids"}))
 
 
 def filters_json(filters: Filters) -> dict:

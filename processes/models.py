@@ -470,3 +470,22 @@ class ModelPublication(Base):
     published_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_model_publication_in_force", "municipality_id", "case_type", "effective_from"),)
+
+
+class AnalyticsSnapshot(Base):
+    """Pre-computed manager figures (``processes.analytics.refresh``), refreshed by the
+    worker: one row per municipality (NULL: national) and case type ('' = all) for the
+    standard period (12 months up to ``period_to``). ``figures`` keeps the distributions
+    the national figure merges; interfaces strip and suppress them as for live figures."""
+
+    __tablename__ = "analytics_snapshot"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[Optional[int]] = mapped_column(ForeignKey("municipality.id"))
+    case_type: Mapped[str] = mapped_column(String(64), default="")
+    period_from: Mapped[date_type] = mapped_column(Date)
+    period_to: Mapped[date_type] = mapped_column(Date)
+    computed_at: Mapped[datetime]     # case clock
+    refreshed_at: Mapped[datetime]    # wall clock: how old the figures are
+    figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (Index("ix_analytics_snapshot_lookup", "case_type", "municipality_id"),)

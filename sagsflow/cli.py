@@ -442,10 +442,11 @@ def municipality_list(ctx):
 
 from sagsflow.policy_cli import policy  # noqa: E402  (its commands use this module's runtime)
 main.add_command(policy)
-from sagsflow.kpi_cli import kpi  # noqa: E402
+from sagsflow.kpi_cli import kpi, kpi_refresh  # noqa: E402
 main.add_command(kpi)
 from sagsflow.eventlog_cli import eventlog_group  # noqa: E402
 main.add_command(eventlog_group)
+main.add_command(kpi_refresh)
 
 # ------------------------------------------------------------------------ worker
 @main.command()

@@ -45,6 +45,7 @@ def kpi(ctx, municipality, others, start, end, case_type, model_version, policy_
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
     f = result["filters"]
+    click.echo(f"computed {result['computed_at']} ({result['source']})")
     click.echo(f"period {f['from']} .. {f['to']}" + (f", case type {f['case_type']}" if f["case_type"] else "")
                + (f", model version {f['model_version']}" if f["model_version"] else "")
                + (f", policy version {f['policy_version']}" if f["policy_version"] else ""))
@@ -54,3 +55,17 @@ def kpi(ctx, municipality, others, start, end, case_type, model_version, policy_
     click.echo(f"{'':{width}}  " + "  ".join(f"{n:>10}" for n in names))
     for row in rows:
         click.echo(f"{row['label']:{width}}  " + "  ".join(f"{v if v is not None else '-':>10}" for v in row["values"]))
+
+
+@click.command("kpi-refresh")
+@click.pass_context
+def kpi_refresh(ctx):
+    """Recompute the manager figures' snapshot now (the worker does it every 15 minutes
+    and when the day changes); prints how many rows it wrote and how long it took."""
+    import time
+    from datetime import datetime, timezone
+    rt = _runtime(ctx)
+    started = time.perf_counter()
+    with rt.sessions.begin() as session:
+        rows = analytics.refresh(session, timekeeping.now(session), datetime.now(timezone.utc))
+    click.echo(f"{rows} snapshot rows in {time.perf_counter() - started:.1f} s")

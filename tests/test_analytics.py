@@ -268,3 +268,45 @@ def test_quantile_interpolates_and_flags_censored_ranks():
     assert analytics.quantile([(10, False), (12, False), (30, True)], 0.5) == q(12)
     # ties: a closed value ranks before an open one of the same length
     assert analytics.quantile([(12, True), (12, False), (5, False)], 0.5) == q(12)
+
+
+def test_national_figure_merged_from_municipalities_equals_the_pooled_cases(history):
+    rt, _ = history
+    with rt.sessions() as session:
+        facts = analytics.load_facts(session)
+    pooled = analytics.municipality_figures(facts, PERIOD, NOW)
+    merged = analytics.merge([analytics.municipality_figures(facts.of(k), PERIOD, NOW) for k in ("maaleby", "naboby")])
+    assert analytics.without_case_ids(merged) == analytics.without_case_ids(pooled)
+    assert merged["lead_times"][0]["median"] == q(35)
+
+
+def test_snapshot_refreshed_by_the_worker_serves_the_same_comparison(history):
+    from datetime import datetime, timedelta, timezone
+    from worker.service import Worker
+    rt, _ = history
+    standard = analytics.make_filters(date(2027, 7, 1))
+    assert (standard.start, standard.end) == (date(2026, 8, 1), date(2027, 7, 1))
+    with rt.sessions() as session:
+        live = analytics.compare(session, "maaleby", ["naboby"], standard, NOW)
+        assert analytics.needs_refresh(session, NOW, datetime.now(timezone.utc))
+    assert live["source"] == "live"
+    worker = Worker(rt)
+    # maaleby and naboby (no reference municipalities here): 2 x 6 case-type rows + 6 national rows
+    assert worker.refresh_analytics() == 18
+    assert worker.refresh_analytics() == 0                      # fresh: nothing to do
+    with rt.sessions() as session:
+        served = analytics.compare(session, "maaleby", ["naboby"], standard, NOW)
+        assert not analytics.needs_refresh(session, NOW, datetime.now(timezone.utc))
+        assert analytics.needs_refresh(session, NOW, datetime.now(timezone.utc) + timedelta(minutes=15))
+        assert analytics.needs_refresh(session, NOW + timedelta(days=1), datetime.now(timezone.utc))
+        # another period, or a version filter, is computed from the rows
+        assert analytics.compare(session, "maaleby", [], PERIOD, NOW)["source"] == "live"
+        versioned = analytics.Filters(standard.start, standard.end, "rehabilitering", model_version=1)
+        assert analytics.compare(session, "maaleby", [], versioned, NOW)["source"] == "live"
+        typed = analytics.Filters(standard.start, standard.end, "fleksjob")
+        assert analytics.compare(session, "maaleby", ["naboby"], typed, NOW)["source"] == "snapshot"
+        typed_live = analytics.compare(session, "maaleby", ["naboby"], typed, NOW)
+    assert served["source"] == "snapshot" and served["computed_at"] == NOW.isoformat()
+    assert served["columns"] == live["columns"]
+    assert analytics.comparison_rows(served) == analytics.comparison_rows(live)
+    assert typed_live["columns"][0]["figures"]["cases"] == 3

@@ -57,8 +57,9 @@ def test_kpi_table_has_a_row_per_measure_and_a_column_per_municipality(history):
     result = cli(rt, "kpi", "maaleby", "--compare", "naboby", *PERIOD)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == "period 2027-01-01 .. 2027-06-30"
-    assert lines[1].split() == ["maaleby", "naboby", "national"]
+    assert lines[0] == "computed 2027-07-01T07:00:00+00:00 (live)"
+    assert lines[1] == "period 2027-01-01 .. 2027-06-30"
+    assert lines[2].split() == ["maaleby", "naboby", "national"]
     row = next(line for line in lines if line.startswith("Fra underskrevet forberedende del"))
     assert row.split()[-3:] == ["38,5", "30", "35"]
     outcome = next(line for line in lines if line.startswith("Udfald: Ressourceforløb"))

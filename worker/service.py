@@ -33,7 +33,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import func, make_url, select
 
-from processes import timekeeping
+from processes import analytics, timekeeping
 from processes.engine import WORK_CHANNEL
 from processes.models import ProcessInstance
 from processes.runtime import Runtime, open_runtime
@@ -128,6 +128,23 @@ class Worker:
         status.beat(self.rt.sessions, self.worker_id, self.started_at, self.steps, state)
         self._last_beat = time.monotonic()
 
+    def refresh_analytics(self) -> int:
+        """Recompute the managers' snapshot when the day changed or it is 15 minutes old
+        (``processes.analytics.refresh``); its own job, so a long refresh never delays
+        timers. Returns the rows written (0: nothing to do, or another worker does it)."""
+        try:
+            with self.rt.sessions.begin() as session:
+                now, wall = timekeeping.now(session), status.wall_now()
+                if not analytics.needs_refresh(session, now, wall):
+                    return 0
+                rows = analytics.refresh(session, now, wall)
+            if rows:
+                log.info("analytics refreshed", extra={"event": "analytics", "worker_id": self.worker_id, "rows": rows})
+            return rows
+        except Exception:  # noqa: BLE001 - figures can wait; the worker must go on
+            log.exception("analytics refresh failed", extra={"event": "analytics_failed", "worker_id": self.worker_id})
+            return 0
+
     # -------------------------------------------------------------- schedule
     def _tick(self) -> None:
         try:
@@ -189,10 +206,13 @@ class Worker:
     def run(self) -> Counter:
         """Tick until stopped; return the totals."""
         self._scheduler = BackgroundScheduler(
-            jobstores={"default": MemoryJobStore()}, executors={"default": ThreadPoolExecutor(1)},
+            jobstores={"default": MemoryJobStore()},
+            executors={"default": ThreadPoolExecutor(1), "analytics": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}, timezone=timezone.utc)
         self._scheduler.add_job(self._tick, IntervalTrigger(seconds=self.interval, timezone=timezone.utc),
                                 id="poll", next_run_time=datetime.now(timezone.utc))
+        self._scheduler.add_job(self.refresh_analytics, IntervalTrigger(seconds=60, timezone=timezone.utc),
+                                id="analytics", executor="analytics", next_run_time=datetime.now(timezone.utc))
         self._scheduler.start()
         listener = None
         if self.rt.db.dialect.name == "postgresql":

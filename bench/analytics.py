@@ -1,0 +1,199 @@
+"""Benchmark: the manager's Sammenlign page, 5 municipalities over 12 months, with
+1,000,000 cases and their milestones in 100 municipalities in PostgreSQL.
+
+Creates its own database and bulk-loads it in SQL (``INSERT ... SELECT generate_series``,
+not the engine): cases of type rehabilitering, one process instance each, the milestone
+chain of a rehabilitering case and its follow-on (ressourceforløb, fleksjob or FØP), with
+waiting times that differ per municipality, dated over 18 months so that many cases are
+still open, and one task with a deadline per case (some met, some late, some open).
+Then it refreshes the snapshot as the worker does (``processes.analytics.refresh``), timed,
+and requests ``/analytik/sammenlign`` (the whole Flask request) as the manager of random
+municipalities comparing with 4 random others over the standard 12 months. Prints the
+load and refresh times and p50/p95 of the page, and the ratio of p95 to the 300 ms
+target. Drops the database.
+
+    .venv/bin/python bench/analytics.py [--cases 1000000] [--municipalities 100] [--requests 100]
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from processes import analytics, setup, timekeeping  # noqa: E402
+from processes.runtime import open_runtime  # noqa: E402
+from scratch import ADMIN_URL, pct, scratch_database  # noqa: E402
+TARGET_MS = 300.0
+NOW = datetime(2027, 7, 1, 7, 0, tzinfo=timezone.utc)   # 09:00 Danish time; the standard period ends today
+
+# Milestone k of a case: its date is the case's start plus the sum of the waits before it
+# (days), scaled per municipality; a milestone after NOW is not yet recorded (open case).
+# The follow-on (branch 0 RF, 1 fleksjob, 2 FØP) depends on the case id.
+CHAIN_SQL = """
+INSERT INTO milestone (municipality_id, case_id, instance_id, process_id, bpmn_id, task_guid, key, date,
+                       recorded_at, actor)
+SELECT c.municipality_id, c.id, c.id, 'rehabilitering', m.key, md5(c.id::text || m.key)::uuid::text, m.key,
+       c.d0 + m.offset_days, timestamp with time zone '2027-07-01 07:00:00+00', 'bench'
+FROM (
+  SELECT s.id, s.municipality_id,
+         date '2026-01-01' + (s.id * 7919 % 540) AS d0,
+         1.0 + (s.municipality_id % 10) / 5.0 AS slow,
+         s.id % 3 AS branch,
+         (s.id * 31 % 17) AS j
+  FROM sag s WHERE s.id BETWEEN :lo AND :hi
+) c
+CROSS JOIN LATERAL (VALUES
+  ('forberedelse_startet', 0, -1),
+  ('forberedende_del_underskrevet', round(c.slow * (14 + c.j))::int, -1),
+  ('moede_holdt', round(c.slow * (40 + 3 * c.j))::int, -1),
+  ('indstilling_afgivet', round(c.slow * (41 + 3 * c.j))::int, -1),
+  ('afgoerelse', round(c.slow * (50 + 4 * c.j))::int, 0),
+  ('afgoerelse', round(c.slow * (50 + 4 * c.j))::int, 1),
+  ('overdraget_pension', round(c.slow * (55 + 4 * c.j))::int, 2),
+  ('foep_afgoerelse', round(c.slow * (130 + 4 * c.j))::int, 2),
+  ('koordinator_tildelt', round(c.slow * (50 + 4 * c.j))::int, 0),
+  ('foerste_samtale_rf', round(c.slow * (70 + 4 * c.j))::int, 0),
+  ('foerste_indsats_startet', round(c.slow * (100 + 5 * c.j))::int, 0),
+  ('visitation', round(c.slow * (50 + 4 * c.j))::int, 1),
+  ('foerste_samtale_fj', round(c.slow * (60 + 4 * c.j + c.id % 5))::int, 1)
+) AS m(key, offset_days, only_branch)
+WHERE (m.only_branch = -1 OR m.only_branch = c.branch) AND c.d0 + m.offset_days <= date '2027-07-01'
+"""
+
+TASK_SQL = """
+INSERT INTO human_task (task_guid, instance_id, case_id, municipality_id, process_id, bpmn_id, name, role, state,
+                        due_at, deadline_rule, created_at, closed_at, revision)
+SELECT md5('task' || s.id)::uuid::text, s.id, s.id, s.municipality_id, 'rehabilitering', 'forberedende_del',
+       'Udarbejd den forberedende del med borgeren', 'sagsbehandler',
+       CASE WHEN s.id % 4 = 0 THEN 'open' ELSE 'completed' END,
+       t.created + interval '56 days', 'rehab_forberedelse_frist', t.created,
+       CASE WHEN s.id % 4 = 0 THEN NULL ELSE t.created + (s.id % 70) * interval '1 day' END, 1
+FROM sag s
+CROSS JOIN LATERAL (SELECT timestamp with time zone '2026-01-01 08:00:00+00' + (s.id * 7919 % 540) * interval '1 day'
+                    AS created) t
+WHERE s.id BETWEEN :lo AND :hi AND t.created <= timestamp with time zone '2027-07-01 07:00:00+00'
+"""
+
+
+def load(url: str, municipalities: int, cases: int) -> dict:
+    rt = open_runtime(url)
+    setup.upgrade_database(rt.db)
+    with rt.sessions.begin() as session:
+        setup.seed_roles(session)
+        session.flush()
+        setup.load_reference_municipalities(session, NOW)  # gives real model versions
+        timekeeping.enable_virtual(session, NOW)
+    timings = {}
+    with rt.db.begin() as conn:
+        model_version = conn.scalar(text("SELECT min(id) FROM model_version WHERE process_id = 'rehabilitering'"))
+        first = conn.scalar(text("SELECT max(id) FROM municipality")) + 1
+        conn.execute(text("INSERT INTO municipality (id, key, name, config, created_at) "
+                          "SELECT g, 'bench' || g, 'Bench Kommune ' || g, '{}', now() "
+                          "FROM generate_series(:a, :b) g"), {"a": first, "b": first + municipalities - 1})
+        conn.execute(text("INSERT INTO app_user (municipality_id, username, full_name, is_admin, created_at) "
+                          "SELECT g, 'bench' || g || '.leder', 'Leder ' || g, false, now() "
+                          "FROM generate_series(:a, :b) g"), {"a": first, "b": first + municipalities - 1})
+        conn.execute(text("INSERT INTO user_role (user_id, role_key) SELECT id, 'leder' FROM app_user "
+                          "WHERE username LIKE 'bench%.leder'"))
+    started = time.perf_counter()
+    with rt.db.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO sag (id, municipality_id, cpr, citizen_name, status, created_at) "
+            "SELECT g, :first + g % :m, lpad((g % 311299)::text, 6, '0') || '-' || lpad((g % 9999)::text, 4, '0'), "
+            "'Borger ' || g, 'open', now() FROM generate_series(1, :n) g"),
+            {"first": first, "m": municipalities, "n": cases})
+        conn.execute(text(
+            "INSERT INTO process_instance (id, municipality_id, case_id, model_version_id, process_id, status, state, "
+            "serializer_version, spiff_version, version, started_at, updated_at, completed_at) "
+            "SELECT s.id, s.municipality_id, s.id, :mv, 'rehabilitering', 'running', '{}', '1', '3.2.0', 1, "
+            "timestamp with time zone '2026-01-01 08:00:00+00' + (s.id * 7919 % 540) * interval '1 day', now(), "
+            "CASE WHEN s.id % 2 = 0 THEN timestamp with time zone '2026-01-01 08:00:00+00' "
+            "  + ((s.id * 7919 % 540) + 60) * interval '1 day' END FROM sag s"), {"mv": model_version})
+        conn.execute(text("UPDATE process_instance SET completed_at = NULL WHERE completed_at > :now"), {"now": NOW})
+    timings["cases"] = time.perf_counter() - started
+    started = time.perf_counter()
+    step = 100_000
+    for lo in range(1, cases + 1, step):
+        with rt.db.begin() as conn:
+            conn.execute(text(CHAIN_SQL), {"lo": lo, "hi": lo + step - 1})
+            conn.execute(text(TASK_SQL), {"lo": lo, "hi": lo + step - 1})
+        print(f"  milestones and tasks: {min(lo + step - 1, cases):,} of {cases:,} cases", flush=True)
+    timings["milestones"] = time.perf_counter() - started
+    with rt.db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE"))
+        counts = {t: conn.scalar(text(f"SELECT count(*) FROM {t}")) for t in ("sag", "milestone", "human_task")}
+    bench_keys = [f"bench{m}" for m in range(first, first + municipalities)]
+    return {"runtime": rt, "keys": bench_keys, "timings": timings, "counts": counts}
+
+
+def refresh(rt) -> tuple[float, int]:
+    started = time.perf_counter()
+    with rt.sessions.begin() as session:
+        rows = analytics.refresh(session, timekeeping.now(session), datetime.now(timezone.utc))
+    return time.perf_counter() - started, rows
+
+
+def measure(rt, keys: list[str], requests: int, seed: int = 11) -> tuple[list[float], int]:
+    from inbox import create_app
+    from inbox.security import open_session
+    from processes.models import User
+    from sqlalchemy import select
+    app = create_app(rt, TESTING=True)
+    client = app.test_client()
+    rng = random.Random(seed)
+    with rt.sessions.begin() as session:  # a signed-in session per manager, as the login page opens it
+        users = {u.username: open_session(session, u) for u in session.scalars(
+            select(User).where(User.username.like("bench%.leder")))}
+    timings, served = [], 0
+    for i in range(requests + 10):
+        own = rng.choice(keys)
+        others = rng.sample([k for k in keys if k != own], 4)
+        with client.session_transaction() as web:
+            web["sid"] = users[f"{own}.leder"]
+        query = "&".join(f"cmp={k}" for k in others)
+        started = time.perf_counter()
+        response = client.get(f"/analytik/sammenlign?compare=&{query}")
+        elapsed = (time.perf_counter() - started) * 1000
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200 and "tabel-sammenligning" in html, response.status_code
+        if i >= 10:  # the first requests warm caches and the connection pool
+            timings.append(elapsed)
+            served += 'id="friskhed">Tal beregnet' in html
+    return timings, served
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--municipalities", type=int, default=100)
+    parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--url", default=ADMIN_URL, help="PostgreSQL admin URL (a database is created and dropped)")
+    args = parser.parse_args()
+    with scratch_database(args.url, "sagsflow_bench_analytics") as url:
+        loaded = load(url, args.municipalities, args.cases)
+        rt = loaded["runtime"]
+        try:
+            c, t = loaded["counts"], loaded["timings"]
+            print(f"loaded {c['sag']:,} cases, {c['milestone']:,} milestones, {c['human_task']:,} tasks in "
+                  f"{args.municipalities} municipalities ({t['cases']:.0f} s cases, {t['milestones']:.0f} s milestones)")
+            seconds, rows = refresh(rt)
+            print(f"snapshot refresh (the worker's job): {rows} rows in {seconds:.1f} s")
+            timings, served = measure(rt, loaded["keys"], args.requests)
+            p50, p95 = pct(timings, 50), pct(timings, 95)
+            print(f"\nSammenlign, own + 4 others + national, 12 months: n={len(timings)} "
+                  f"p50 {p50:.1f} ms  p95 {p95:.1f} ms  (served from the snapshot: {served} of {len(timings)})")
+            print(f"p95 / target ({TARGET_MS:.0f} ms) = {p95 / TARGET_MS:.2f} "
+                  f"({'met' if p95 <= TARGET_MS else 'NOT met'})")
+        finally:
+            rt.close()
+
+
+if __name__ == "__main__":
+    main()
