@@ -96,18 +96,18 @@ def load(url: str, municipalities: int, cases: int) -> dict:
         first = conn.scalar(text("SELECT max(id) FROM municipality")) + 1
         conn.execute(text("INSERT INTO municipality (id, key, name, config, created_at) "
                           "SELECT g, 'bench' || g, 'Bench Kommune ' || g, '{}', now() "
-                          "FROM generate_series(:a, :b) g"), {"a": first, "b": first + municipalities - 1})
+                          "FROM generate_series(CAST(:a AS integer), CAST(:b AS integer)) g"), {"a": first, "b": first + municipalities - 1})
         conn.execute(text("INSERT INTO app_user (municipality_id, username, full_name, is_admin, created_at) "
                           "SELECT g, 'bench' || g || '.leder', 'Leder ' || g, false, now() "
-                          "FROM generate_series(:a, :b) g"), {"a": first, "b": first + municipalities - 1})
+                          "FROM generate_series(CAST(:a AS integer), CAST(:b AS integer)) g"), {"a": first, "b": first + municipalities - 1})
         conn.execute(text("INSERT INTO user_role (user_id, role_key) SELECT id, 'leder' FROM app_user "
                           "WHERE username LIKE 'bench%.leder'"))
     started = time.perf_counter()
     with rt.db.begin() as conn:
         conn.execute(text(
             "INSERT INTO sag (id, municipality_id, cpr, citizen_name, status, created_at) "
-            "SELECT g, :first + g % :m, lpad((g % 311299)::text, 6, '0') || '-' || lpad((g % 9999)::text, 4, '0'), "
-            "'Borger ' || g, 'open', now() FROM generate_series(1, :n) g"),
+            "SELECT g, CAST(:first AS integer) + g % CAST(:m AS integer), lpad((g % 311299)::text, 6, '0') || '-' || lpad((g % 9999)::text, 4, '0'), "
+            "'Borger ' || g, 'open', now() FROM generate_series(1, CAST(:n AS integer)) g"),
             {"first": first, "m": municipalities, "n": cases})
         conn.execute(text(
             "INSERT INTO process_instance (id, municipality_id, case_id, model_version_id, process_id, status, state, "

@@ -110,4 +110,7 @@ ENGLISH = {
     "Tallene er egne sager. Vælg et tal for at se sagerne bag det. Definitionerne står i dokumentationen (docs/analytics.md).":
         "The figures are own cases. Choose a figure to see the cases behind it. The definitions are in the "
         "documentation (docs/analytics.md).",
+    "Tal beregnet %(when)s af baggrundsjobbet (genberegnes hvert kvarter og ved dagsskifte)":
+        "Figures computed %(when)s by the background job (recomputed every quarter of an hour and when the day changes)",
+    "Beregnet nu": "Computed now",
 }
