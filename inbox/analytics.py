@@ -25,7 +25,8 @@ from processes import analytics, timekeeping
 from processes.analytics import Filters
 from processes.engine import Actor, Engine, mask_cpr
 from processes.errors import InvalidInput
-from processes.models import HumanTask, ModelVersion, MunicipalModel, Municipality, PolicyVersion
+from processes.catalogue import version_in_force
+from processes.models import HumanTask, ModelVersion, Municipality, PolicyVersion
 from processes.scripting import danish_date
 
 bp = Blueprint("analytics", __name__, url_prefix="/analytik")
@@ -317,9 +318,9 @@ def compare():
 
 # ------------------------------------------------------------------ heatmap on the diagram
 def _own_model(ctx: dict, case_type: str):
+    """The model the own municipality's new cases of ``case_type`` start on now."""
     with runtime().sessions() as db:
-        chosen = db.scalar(select(MunicipalModel.model_version_id).where(
-            MunicipalModel.municipality_id == ctx["own"].id, MunicipalModel.case_type == case_type))
+        chosen = version_in_force(db, ctx["own"].id, case_type, ctx["now"])
         return db.get(ModelVersion, chosen) if chosen else None
 
 
