@@ -7,7 +7,9 @@ locks (``FOR UPDATE``) taken by the engine.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -48,6 +50,27 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+@contextmanager
+def unsynced_commits(engine: Engine) -> Iterator[None]:
+    """On SQLite, commit without waiting for the disk inside the block (``synchronous=NORMAL``:
+    with WAL the database stays consistent; only the last commits may be lost if the machine
+    fails). For building a demo database, thousands of commits in a row; afterwards the
+    pool is emptied so later connections wait for the disk again. Elsewhere a no-op."""
+    if not is_sqlite(engine):
+        yield
+        return
+
+    def relax(dbapi_connection, _record, _proxy):
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+    event.listen(engine, "checkout", relax)
+    try:
+        yield
+    finally:
+        event.remove(engine, "checkout", relax)
+        engine.dispose()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

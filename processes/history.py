@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from processes import timekeeping
+from processes.db import unsynced_commits
 from processes.engine import Actor, Engine
 from processes.errors import Conflict, InvalidInput, ModelFault, NotFound
 from processes.formdata import base_value, form_variants, item_value
@@ -428,6 +429,10 @@ class HistoryDriver:
             ) -> HistoryResult:
         """Drive the cases day by day until ``until``; ``progress(month, done, total, result)``
         is called when a month is finished."""
+        with unsynced_commits(self.sessions.kw["bind"]):
+            return self._run(until, progress)
+
+    def _run(self, until: datetime, progress) -> HistoryResult:
         began = time.monotonic()
         self._load()
         start = self._now()

@@ -18,6 +18,7 @@ import re
 from datetime import datetime
 
 import pytest
+import rustxes                      # the test extra installs it: a missing reader is an error, not a skip
 from click.testing import CliRunner
 from lxml import etree
 from sqlalchemy import select
@@ -27,7 +28,6 @@ from processes.models import AuditEvent
 from sagsflow.cli import main
 from walk import Walk
 
-rustxes = pytest.importorskip("rustxes", reason="the test extra installs rustxes, the XES/OCEL reader")
 
 CPR, NAME = "010190-1234", "Test Borger"
 XES = "{http://www.xes-standard.org/}"

@@ -167,3 +167,21 @@ def test_init_builds_the_history_with_progress_and_no_history_skips_it(tmp_path,
             assert len(s.scalars(select(Case)).all()) == 6
     finally:
         rt.close()
+
+
+def test_the_history_commits_without_waiting_for_the_disk_and_restores_it_after(sqlite_url):
+    from sqlalchemy import text
+
+    from processes.db import unsynced_commits
+    from processes.runtime import open_runtime
+    rt = open_runtime(sqlite_url)
+    try:
+        def synchronous() -> int:
+            with rt.sessions() as s:
+                return s.execute(text("PRAGMA synchronous")).scalar()
+        assert synchronous() == 2                   # FULL: every commit waits for the disk
+        with unsynced_commits(rt.db):
+            assert synchronous() == 1               # NORMAL while the history is built
+        assert synchronous() == 2
+    finally:
+        rt.close()
