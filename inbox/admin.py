@@ -96,8 +96,10 @@ def _user_page(user_id: int, password: str | None = None, errors: dict | None = 
         user = users.user_for(db, admin, user_id)
         tokens = users.token_count(db, user, wall_now())
         sessions = users.session_count(db, user, wall_now())
+        colleagues = [u for u in users.users_of(db, admin.municipality_id) if u.id != user.id and u.active]
     return render_template("admin/user.html", person=user, roles=ROLES, password=password, errors=errors or {},
-                           tokens=tokens, sessions=sessions, is_self=user.id == admin.id), 422 if errors else 200
+                           tokens=tokens, sessions=sessions, is_self=user.id == admin.id,
+                           colleagues=colleagues), 422 if errors else 200
 
 
 @bp.route("/brugere/<int:user_id>")
@@ -166,13 +168,28 @@ def user_end_access(user_id: int):
 @bp.route("/brugere/<int:user_id>/fravaer", methods=["POST"])
 @login_required
 def user_absent(user_id: int):
-    text = (request.form.get("until") or "").strip()
-    try:
-        until = date.fromisoformat(text) if text else None
-    except ValueError:
-        return _user_page(user_id, errors={"until": [_("Skriv en dato (ÅÅÅÅ-MM-DD).")]})
-    return _change(user_id, lambda db, user, now: users.set_absent(db, current_actor(), user, until, now),
-                   _("Fraværet er gemt.") if until else _("Brugeren er markeret som til stede."))
+    """Away from/to with an optional substitute; owner tasks are handed on and come back."""
+    days, errors = {}, {}
+    for name in ("from", "until"):
+        text = (request.form.get(name) or "").strip()
+        try:
+            days[name] = date.fromisoformat(text) if text else None
+        except ValueError:
+            errors[name] = [_("Skriv en dato (ÅÅÅÅ-MM-DD).")]
+    if errors:
+        return _user_page(user_id, errors=errors)
+    substitute_id = request.form.get("substitute", type=int)
+
+    def change(db, user, now):
+        substitute = users.user_for(db, _admin(), substitute_id) if substitute_id else None
+        moved = users.set_absent(db, current_actor(), user, days["until"], now, start=days["from"],
+                                 substitute=substitute)
+        if days["until"]:
+            flash(_("Fraværet er gemt. %(n)s opgave(r) er givet videre.", n=moved["handed_on"]), "success")
+        else:
+            flash(_("Brugeren er markeret som til stede. %(n)s opgave(r) er kommet tilbage.", n=moved["returned"]),
+                  "success")
+    return _change(user_id, change, "")
 
 
 # ------------------------------------------------------------------ policies within the law

@@ -24,7 +24,7 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import TaskNotFoundException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from processes import milestones, pausepoints, timekeeping
+from processes import absence, milestones, pausepoints, timekeeping
 from processes.catalogue import LoadedSpec, SpecCache, version_in_force
 from processes.clock import FixedClock, use_clock
 from processes.errors import Conflict, Forbidden, InvalidInput, ModelFault, NotFound, SagsflowError
@@ -294,13 +294,12 @@ class Engine:
                 continue
             meta = tasks_meta.get(task.task_spec.bpmn_id, {})
             role = meta.get("role") or task.task_spec.lane
-            assignee = None
+            assignee = held_for = None
             if meta.get("owner_task"):
                 if owner is _UNSET:
                     case = session.get(Case, row.case_id)
                     owner = session.get(User, case.owner_id) if case.owner_id else None
-                if self.owner_available(owner, role, now):
-                    assignee = owner.id
+                assignee, held_for = absence.owner_assignee(session, owner, role, now)
             # A field marked prefill opens with the value the process holds (the team's
             # interventions in the RF plan); the open task's data is that proposal.
             prefill = {f["id"]: task.data[f["id"]] for f in meta.get("form", [])
@@ -311,7 +310,7 @@ class Engine:
                 name=meta.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
                 role=role, state="open", due_at=due, deadline_rule=rule, created_at=now,
                 data=_json_ready(prefill) if prefill else None,
-                claimed_by_id=assignee))
+                claimed_by_id=assignee, held_for_id=held_for))
 
     def _record_milestones(self, session, row, wf, loaded, now, actor, started: float) -> None:
         """Record a milestone for every marked flow node that completed in this step."""
@@ -341,13 +340,6 @@ class Engine:
                 municipality_id=row.municipality_id, case_id=row.case_id, instance_id=row.id,
                 process_id=row.process_id, bpmn_id=task.task_spec.bpmn_id, task_guid=str(task.id),
                 key=mark["key"], date=date.fromisoformat(day), recorded_at=now, actor=actor.name))
-
-    @staticmethod
-    def owner_available(owner: User | None, role: str, now: datetime) -> bool:
-        """The case owner takes an owner task if they hold its role and are not away."""
-        if owner is None or role not in owner.role_keys or not owner.active:
-            return False
-        return owner.absent_until is None or owner.absent_until.isoformat() < danish_date(now)
 
     def _set_owner(self, session, case: Case, user: User | None, actor: Actor, now, why: str) -> None:
         old = session.get(User, case.owner_id) if case.owner_id else None

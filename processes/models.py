@@ -74,8 +74,12 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     # Set with a one-time password: the user must choose their own at the next sign-in.
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
-    # Away (holiday, illness) up to and including this Danish date: owner tasks go to the role.
+    # Away (holiday, illness) from ``absent_from`` (or at once) up to and including
+    # ``absent_until``, Danish dates: owner tasks go to ``substitute_id`` or the role
+    # meanwhile and come back after (``processes.absence``).
     absent_until: Mapped[Optional[date_type]] = mapped_column(Date)
+    absent_from: Mapped[Optional[date_type]] = mapped_column(Date)
+    substitute_id: Mapped[Optional[int]] = mapped_column(ForeignKey("app_user.id"))
     created_at: Mapped[datetime]
     roles: Mapped[list["UserRole"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
@@ -192,6 +196,8 @@ class HumanTask(Base):
     role: Mapped[str] = mapped_column(ForeignKey("role.key"))
     state: Mapped[str] = mapped_column(String(20), default="open")  # open|completed|cancelled
     claimed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("app_user.id"))
+    # The case owner this task was handed on from while they are away (processes.absence).
+    held_for_id: Mapped[Optional[int]] = mapped_column(ForeignKey("app_user.id"), index=True)
     completed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("app_user.id"))
     due_at: Mapped[Optional[datetime]]
     deadline_rule: Mapped[Optional[str]] = mapped_column(String(100))

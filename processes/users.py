@@ -20,6 +20,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from processes import absence
 from processes.engine import Actor, Engine
 from processes.errors import Forbidden, InvalidInput, NotFound
 from processes.models import ApiToken, HumanTask, LoginSession, Municipality, Notification, User, UserRole
@@ -226,9 +227,24 @@ def change_own_password(session: Session, user: User, new_password: str, now: da
                  {"user": user.username}, now)
 
 
-def set_absent(session: Session, actor: Actor, user: User, until: date | None, now: datetime) -> None:
-    """Mark ``user`` away up to and including ``until`` (None: present); owner tasks
-    opened meanwhile go to the role instead of their inbox (``Engine.owner_available``)."""
+def set_absent(session: Session, actor: Actor, user: User, until: date | None, now: datetime,
+               start: date | None = None, substitute: User | None = None) -> dict[str, int]:
+    """Mark ``user`` away from ``start`` (None: at once) up to and including ``until``
+    (None: present), with an optional substitute of the same municipality. Owner tasks
+    of their cases go to the substitute or the role meanwhile and come back after
+    (:mod:`processes.absence`, run here at once and by the worker). Audited."""
+    if until is not None and start is not None and start > until:
+        raise InvalidInput("the absence ends before it starts", {"from": ["Fraværet slutter, før det begynder."]})
+    if substitute is not None and (substitute.id == user.id or substitute.municipality_id != user.municipality_id
+                                   or not substitute.active):
+        raise InvalidInput("the substitute must be another active user of the municipality",
+                           {"substitute": ["Vælg en anden aktiv medarbejder i kommunen som stedfortræder."]})
     user.absent_until = until
+    user.absent_from = start if until is not None else None
+    user.substitute_id = substitute.id if substitute is not None and until is not None else None
     Engine.audit(session, actor, "user.absent", user.municipality_id, None, None,
-                 {"user": user.username, "until": until.isoformat() if until else None}, now)
+                 {"user": user.username, "from": start.isoformat() if start and until else None,
+                  "until": until.isoformat() if until else None,
+                  "substitute": substitute.username if substitute is not None and until else None}, now)
+    session.flush()
+    return absence.sync(session, now, user.municipality_id)

@@ -533,20 +533,30 @@ def user_token(ctx, username):
 @user.command("absent")
 @click.argument("username")
 @click.option("--until", "until", default=None, help="Last day away (YYYY-MM-DD); omit to mark the user present.")
+@click.option("--from", "start", default=None, help="First day away (YYYY-MM-DD); default: at once.")
+@click.option("--substitute", default=None, help="A colleague (username) who takes the owner tasks meanwhile.")
 @click.pass_context
-def user_absent(ctx, username, until):
+def user_absent(ctx, username, until, start, substitute):
     """Mark USERNAME away up to and including a Danish date: tasks of the cases they own
-    (owner tasks) then go to the role instead of their inbox (audited)."""
+    (owner tasks) go to the substitute or the role meanwhile and come back after (audited)."""
     from datetime import date as _date
     try:
         day = _date.fromisoformat(until) if until else None
+        first = _date.fromisoformat(start) if start else None
     except ValueError:
-        raise click.UsageError(f"--until must be a date YYYY-MM-DD, got {until!r}") from None
+        raise click.UsageError(f"--from and --until must be dates YYYY-MM-DD, got {start or until!r}") from None
     rt = _runtime(ctx)
     with rt.sessions.begin() as session:
-        users.set_absent(session, Actor.system("cli"), users.by_username(session, username), day,
-                         timekeeping.now(session))
-    click.echo(f"{username}: away until {until}" if day else f"{username}: present")
+        stand_in = users.by_username(session, substitute) if substitute else None
+        moved = users.set_absent(session, Actor.system("cli"), users.by_username(session, username), day,
+                                 timekeeping.now(session), start=first, substitute=stand_in)
+    if not day:
+        click.echo(f"{username}: present" + (f"; {moved['returned']} task(s) returned" if moved["returned"] else ""))
+        return
+    click.echo(f"{username}: away {'from ' + start + ' ' if start else ''}until {until}"
+               + (f", substitute {substitute}" if substitute else ""))
+    if moved["handed_on"] or moved["returned"]:
+        click.echo(f"{moved['handed_on']} task(s) handed on, {moved['returned']} returned")
 
 
 @user.command("add")

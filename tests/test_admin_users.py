@@ -19,6 +19,9 @@ from sagsflow.cli import main
 from test_inbox import Browser, start, text
 
 
+FLEKSJOB = {"overdragelse": {"visitationsdato": "2027-01-04"}}
+
+
 @pytest.fixture
 def app(runtime):
     return create_app(runtime, TESTING=True)
@@ -162,3 +165,58 @@ def test_cli_adds_lists_changes_roles_and_deactivates(runtime):
     assert not _user(runtime, "boegeby.ny").active
     assert run("add", "x", "--name", "X").exit_code == 2  # no municipality
     assert [e.actor for e in _audit(runtime, "user.deactivate")] == ["cli"]
+
+
+def _claims(rt, case_id) -> dict:
+    with rt.sessions() as db:
+        names = {u.id: u.username for u in db.scalars(select(User))}
+        return {t.bpmn_id: (names.get(t.claimed_by_id), names.get(t.held_for_id))
+                for t in db.scalars(select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.state == "open"))}
+
+
+def test_absence_hands_owner_tasks_to_the_substitute_and_they_come_back_after(app, runtime):
+    owner = _user(runtime, "aaby.sagsbehandler")
+    first = runtime.engine.start_case("aaby", "fleksjob", "040470-1004", "Dennis Dam", FLEKSJOB,
+                                      actor=Actor.for_user(owner))
+    assert _claims(runtime, first.case_id) == {"foerste_samtale": ("aaby.sagsbehandler", None)}
+    admin = Browser(app, "aaby.admin")
+    _create(admin, "aaby.vikar", ["sagsbehandler"])
+    substitute = _user(runtime, "aaby.vikar")
+    saved = admin.post(f"/admin/brugere/{owner.id}/fravaer",
+                       {"from": "2027-01-04", "until": "2027-01-05", "substitute": substitute.id})
+    assert saved.status_code == 302
+    assert _claims(runtime, first.case_id) == {"foerste_samtale": ("aaby.vikar", "aaby.sagsbehandler")}
+    second = runtime.engine.start_case("aaby", "fleksjob", "050570-1005", "Eva Eriksen", FLEKSJOB,
+                                       actor=Actor.for_user(owner))  # opened while away
+    assert _claims(runtime, second.case_id) == {"foerste_samtale": ("aaby.vikar", "aaby.sagsbehandler")}
+
+    def cli(*args):
+        return CliRunner().invoke(main, ["--database-url", runtime.url, *args], catch_exceptions=False)
+    assert cli("clock", "advance", "P2D", "--no-fire").exit_code == 0      # 2027-01-06: back
+    polled = cli("worker", "--once")
+    assert "absence_returned 2" in polled.output
+    for case_id in (first.case_id, second.case_id):
+        assert _claims(runtime, case_id) == {"foerste_samtale": ("aaby.sagsbehandler", None)}
+    with runtime.sessions() as db:
+        actions = [e.action for e in db.scalars(select(AuditEvent).where(AuditEvent.action.like("task.absence%")))]
+    assert actions.count("task.absence_handover") == 1 and actions.count("task.absence_return") == 2
+
+
+def test_absence_without_an_able_substitute_goes_to_the_role_and_a_later_start_waits(runtime):
+    owner = _user(runtime, "aaby.sagsbehandler")
+    case = runtime.engine.start_case("aaby", "fleksjob", "040470-1004", "Dennis Dam", FLEKSJOB,
+                                     actor=Actor.for_user(owner)).case_id
+
+    def cli(*args):
+        return CliRunner().invoke(main, ["--database-url", runtime.url, *args], catch_exceptions=False)
+    later = cli("user", "absent", "aaby.sagsbehandler", "--from", "2027-01-05", "--until", "2027-01-08",
+                "--substitute", "aaby.ydelse")  # ydelse lacks the sagsbehandler role
+    assert later.exit_code == 0
+    assert _claims(runtime, case) == {"foerste_samtale": ("aaby.sagsbehandler", None)}  # not away yet
+    cli("clock", "advance", "P1D", "--no-fire")
+    assert "absence_handed_on 1" in cli("worker", "--once").output
+    assert _claims(runtime, case) == {"foerste_samtale": (None, "aaby.sagsbehandler")}  # the role's inbox
+    assert cli("user", "absent", "aaby.sagsbehandler").output == "aaby.sagsbehandler: present; 1 task(s) returned\n"
+    assert _claims(runtime, case) == {"foerste_samtale": ("aaby.sagsbehandler", None)}
+    backwards = cli("user", "absent", "aaby.sagsbehandler", "--from", "2027-01-09", "--until", "2027-01-08")
+    assert backwards.exit_code == 6

@@ -33,7 +33,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import func, make_url, select
 
-from processes import analytics, timekeeping
+from processes import absence, analytics, timekeeping
 from processes.engine import WORK_CHANNEL
 from processes.models import ProcessInstance
 from processes.runtime import Runtime, open_runtime
@@ -76,6 +76,10 @@ class Worker:
         self._fire_due(stats)
         if not self.stopping:
             stats["messages"] += self.engine.deliver_messages()
+        if not self.stopping:
+            with self.rt.sessions.begin() as session:  # owners away or back (processes.absence)
+                moved = absence.sync(session, timekeeping.now(session))
+            stats.update({f"absence_{k}": v for k, v in moved.items() if v})
         while not self.stopping:
             queued = escalation.scan(self.rt.sessions)
             for kind, count in queued.items():

@@ -7,8 +7,6 @@ ENGLISH = {
     "Brugeren er aktiv igen.": "The user is active again.",
     "Brugerens sessioner og API-nøgler er afsluttet.": "The user's sessions and API keys are ended.",
     "Skriv en dato (ÅÅÅÅ-MM-DD).": "Enter a date (YYYY-MM-DD).",
-    "Fraværet er gemt.": "The absence is saved.",
-    "Brugeren er markeret som til stede.": "The user is marked as present.",
     "De to adgangskoder er ikke ens.": "The two passwords differ.",
     "Din adgangskode er skiftet.": "Your password is changed.",
     "Bruger deaktiveret": "User deactivated",
@@ -33,8 +31,6 @@ ENGLISH = {
     "Administrator (brugere, politik, revisionslog)": "Administrator (users, policy, audit log)",
     "Gem roller": "Save roles",
     "Fravær": "Absence",
-    "Opgaver i sager, brugeren ejer, går til rollens indbakke i mellemtiden. Tom: til stede.":
-        "Tasks in cases the user owns go to the role's inbox meanwhile. Empty: present.",
     "Gem fravær": "Save absence",
     "Adgang": "Access",
     "Giv ny engangskode": "Issue a new one-time password",
@@ -187,4 +183,16 @@ ENGLISH.update({
     "fælles model": "shared model",
     "Politikversioner for %(name)s": "Policy versions of %(name)s",
     "Afviger fra standard": "Differs from the default",
+})
+ENGLISH.update({
+    "Fraværet er gemt. %(n)s opgave(r) er givet videre.": "The absence is saved. %(n)s task(s) were handed on.",
+    "Brugeren er markeret som til stede. %(n)s opgave(r) er kommet tilbage.":
+        "The user is marked as present. %(n)s task(s) came back.",
+    "Opgaver i sager, brugeren ejer, går til stedfortræderen (hvis han eller hun har rollen) eller til rollens "
+    "indbakke i mellemtiden og kommer tilbage bagefter. Tom slutdato: til stede.":
+        "Tasks in cases the user owns go to the substitute (if they hold the role) or to the role's inbox "
+        "meanwhile, and come back afterwards. No end date: present.",
+    "Fraværende fra og med": "Absent from",
+    "Stedfortræder": "Substitute",
+    "Ingen (rollens indbakke)": "None (the role's inbox)",
 })
