@@ -435,6 +435,8 @@ def facts(xml: str) -> dict[str, dict]:
             if not isinstance(node.tag, str) or not node.get("id") or etree.QName(node).namespace != BPMN_NS:
                 continue
             kind = _local(node)
+            if kind.endswith("EventDefinition"):
+                continue  # part of its event (below)
             if kind in ("lane", "laneSet", "flowNodeRef"):
                 if kind == "lane":
                     out[node.get("id")] = {"kind": kind, "name": node.get("name") or ""}
@@ -495,11 +497,13 @@ def diff_facts(old_xml: str, new_xml: str) -> list[dict]:
     for eid in sorted(set(old) | set(new)):
         a, b = old.get(eid), new.get(eid)
         name = (b or a).get("name") or ""
-        if a is None:
-            rows.append({"element": eid, "name": name, "change": "added", "property": b["kind"], "old": "", "new": ""})
-            continue
-        if b is None:
-            rows.append({"element": eid, "name": name, "change": "removed", "property": a["kind"], "old": "", "new": ""})
+        if a is None or b is None:  # added or removed: the element, then what it carried
+            entry, change = (b, "added") if a is None else (a, "removed")
+            rows.append({"element": eid, "name": name, "change": change, "property": entry["kind"], "old": "", "new": ""})
+            for key in sorted(set(entry) - {"kind", "name"}):
+                value = entry[key] or ""
+                rows.append({"element": eid, "name": name, "change": change, "property": key,
+                             "old": value if change == "removed" else "", "new": value if change == "added" else ""})
             continue
         for key in sorted((set(a) | set(b)) - {"kind"}):
             if a.get(key) != b.get(key):

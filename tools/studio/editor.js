@@ -68,9 +68,9 @@ function button(label, onClick) {
 function show(id) {
   const element = modeler.get('elementRegistry').get(id);
   if (!element) return;
+  document.getElementById('canvas').focus(); // the panel follows the selection only without its focus
   modeler.get('selection').select(element);
   modeler.get('canvas').scrollToElement(element);
-  document.getElementById('canvas').focus();
 }
 
 function pin(items, type, marker) {

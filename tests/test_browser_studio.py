@@ -1,0 +1,218 @@
+"""The process designers' studio in a real Chromium (issue 12, "must show"): open a model,
+add a user task with a form and a deadline, see a validation error pinned to an element,
+fix it, run the scenario tests, publish, and see the diff. Screenshots of each page are
+kept as test artifacts; every page passes axe-core's serious and critical checks.
+
+The new task and its boundary timer are placed with the modeler's own modelling API (what
+dragging them from the palette does); everything else goes through the page: the
+properties panel (Camunda's form fields, Sagsflow's deadline rule and timer expression),
+the buttons, the scenario box and the publish form."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from browser import ROOT, axe_violations, needs_chromium, open_page, screenshot, serve, sign_in
+
+pytestmark = needs_chromium
+
+BUILD = ROOT / "inbox" / "static" / "build" / "editor.js"
+SOURCES = [ROOT / "tools" / "build-studio.mjs", ROOT / ".bpmnlintrc", *sorted((ROOT / "tools" / "studio").iterdir())]
+
+# Place a user task between the invitation letter and the first talk, in the caseworker's
+# lane, with a boundary timer: what the palette's drag and drop does.
+ADD_TASK = """() => {
+  const m = window.sagsflowModeler;
+  const registry = m.get('elementRegistry'), modeling = m.get('modeling');
+  const talk = registry.get('foerste_samtale');
+  const flow = registry.get('f_indkald_foerste_samtale__foerste_samtale');
+  const lane = registry.filter(e => e.type === 'bpmn:Lane' && e.businessObject.name === 'sagsbehandler')[0];
+  const task = modeling.createShape({ type: 'bpmn:UserTask' }, { x: talk.x + talk.width / 2, y: lane.y + lane.height - 50 }, talk.parent);
+  modeling.updateProperties(task, { id: 'forbered_samtale', name: 'Forbered første samtale' });
+  modeling.reconnectEnd(flow, task, { x: task.x + task.width / 2, y: task.y });
+  modeling.connect(task, talk);
+  const timer = modeling.createShape({ type: 'bpmn:BoundaryEvent', eventDefinitionType: 'bpmn:TimerEventDefinition' },
+    { x: task.x + task.width - 15, y: task.y + task.height }, task, { attach: true });
+  modeling.updateProperties(timer, { id: 'frist_forbered_samtale', cancelActivity: false });
+  m.get('selection').select(task);
+}"""
+
+# Select an element as a click on the canvas does (which first takes the focus from the panel).
+SELECT = """id => {
+  document.getElementById('canvas').focus();
+  window.sagsflowModeler.get('selection').select(window.sagsflowModeler.get('elementRegistry').get(id));
+}"""
+
+SCENARIOS = [{
+    "name": "Forberedelse før første samtale",
+    "start": "2027-01-04",
+    "data": {"overdragelse": {"visitationsdato": "2027-01-04"}},
+    "steps": [
+        {"expect": {"task": "forbered_samtale", "role": "sagsbehandler", "due": "2027-01-25"}},
+        {"complete": "forbered_samtale", "values": {"forberedt": True}},
+        {"expect": {"task": "foerste_samtale", "role": "sagsbehandler", "due": "2027-01-25"}},
+    ],
+}]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def studio_bundle():
+    """The studio's browser bundle (``npm run build:studio``, as scripts/setup does), built
+    here when missing or older than its sources."""
+    if not BUILD.is_file() or BUILD.stat().st_mtime < max(p.stat().st_mtime for p in SOURCES):
+        subprocess.run(["npm", "run", "--silent", "build:studio"], cwd=ROOT, check=True)
+    assert BUILD.is_file()
+
+
+@pytest.fixture
+def server(sqlite_runtime):
+    from inbox import create_app
+    base, stop = serve(create_app(sqlite_runtime))
+    yield base
+    stop()
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser, page = open_page(p, viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.errors = errors
+        yield page
+        browser.close()
+
+
+def test_designer_adds_a_task_with_form_and_deadline_fixes_the_error_tests_publishes_and_sees_the_diff(server, page):
+    from playwright.sync_api import expect
+    sign_in(page, server, "boegeby.procesdesigner")
+    page.get_by_role("link", name="Processtudie").click()
+    page.get_by_role("heading", name="Processtudie", level=1).wait_for()
+    fleksjob = page.locator("section.studio-model", has=page.get_by_role("heading", name="Fleksjob"))
+    expect(fleksjob).to_contain_text("I kraft for nye sager: version 1 (fælles model)")
+    screenshot(page, "studio-model-list")
+    assert axe_violations(page) == []
+
+    # open the model in force as a draft
+    page.get_by_role("button", name="Ny kladde af Fleksjob").click()
+    editor = page.locator("#studio-editor")
+    expect(editor).to_have_attribute("data-ready", "yes")
+    expect(page.locator("#studio-status")).to_have_text("Modellen er åbnet.")
+    expect(page.locator("#problem-list")).to_have_text("Ingen problemer.")
+    expect(page.locator("#lint-list li").first).to_contain_text("[")  # bpmnlint ran in the browser
+
+    # add a user task with a form field (Camunda's "Forms" groups of the properties panel)
+    page.evaluate(ADD_TASK)
+    panel = page.locator("#properties")
+    expect(panel).to_contain_text("Forbered første samtale")
+    panel.get_by_text("Forms", exact=True).click()
+    panel.get_by_label("Type", exact=True).select_option("formData")
+    fields = panel.locator("[data-group-id='group-CamundaPlatform__FormData']")
+    fields.get_by_role("button", name="Create new list item").first.click()
+    field = "#bio-properties-panel-forbered_samtale-formField-0-formField"
+    panel.locator(f"{field}ID").fill("forberedt")
+    panel.locator(f"{field}Label").fill("Forberedt")
+    panel.locator(f"{field}Type").select_option("boolean")
+
+    # its deadline: the timer reads the rule's policy parameter (Sagsflow's group) ...
+    page.evaluate(SELECT, "frist_forbered_samtale")
+    panel.get_by_text("Sagsflow", exact=True).click()
+    panel.get_by_label("Frist: politikparameter").select_option("fj_foerste_samtale")
+    expression = panel.get_by_label("Timerudtryk (Python)")
+    expect(expression).to_have_value('policy["fj_foerste_samtale"]')
+    # ... until the designer hard-wires four weeks: the rule's bound no longer governs it
+    expression.fill('"P4W"')
+    page.wait_for_timeout(500)  # the panel's input debounce
+    page.get_by_role("button", name="Gem og kontrollér").click()
+    # two problems, both on the timer: beyond the statutory 3 weeks, and not reading the rule
+    expect(page.locator("#studio-status")).to_have_text("Gemt med 2 fejl.")
+    problems = page.locator("#problem-list li", has_text="frist_forbered_samtale")
+    expect(problems).to_have_count(2)
+    expect(problems.nth(0)).to_contain_text("first talk must be within 3 weeks (P3W); got P4W")
+    expect(problems.nth(1)).to_contain_text('must read policy["fj_foerste_samtale"]')
+    problem = problems.nth(0)
+    expect(page.locator("#problem-count")).to_have_text("2")
+    badge = page.locator(".djs-overlays[data-container-id='frist_forbered_samtale'] .sf-badge")
+    expect(badge).to_have_text("2")
+    expect(page.locator("g.djs-element.sf-problem[data-element-id='frist_forbered_samtale']")).to_have_count(1)
+    expect(page.locator("#publish-blocked")).to_be_visible()
+    screenshot(page, "studio-editor-error-pinned")
+    assert axe_violations(page) == []
+
+    # fix it from the list: the element is selected, the panel shows its timer
+    page.evaluate(SELECT, "forbered_samtale")
+    problem.get_by_role("button", name="Vis i diagrammet").click()
+    expect(panel.get_by_label("Timerudtryk (Python)")).to_have_value('"P4W"')
+    panel.get_by_label("Timerudtryk (Python)").fill('policy["fj_foerste_samtale"]')
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name="Gem og kontrollér").click()
+    expect(page.locator("#studio-status")).to_have_text("Gemt. Ingen fejl.")
+    expect(page.locator("#problem-list")).to_have_text("Ingen problemer.")
+    expect(badge).to_have_count(0)
+    expect(page.locator("#publish-blocked")).to_be_hidden()
+
+    # the shipped scenario still expects the first talk at once: it fails, on that element
+    page.get_by_role("button", name="Kør scenarietests").click()
+    failed = page.locator("#test-results li.test-failed")
+    expect(failed).to_contain_text("expected task 'foerste_samtale' to be open", timeout=60000)
+    # the designer writes the walk for the new task, and it passes
+    page.get_by_label("Scenarier").fill(json.dumps(SCENARIOS, ensure_ascii=False, indent=2))
+    page.get_by_role("button", name="Kør scenarietests").click()
+    passed = page.locator("#test-results li.test-passed")
+    expect(passed).to_contain_text("Bestået: Forberedelse før første samtale (3 trin)", timeout=60000)
+    expect(page.locator("#studio-status")).to_have_text("Alle 1 scenarier bestod.")
+    screenshot(page, "studio-editor-scenarios-passed")
+
+    # publish from today with a reason; the comparison with the version before it follows
+    page.get_by_label("Hvorfor ændres modellen?").fill("Sagsbehandleren forbereder første samtale")
+    page.get_by_role("button", name="Udgiv ny version").click()
+    expect(page.locator(".flash-success")).to_contain_text("Version 1 af fleksjob er udgivet", timeout=60000)
+    diff = page.locator("#studio-diff")
+    expect(diff).to_have_attribute("data-ready", "yes")
+    expect(page.locator("#diff-count-added")).not_to_have_text("0")
+    expect(page.locator("#diff-new g.djs-element.diff-added[data-element-id='forbered_samtale']")).to_have_count(1)
+    expect(page.locator("#diff-new g.djs-element.diff-added[data-element-id='frist_forbered_samtale']")).to_have_count(1)
+    rows = page.locator("table.changes").first
+    added = rows.locator("tr", has_text="Forbered første samtale (forbered_samtale)")
+    expect(added.first).to_contain_text("tilføjet")
+    expect(added.filter(has_text="form")).to_contain_text("forberedt:boolean:Forberedt")
+    expect(added.filter(has_text="role")).to_contain_text("sagsbehandler")
+    timer = rows.locator("tr", has_text="(frist_forbered_samtale)")
+    expect(timer.filter(has_text="deadline")).to_contain_text("fj_foerste_samtale")
+    expect(timer.filter(has_text="timer")).to_contain_text('timeDuration: policy["fj_foerste_samtale"]')
+    expect(rows.locator("tr", has_text="f_indkald_foerste_samtale__foerste_samtale")).to_contain_text("forbered_samtale")
+    screenshot(page, "studio-diff-after-publish")
+    assert axe_violations(page) == []
+
+    # the model list shows the new version in force, with who and why
+    page.get_by_role("link", name="Processtudie").first.click()
+    fleksjob = page.locator("section.studio-model", has=page.get_by_role("heading", name="Fleksjob"))
+    expect(fleksjob).to_contain_text("kommunens egen model")
+    expect(fleksjob).to_contain_text("Sagsbehandleren forbereder første samtale")
+    expect(fleksjob).to_contain_text("boegeby.procesdesigner")
+    assert page.errors == []
+
+
+def test_a_foreign_file_opens_in_the_editor_with_what_sagsflow_does_not_run_listed_per_element(server, page, tmp_path):
+    from playwright.sync_api import expect
+    from test_studio import FOREIGN
+    path = tmp_path / "fremmed.bpmn"
+    path.write_text(FOREIGN, encoding="utf-8")
+    sign_in(page, server, "boegeby.procesdesigner")
+    page.goto(f"{server}/studio/")
+    page.get_by_label("Sagstype").select_option("sygedagpenge")
+    page.get_by_label("Fil", exact=True).set_input_files(str(path))
+    page.get_by_role("button", name="Importér").click()
+    expect(page.locator("#studio-editor")).to_have_attribute("data-ready", "yes")
+    problems = page.locator("#problem-list")
+    for element, name in (("send_brev", "Send brev"), ("kompleks", "Kompleks"), ("kald", "Kald andet forløb"),
+                          ("mf_brev", "Brev"), ("note", "note")):
+        expect(problems.locator("li", has_text=f"({element})").first).to_contain_text(name)
+    assert "Traceback" not in page.content()
+    screenshot(page, "studio-import-report")
+    assert axe_violations(page) == []
+    assert page.errors == []
