@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from browser import ROOT, axe_violations, needs_chromium, open_page, screenshot, serve, sign_in
+from test_studio import FOREIGN, WALK_NEW_TASK as SCENARIOS
 
 pytestmark = needs_chromium
 
@@ -45,18 +46,6 @@ SELECT = """id => {
   document.getElementById('canvas').focus();
   window.sagsflowModeler.get('selection').select(window.sagsflowModeler.get('elementRegistry').get(id));
 }"""
-
-SCENARIOS = [{
-    "name": "Forberedelse før første samtale",
-    "start": "2027-01-04",
-    "data": {"overdragelse": {"visitationsdato": "2027-01-04"}},
-    "steps": [
-        {"expect": {"task": "forbered_samtale", "role": "sagsbehandler", "due": "2027-01-25"}},
-        {"complete": "forbered_samtale", "values": {"forberedt": True}},
-        {"expect": {"task": "foerste_samtale", "role": "sagsbehandler", "due": "2027-01-25"}},
-    ],
-}]
-
 
 @pytest.fixture(scope="module", autouse=True)
 def studio_bundle():
@@ -199,7 +188,6 @@ def test_designer_adds_a_task_with_form_and_deadline_fixes_the_error_tests_publi
 
 def test_a_foreign_file_opens_in_the_editor_with_what_sagsflow_does_not_run_listed_per_element(server, page, tmp_path):
     from playwright.sync_api import expect
-    from test_studio import FOREIGN
     path = tmp_path / "fremmed.bpmn"
     path.write_text(FOREIGN, encoding="utf-8")
     sign_in(page, server, "boegeby.procesdesigner")
