@@ -43,7 +43,7 @@ SELECT c.municipality_id, c.id, c.id, 'rehabilitering', m.key, md5(c.id::text ||
        c.d0 + m.offset_days, timestamp with time zone '2027-07-01 07:00:00+00', 'bench'
 FROM (
   SELECT s.id, s.municipality_id,
-         date '2026-01-01' + (s.id * 7919 % 540) AS d0,
+         date '2026-01-01' + ((s.id % 100003) * 7919 % 540) AS d0,
          1.0 + (s.municipality_id % 10) / 5.0 AS slow,
          s.id % 3 AS branch,
          (s.id * 31 % 17) AS j
@@ -76,7 +76,7 @@ SELECT md5('task' || s.id)::uuid::text, s.id, s.id, s.municipality_id, 'rehabili
        t.created + interval '56 days', 'rehab_forberedelse_frist', t.created,
        CASE WHEN s.id % 4 = 0 THEN NULL ELSE t.created + (s.id % 70) * interval '1 day' END, 1
 FROM sag s
-CROSS JOIN LATERAL (SELECT timestamp with time zone '2026-01-01 08:00:00+00' + (s.id * 7919 % 540) * interval '1 day'
+CROSS JOIN LATERAL (SELECT timestamp with time zone '2026-01-01 08:00:00+00' + ((s.id % 100003) * 7919 % 540) * interval '1 day'
                     AS created) t
 WHERE s.id BETWEEN :lo AND :hi AND t.created <= timestamp with time zone '2027-07-01 07:00:00+00'
 """
@@ -113,9 +113,9 @@ def load(url: str, municipalities: int, cases: int) -> dict:
             "INSERT INTO process_instance (id, municipality_id, case_id, model_version_id, process_id, status, state, "
             "serializer_version, spiff_version, version, started_at, updated_at, completed_at) "
             "SELECT s.id, s.municipality_id, s.id, :mv, 'rehabilitering', 'running', '{}', '1', '3.2.0', 1, "
-            "timestamp with time zone '2026-01-01 08:00:00+00' + (s.id * 7919 % 540) * interval '1 day', now(), "
+            "timestamp with time zone '2026-01-01 08:00:00+00' + ((s.id % 100003) * 7919 % 540) * interval '1 day', now(), "
             "CASE WHEN s.id % 2 = 0 THEN timestamp with time zone '2026-01-01 08:00:00+00' "
-            "  + ((s.id * 7919 % 540) + 60) * interval '1 day' END FROM sag s"), {"mv": model_version})
+            "  + (((s.id % 100003) * 7919 % 540) + 60) * interval '1 day' END FROM sag s"), {"mv": model_version})
         conn.execute(text("UPDATE process_instance SET completed_at = NULL WHERE completed_at > :now"), {"now": NOW})
     timings["cases"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -140,7 +140,8 @@ def refresh(rt) -> tuple[float, int]:
     return time.perf_counter() - started, rows
 
 
-def measure(rt, keys: list[str], requests: int, seed: int = 11) -> tuple[list[float], int]:
+def measure(rt, keys: list[str], requests: int, seed: int = 11, path: str | None = None) -> tuple[list[float], int]:
+    """Time ``requests`` Sammenlign pages (or ``path``) as managers of random municipalities."""
     from inbox import create_app
     from inbox.security import open_session
     from processes.models import User
@@ -159,10 +160,10 @@ def measure(rt, keys: list[str], requests: int, seed: int = 11) -> tuple[list[fl
             web["sid"] = users[f"{own}.leder"]
         query = "&".join(f"cmp={k}" for k in others)
         started = time.perf_counter()
-        response = client.get(f"/analytik/sammenlign?compare=&{query}")
+        response = client.get(path or f"/analytik/sammenlign?compare=&{query}")
         elapsed = (time.perf_counter() - started) * 1000
         html = response.get_data(as_text=True)
-        assert response.status_code == 200 and "tabel-sammenligning" in html, response.status_code
+        assert response.status_code == 200 and "<table" in html, response.status_code
         if i >= 10:  # the first requests warm caches and the connection pool
             timings.append(elapsed)
             served += 'id="friskhed">Tal beregnet' in html
@@ -191,6 +192,11 @@ def main() -> None:
                   f"p50 {p50:.1f} ms  p95 {p95:.1f} ms  (served from the snapshot: {served} of {len(timings)})")
             print(f"p95 / target ({TARGET_MS:.0f} ms) = {p95 / TARGET_MS:.2f} "
                   f"({'met' if p95 <= TARGET_MS else 'NOT met'})")
+            # Not a target, for the record: Overblik is computed from the own municipality's
+            # rows at request time (no snapshot).
+            own, _ = measure(rt, loaded["keys"], max(5, args.requests // 10), path="/analytik/")
+            print(f"Overblik (own municipality, computed at request time): n={len(own)} "
+                  f"p50 {pct(own, 50):.0f} ms  p95 {pct(own, 95):.0f} ms")
         finally:
             rt.close()
 

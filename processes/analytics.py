@@ -678,11 +678,17 @@ def compare(session: Session, own: str, others: list[str], filters: Filters, now
         own_fig, other_figs, national = by_key[own], [by_key[k] for k in others], by_key[None]
         source = {"source": "snapshot", "computed_at": computed_at.isoformat(), "refreshed_at": refreshed_at.isoformat()}
     else:
-        everything = load_facts(session)
-        own_fig = municipality_figures(everything.of(own), filters, now)
         pooled = filters.without_versions()
-        other_figs = [municipality_figures(everything.of(k), pooled, now) for k in others]
-        national = municipality_figures(everything, pooled, now)
+        by_key, parts = {}, []
+        # one municipality in memory at a time; the nation is their merge
+        for key, facts in _each_municipality(session):
+            fig = municipality_figures(facts, pooled, now)
+            parts.append(_without_ids(fig))
+            if key == own:
+                own_fig = fig if pooled == filters else municipality_figures(facts, filters, now)
+            if key in others:
+                by_key[key] = fig
+        other_figs, national = [by_key[k] for k in others], merge(parts)
         source = {"source": "live", "computed_at": now.isoformat()}
     columns = [{"key": own, "name": names[own], "own": True, "figures": without_case_ids(own_fig)}]
     columns += [{"key": k, "name": names[k], "own": False, "figures": suppress(f)} for k, f in zip(others, other_figs)]
@@ -738,8 +744,9 @@ def refresh(session: Session, now: datetime, wall_now: datetime) -> int:
     types = ("", *CASE_TYPES)
     pooled: dict[str, list[dict]] = {t: [] for t in types}
     rows = []
-    for mid in session.scalars(select(Municipality.id).order_by(Municipality.id)):
-        facts = load_facts(session, [mid])
+    ids = dict(session.execute(select(Municipality.key, Municipality.id)).all())
+    for key, facts in _each_municipality(session):
+        mid = ids[key]
         for case_type in types:
             fig = _without_ids(municipality_figures(facts, Filters(standard.start, standard.end, case_type or None), now))
             pooled[case_type].append(fig)
@@ -750,6 +757,12 @@ def refresh(session: Session, now: datetime, wall_now: datetime) -> int:
                                        period_to=standard.end, computed_at=now, refreshed_at=wall_now, figures=fig)
                      for mid, case_type, fig in rows])
     return len(rows)
+
+
+def _each_municipality(session: Session):
+    """``(key, facts)`` of every municipality, loaded one at a time."""
+    for mid, key in session.execute(select(Municipality.id, Municipality.key).order_by(Municipality.id)).all():
+        yield key, load_facts(session, [mid])
 
 
 def _without_ids(figures: Any) -> Any:

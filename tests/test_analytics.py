@@ -16,7 +16,7 @@ from analytics_history import NOW, build_history, register
 from conftest import make_runtime
 from processes import analytics
 from processes.analytics import Filters
-from processes.models import Milestone, Municipality
+from processes.models import Milestone, Municipality, PolicyVersion
 
 PERIOD = Filters(date(2027, 1, 1), date(2027, 6, 30))
 
@@ -160,6 +160,13 @@ def test_filters_case_type_and_model_version(history, tmp_path):
     v2 = figures(rt, filters=Filters(PERIOD.start, PERIOD.end, case_type="rehabilitering", model_version=2))
     assert (v1["cases"], v2["cases"]) == (6, 0)
     assert v1["lead_times"][0]["median"] == q(38.5)
+    # the policy version a case started under: Maaleby's rehabilitering policy, or another
+    with rt.sessions() as session:
+        policy = session.scalar(select(PolicyVersion.id).join(Municipality, Municipality.id == PolicyVersion.municipality_id)
+                                .where(Municipality.key == "maaleby", PolicyVersion.case_type == "rehabilitering"))
+    same = figures(rt, filters=Filters(PERIOD.start, PERIOD.end, policy_version=policy))
+    other = figures(rt, filters=Filters(PERIOD.start, PERIOD.end, policy_version=policy + 1000))
+    assert (same["cases"], other["cases"]) == (6, 0)
 
 
 def test_compare_suppresses_other_municipalities_and_the_nation(history):
