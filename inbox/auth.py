@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import select
 
 from inbox import security, tokens
@@ -17,7 +17,6 @@ from inbox.access import current_user, login_required, runtime
 from inbox.i18n import LANGUAGES
 from processes import timekeeping, users
 from processes.engine import Actor, Engine
-from processes.errors import InvalidInput
 from processes.models import User
 
 bp = Blueprint("auth", __name__)
@@ -114,6 +113,14 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+_PASSWORD_REFUSED = {
+    "too_short": _l("Adgangskoden skal have mindst %(n)s tegn."),
+    "has_username": _l("Adgangskoden må ikke indeholde brugernavnet."),
+    "unusable": _l("Adgangskoden kan ikke bruges."),
+    "not_new": _l("Vælg en ny adgangskode, ikke engangskoden."),
+}
+
+
 @bp.route("/adgangskode", methods=["GET", "POST"])
 @login_required
 def change_password():
@@ -128,8 +135,8 @@ def change_password():
             try:
                 with runtime().sessions.begin() as db:
                     users.change_own_password(db, db.get(User, current_user().id), new, timekeeping.now(db))
-            except InvalidInput as exc:
-                error = _(exc.message)
+            except users.PasswordRefused as exc:
+                error = str(_PASSWORD_REFUSED[exc.reason]) % {"n": users.PASSWORD_MIN_LENGTH}
             else:
                 flash(_("Din adgangskode er skiftet."), "success")
                 return redirect(_safe_next(request.args.get("next")))

@@ -35,14 +35,23 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+class PasswordRefused(InvalidInput):
+    """A password the user chose is refused; ``reason`` is one of ``too_short``,
+    ``has_username``, ``unusable``, ``not_new`` (the pages word it in the user's language)."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"password refused: {reason}", {"password": [reason]})
+        self.reason = reason
+
+
 def password_problem(username: str, password: str) -> str | None:
-    """Why a password a user chose is refused, or None (Danish: shown on the page)."""
+    """Why a password a user chose is refused (a :class:`PasswordRefused` reason), or None."""
     if len(password) < PASSWORD_MIN_LENGTH:
-        return f"Adgangskoden skal have mindst {PASSWORD_MIN_LENGTH} tegn."
+        return "too_short"
     if username.lower() in password.lower():
-        return "Adgangskoden må ikke indeholde brugernavnet."
+        return "has_username"
     if "\x00" in password or len(password) > 200:
-        return "Adgangskoden kan ikke bruges."
+        return "unusable"
     return None
 
 
@@ -212,15 +221,14 @@ def change_own_password(session: Session, user: User, new_password: str, now: da
     """The user chooses their own password (after a one-time one); audited."""
     problem = password_problem(user.username, new_password)
     if problem:
-        raise InvalidInput(problem, {"password": [problem]})
+        raise PasswordRefused(problem)
     try:
         _hasher.verify(user.password_hash or "", new_password)
         same = True
     except Exception:  # noqa: BLE001 - any failure to verify means it differs
         same = False
     if same:
-        message = "Vælg en ny adgangskode, ikke engangskoden."
-        raise InvalidInput(message, {"password": [message]})
+        raise PasswordRefused("not_new")
     user.password_hash = hash_password(new_password)
     user.must_change_password = False
     Engine.audit(session, Actor.for_user(user), "user.password_changed", user.municipality_id, None, None,

@@ -220,3 +220,11 @@ def test_absence_without_an_able_substitute_goes_to_the_role_and_a_later_start_w
     assert _claims(runtime, case) == {"foerste_samtale": ("aaby.sagsbehandler", None)}
     backwards = cli("user", "absent", "aaby.sagsbehandler", "--from", "2027-01-09", "--until", "2027-01-08")
     assert backwards.exit_code == 6
+
+
+def test_a_refused_password_is_explained_in_the_users_language(app, runtime):
+    password = _create(Browser(app, "aaby.admin"), "aaby.eng", ["ydelse"])
+    user = Browser(app, "aaby.eng", password)
+    user.post("/sprog", {"lang": "en", "next": "/adgangskode"})
+    refused = user.post("/adgangskode", {"password": "aaby.eng is my password", "password_again": "aaby.eng is my password"})
+    assert refused.status_code == 422 and "The password must not contain the username." in text(refused)

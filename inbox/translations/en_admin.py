@@ -196,3 +196,9 @@ ENGLISH.update({
     "Stedfortræder": "Substitute",
     "Ingen (rollens indbakke)": "None (the role's inbox)",
 })
+ENGLISH.update({
+    "Adgangskoden skal have mindst %(n)s tegn.": "The password must have at least %(n)s characters.",
+    "Adgangskoden må ikke indeholde brugernavnet.": "The password must not contain the username.",
+    "Adgangskoden kan ikke bruges.": "The password cannot be used.",
+    "Vælg en ny adgangskode, ikke engangskoden.": "Choose a new password, not the one-time password.",
+})
