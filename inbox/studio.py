@@ -21,6 +21,7 @@ from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
 from inbox.access import current_actor, login_required, require_role, runtime
+from inbox.tasks import iso_date
 from processes import studio, timekeeping
 from processes.errors import Conflict, InvalidInput
 from processes.library import CASE_TYPES
@@ -205,7 +206,7 @@ def run_tests(draft_id: int):
 def publish(draft_id: int):
     actor = _designer()
     try:
-        effective = date.fromisoformat(request.form.get("effective_from", ""))
+        effective = date.fromisoformat(iso_date(request.form.get("effective_from", "")))
     except ValueError:
         effective = None
     comment = request.form.get("comment", "")

@@ -466,6 +466,12 @@ def facts(xml: str) -> dict[str, dict]:
                 entry["service"] = op.get("id")
                 if "template" in params:
                     entry["letter"] = params["template"]
+            payload = node.find("bpmn:messageEventDefinition/bpmn:extensionElements/spiffworkflow:messagePayload", NS)
+            if payload is not None:
+                entry["payload"] = " ".join((payload.text or "").split())
+            message = node.find("bpmn:messageEventDefinition", NS)
+            if message is not None:
+                entry["message"] = message.get("messageRef")
             cond = node.find("bpmn:conditionExpression", NS)
             if cond is not None:
                 entry["condition"] = (cond.text or "").strip()

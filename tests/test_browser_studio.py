@@ -10,6 +10,7 @@ the buttons, the scenario box and the publish form."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -174,6 +175,11 @@ def test_designer_adds_a_task_with_form_and_deadline_fixes_the_error_tests_publi
     expect(timer.filter(has_text="deadline")).to_contain_text("fj_foerste_samtale")
     expect(timer.filter(has_text="timer")).to_contain_text('timeDuration: policy["fj_foerste_samtale"]')
     expect(rows.locator("tr", has_text="f_indkald_foerste_samtale__foerste_samtale")).to_contain_text("forbered_samtale")
+    # nothing else changed: the editor's round trip kept every form, property, letter and payload
+    changed = {re.search(r"\((\w+)\)\s*$", cell).group(1) for cell in rows.locator("tbody tr td:first-child").all_inner_texts()}
+    new_flows = {e for e in changed if e.startswith("Flow_")}
+    assert len(new_flows) == 1
+    assert changed - new_flows == {"forbered_samtale", "frist_forbered_samtale", "f_indkald_foerste_samtale__foerste_samtale"}
     screenshot(page, "studio-diff-after-publish")
     assert axe_violations(page) == []
 

@@ -112,4 +112,5 @@ ENGLISH = {
         "From Camunda Modeler, bpmn.io or another tool. What Sagsflow cannot run is shown per element.",
     "Fil": "File",
     "Importér": "Import",
+    "dd.mm.åååå, i dag eller senere.": "dd.mm.yyyy, today or later.",
 }
