@@ -314,32 +314,18 @@ class Engine:
 
     def _record_milestones(self, session, row, wf, loaded, now, actor, started: float) -> None:
         """Record a milestone for every marked flow node that completed in this step."""
-        marks = loaded.metadata.get("milestones")
-        if not marks:
-            return
-        done = [t for t in wf.get_tasks(state=TaskState.COMPLETED, updated_ts=started)
-                if t.task_spec.bpmn_id in marks]
+        done = milestones.completed_marks(wf, loaded.metadata.get("milestones"), started, now, row.id)
         if not done:
             return
         known = set(session.scalars(select(Milestone.task_guid).where(
-            Milestone.task_guid.in_([str(t.id) for t in done]))))
-        for task in done:
+            Milestone.task_guid.in_([str(t.id) for t, _k, _d in done]))))
+        for task, key, day in done:
             if str(task.id) in known:
                 continue
-            mark = marks[task.task_spec.bpmn_id]
-            day = danish_date(now)
-            if mark.get("date"):
-                try:
-                    value = wf.script_engine.environment.evaluate(mark["date"], dict(task.data))
-                    if value:
-                        day = danish_date(value)
-                except Exception as exc:  # noqa: BLE001 - a missing date falls back to today
-                    log.warning("milestone %s of instance %s: date %r fails (%s); using today",
-                                mark["key"], row.id, mark["date"], exc)
             session.add(Milestone(
                 municipality_id=row.municipality_id, case_id=row.case_id, instance_id=row.id,
                 process_id=row.process_id, bpmn_id=task.task_spec.bpmn_id, task_guid=str(task.id),
-                key=mark["key"], date=date.fromisoformat(day), recorded_at=now, actor=actor.name))
+                key=key, date=day, recorded_at=now, actor=actor.name))
 
     def _set_owner(self, session, case: Case, user: User | None, actor: Actor, now, why: str) -> None:
         old = session.get(User, case.owner_id) if case.owner_id else None

@@ -40,6 +40,7 @@ from processes.errors import Conflict, InvalidInput, ModelFault, NotFound
 from processes.formdata import base_value, form_variants, item_value
 from processes.models import HumanTask, Municipality, ProcessInstance, User
 from processes.scripting import add_duration, danish_date
+from processes.simulation.scenario import default_scenario
 
 log = logging.getLogger("sagsflow.history")
 LOCAL = ZoneInfo("Europe/Copenhagen")
@@ -53,63 +54,26 @@ FIRST_SLOT = dtime(8, 30)   # the working day's first completion; later ones a f
 SLOT_MINUTES = 6
 
 # --------------------------------------------------------------------------- delays
+# The tables of what caseworkers and citizens do are the default simulation scenario's
+# (processes/simulation/default_scenario.json, docs/simulation.md): one copy, read here.
 # Calendar days from a task's opening to its completion, for tasks without a deadline.
 # Tasks with a deadline are done somewhere between 30 % and 110 % of the time it allows,
 # so most deadlines are met and some are missed (and escalated) as in real life.
-AT_ONCE = {"rehabiliteringsmoede", "afgoerelse_paa_moedet"}
-DELAYS: dict[str, tuple[int, int]] = {
-    "vurder_rute": (0, 4), "planlaeg_forberedelse": (1, 7), "indhent_laegeattest": (10, 35),
-    "ryk_laege": (0, 3), "indhent_oplysninger": (5, 21), "sundhedsfaglig_raadgivning": (3, 10),
-    "forberedende_del": (14, 45), "forberedende_del_uden_team": (7, 21), "screening": (2, 8),
-    "ret_efter_screening": (3, 12), "book_moede": (1, 4), "forbered_sundhedskoordinator": (2, 8),
-    "forbered_borger": (2, 9), "skriv_indstilling": (1, 6), "traef_afgoerelse": (2, 14),
-    "tilbyd_samtale": (1, 5), "tilbyd_samtale_uden_team": (1, 5), "udtalelse_sundhedskoordinator": (3, 12),
-    "afslag_uden_team": (3, 14), "tildel_koordinerende": (2, 10), "overdragelsesmoede": (5, 20),
-    "jobsoegning": (30, 200), "registrer_ansaettelse": (1, 7), "beregn_fleksloentilskud": (3, 14),
-    "oversend_til_pensionsteam": (3, 18), "tilbyd_moede": (3, 10), "moede_med_borger": (5, 15),
-    "beskriv_grundlag": (5, 20), "afgoer_foertidspension": (5, 30), "vurder_forsinkelse": (1, 5),
-    "angiv_arbejdsfunktion": (1, 5),
-}
-DEFAULT_DELAY = (2, 10)
-ESCALATION_DELAY = (1, 5)
-DEADLINE_SHARE = (0.3, 1.1)
+_SCENARIO = default_scenario()
+AT_ONCE = frozenset(_SCENARIO["durations"]["at_once"])
+DELAYS: dict[str, tuple[int, int]] = {task: tuple(spec["wait"]) for task, spec in
+                                      _SCENARIO["durations"]["tasks"].items() if "wait" in spec}
+DEFAULT_DELAY = tuple(_SCENARIO["durations"]["default_wait"])
+ESCALATION_DELAY = tuple(_SCENARIO["durations"]["escalation_wait"])
+DEADLINE_SHARE = tuple(_SCENARIO["durations"]["deadline_share"])
 
 # --------------------------------------------------------------------------- choices
-# Weighted choices for the fields where the first option is not simply the usual one.
-CHOICES: dict[str, dict[str, float]] = {
-    "ansoegt_om": {"intet": 30, "ressourceforloeb": 30, "fleksjob": 25, "foertidspension": 15},
-    "rute": {"team": 92, "foep_uden_team": 4, "afslag_uden_team": 4},
-    "oprindelig_ydelse": {"kontanthjaelp": 35, "sygedagpenge": 30, "jobafklaring": 20, "uddannelseshjaelp": 10,
-                          "anden": 5},
-    "indstilling": {"ressourceforloeb": 45, "fleksjob": 27, "foertidspension": 13, "anden_indsats": 10,
-                    "udsaettelse": 5},
-    "screening_resultat": {"klar": 80, "tilbage": 20},
-    "borger_medvirken": {"sammen": 70, "selv_skrevet": 10, "kommenteret": 15, "kunne_ikke": 5},
-    "moedetilbud_svar": {"holdt": 40, "afslaaet": 45, "intet_svar": 15},
-    "udtalelse": {"aabenbart": 70, "terminal": 10, "afvist": 20},
-    "situation": {"ledig": 70, "job": 30},
-    "uarbejdsdygtighed": {"fuld": 60, "delvis": 35, "arbejdsdygtig": 5},
-    "forloeb": {"fortsaet": 82, "raskmeldt": 12, "rehabilitering": 5, "ophoer": 1},
-    "fristen_holdes": {"ja": 85, "nej": 15},
-    "pensionstype": {"ordinaer": 85, "senior": 15},
-    "arbejdsintensitet": {"lav": 50, "middel": 40, "hoej": 10},
-    "borger_enig_i_indsatsplan": {"enig": 90, "uenig": 10},
-    "ly_udfald": {"fortsat": 95, "rehabilitering": 4, "ophoer": 1},
-    "fleksjob_status": {"fortsaetter": 95, "job_mistet": 5},
-}
-FLAGS: dict[str, float] = {     # probability that a yes/no field is yes
-    "laegeattest_noedvendig": 0.7, "sundhedskoordinator_raadgivning": 0.3, "bisidder_deltog": 0.35,
-    "sagsbehandler_deltog": 0.95, "borger_deltog": 0.97, "enig_i_indstilling": 0.95, "moede_oensket": 0.4,
-    "fravaer": 0.08, "plan_revideres": 0.35, "afslut_tidligt": 0.02, "standby": 0.05, "fastholdelse": 0.1,
-    "cv_jobnet": 0.9, "sanktion_vurderes": 0.2, "teamet_vil_se_sagen_igen": 0.0, "mentor": 0.3,
-}
-DATE_OFFSETS: dict[str, int | None] = {  # days after today for dates that lie ahead
-    "forventet_afgoerelsesdato": 21, "moede_dato": 10, "planlagt_start": 21,
-    "genforelaeggelse_dato": None,  # only when the team wants to see the case again (never here)
-}
-NUMBERS: dict[str, tuple[int, int]] = {
-    "ugentlige_timer": (8, 25), "loen_maaned": (24000, 34000), "fleksloentilskud": (6000, 16000),
-}
+# Weighted choices for the fields where the first option is not simply the usual one,
+# the probability that a yes/no field is yes, dates that lie ahead and numbers.
+CHOICES: dict[str, dict[str, float]] = _SCENARIO["decisions"]["choices"]
+FLAGS: dict[str, float] = _SCENARIO["decisions"]["flags"]
+DATE_OFFSETS: dict[str, int | None] = _SCENARIO["decisions"]["date_offsets"]
+NUMBERS: dict[str, tuple[int, int]] = {k: tuple(v) for k, v in _SCENARIO["decisions"]["numbers"].items()}
 INDSATSER = (
     ("Afklare arbejdsevnen", "Virksomhedspraktik", "Jobcentret"),
     ("Stabil hverdag", "Mentorstøtte", "Anden aktør"),
@@ -157,8 +121,20 @@ class FormFiller:
     alternatives as often as :data:`CHOICES` and :data:`FLAGS` say, dates today unless
     they lie ahead, and lists of interventions whose statuses move on over time."""
 
-    def __init__(self, rng: random.Random, today: str, memory: dict[str, Any], booking_lead: int = 14):
+    def __init__(self, rng: random.Random, today: str, memory: dict[str, Any], booking_lead: int = 14,
+                 decisions: dict | None = None, task: str | None = None):
         self.rng, self.today, self.memory, self.booking_lead = rng, today, memory, booking_lead
+        decisions = decisions or {}
+        self.choices = decisions.get("choices", CHOICES)
+        self.flags = decisions.get("flags", FLAGS)
+        self.date_offsets = decisions.get("date_offsets", DATE_OFFSETS)
+        self.numbers = decisions.get("numbers", NUMBERS)
+        self.task = task        # a scenario may set a field for one task: "task_id.field_id"
+
+    def _table(self, table: dict, fid: str) -> Any:
+        if self.task is not None and f"{self.task}.{fid}" in table:
+            return table[f"{self.task}.{fid}"]
+        return table.get(fid)
 
     def _day(self, offset: int) -> str:
         return (date.fromisoformat(self.today) + timedelta(days=offset)).isoformat()
@@ -185,24 +161,26 @@ class FormFiller:
         fid, kind, rng = spec["id"], spec["type"], self.rng
         if kind == "enum":
             options = [o["id"] for o in spec["options"]]
-            if fid in CHOICES:
-                return _weighted(rng, CHOICES[fid], options)
+            weights = self._table(self.choices, fid)
+            if weights is not None:
+                return _weighted(rng, weights, options)
             if fid == "afgoerelse" and self.memory.get("indstilling") in options:
                 return self.memory["indstilling"]
             return options[0] if len(options) == 1 or rng.random() < 0.85 else rng.choice(options[1:])
         if kind == "boolean":
             if spec.get("check"):
                 return True
-            if fid in FLAGS:
-                return rng.random() < FLAGS[fid]
+            share = self._table(self.flags, fid)
+            if share is not None:
+                return rng.random() < share
             return base_value(spec, self.today)
         if kind == "date":
             if fid == "moededato":  # the first free meeting after the booking lead time
                 return self._day(self.booking_lead + rng.randint(0, 14))
-            offset = DATE_OFFSETS.get(fid, 0)
+            offset = self.date_offsets.get(fid, 0)
             return None if offset is None else self._day(offset)
-        if kind == "long" and fid in NUMBERS:
-            low, high = NUMBERS[fid]
+        if kind == "long" and fid in self.numbers:
+            low, high = self.numbers[fid]
             return max(spec.get("min", low), min(spec.get("max", high), rng.randint(low, high)))
         if kind == "list":
             return self.rows(spec, proposed)

@@ -17,14 +17,18 @@ went to fleksjob). See ``docs/municipalities.md``.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from SpiffWorkflow.util.task import TaskState
 
 from processes.models import Milestone
 from processes.scripting import LOCAL_TZ, add_duration, danish_date
+
+log = logging.getLogger("sagsflow.milestones")
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,33 @@ SERVICE_TARGETS: tuple[ServiceTarget, ...] = (
                   "Fra rehabiliteringsmøde til første indsats", "koordinerende_sagsbehandler"),
 )
 TARGET_BY_KEY = {t.key: t for t in SERVICE_TARGETS}
+
+
+def completed_marks(wf, marks: dict | None, started: float, now: datetime, instance: object = None
+                    ) -> list[tuple[object, str, date]]:
+    """``(spiff task, key, Danish date)`` for every marked flow node of ``wf`` that
+    completed since ``started`` (a Spiff ``updated_ts``): the milestones one engine step
+    records. Pure (no database): the persisted engine stores them as rows, the simulator
+    (:mod:`processes.simulation`) keeps them in memory, so both date them the same way
+    (the node's ``milestone_date`` expression, else the day of ``now``)."""
+    if not marks:
+        return []
+    out = []
+    for task in wf.get_tasks(state=TaskState.COMPLETED, updated_ts=started):
+        mark = marks.get(task.task_spec.bpmn_id)
+        if mark is None:
+            continue
+        day = danish_date(now)
+        if mark.get("date"):
+            try:
+                value = wf.script_engine.environment.evaluate(mark["date"], dict(task.data))
+                if value:
+                    day = danish_date(value)
+            except Exception as exc:  # noqa: BLE001 - a missing date falls back to today
+                log.warning("milestone %s of instance %s: date %r fails (%s); using today",
+                            mark["key"], instance, mark["date"], exc)
+        out.append((task, mark["key"], date.fromisoformat(day)))
+    return out
 
 
 def end_of_danish_day(day: str) -> datetime:
