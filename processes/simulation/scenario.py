@@ -16,8 +16,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from processes.errors import InvalidInput
 
 HERE = Path(__file__).resolve().parent
@@ -47,6 +45,7 @@ def default_scenario() -> dict:
 
 def validation_errors(raw: Any) -> dict[str, list[str]]:
     """Schema errors by the field's path (``meetings.slots_per_day``), empty if valid."""
+    import jsonschema  # only where scenarios are validated (the demo history reads the default as is)
     errors: dict[str, list[str]] = {}
     validator = jsonschema.Draft202012Validator(schema(), format_checker=jsonschema.FormatChecker())
     for error in sorted(validator.iter_errors(raw), key=lambda e: list(map(str, e.absolute_path))):
