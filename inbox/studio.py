@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from inbox.access import current_actor, login_required, require_role, runtime
 from inbox.tasks import iso_date
-from processes import studio, timekeeping
+from processes import migration, studio, timekeeping
 from processes.errors import Conflict, InvalidInput
 from processes.library import CASE_TYPES
 from processes.models import ModelDraft, ModelVersion
@@ -298,6 +298,9 @@ def version_diff(version_id: int):
                           policy_old, policy_new,
                           {"old": url_for("studio.version_xml", version_id=other.id),
                            "new": url_for("studio.version_xml", version_id=version.id)})
+        # what moving the running cases to this version would do (a dry run; nothing moves)
+        page["migration"] = migration.dry_run(db, munic, version.process_id, version.id)
+        page["target"] = _version_label(version)
     return render_template("studio/diff.html", **page)
 
 

@@ -77,8 +77,11 @@ def page():
         browser.close()
 
 
-def test_designer_adds_a_task_with_form_and_deadline_fixes_the_error_tests_publishes_and_sees_the_diff(server, page):
+def test_designer_adds_a_task_with_form_and_deadline_fixes_the_error_tests_publishes_and_sees_the_diff(
+        server, page, sqlite_runtime):
     from playwright.sync_api import expect
+    running = sqlite_runtime.engine.start_case("boegeby", "fleksjob", "010190-1234", "Test Borger",
+                                               {"overdragelse": {"visitationsdato": "2027-01-04"}})
     sign_in(page, server, "boegeby.procesdesigner")
     page.get_by_role("link", name="Processtudie").click()
     page.get_by_role("heading", name="Processtudie", level=1).wait_for()
@@ -180,6 +183,11 @@ def test_designer_adds_a_task_with_form_and_deadline_fixes_the_error_tests_publi
     new_flows = {e for e in changed if e.startswith("Flow_")}
     assert len(new_flows) == 1
     assert changed - new_flows == {"forbered_samtale", "frist_forbered_samtale", "f_indkald_foerste_samtale__foerste_samtale"}
+    # the dry run: the running case would move; its first talk maps to the same element
+    moving = page.locator("table.migration tr", has_text=f"Sag {running.case_id}")
+    expect(moving).to_contain_text("Hold første samtale efter visitation (foerste_samtale)")
+    expect(moving).not_to_contain_text("kan ikke flyttes")
+    assert "Test Borger" not in page.content()  # designers see case numbers, not citizens
     screenshot(page, "studio-diff-after-publish")
     assert axe_violations(page) == []
 
