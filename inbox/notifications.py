@@ -6,7 +6,8 @@ Who sees a notification (always only in the user's own municipality):
 
 - the user it names (``user_id``),
 - every user holding its ``recipient_role``,
-- for ``recipient_role == "admin"``: the municipality's administrators (``is_admin``).
+- for ``recipient_role == "admin"``: the municipality's administrators (``is_admin``);
+  ``recipient_role == ""`` is a note to the named user only (a task given to them).
 
 Any other id, another municipality's included, answers 404: a note not addressed to you
 does not exist for you. The read state is the note's (``read_at``), like a task in a
@@ -42,6 +43,8 @@ KIND_LABELS = {
     "target_breach": _l("Servicemål overskredet"),
     "delivery_failed": _l("Levering mislykkedes"),
     "user_deactivated": _l("Bruger deaktiveret"),
+    "task_reassigned": _l("Opgave givet til dig"),
+    "task_overdue": _l("Din frist er overskredet"),
 }
 
 
@@ -164,7 +167,8 @@ class NotificationSchema(Schema):
     kind_label = fields.Function(lambda n: kind_label(n.kind), metadata={"description": "The kind in words"})
     title = fields.String(metadata={"description": "Danish, as written by the worker"})
     body = fields.String()
-    recipient_role = fields.String(metadata={"description": "A role key, or `admin`: the administrators"})
+    recipient_role = fields.String(metadata={"description": "A role key, `admin`: the administrators, "
+                                                            "or empty: only the named user"})
     user_id = fields.Integer(allow_none=True, metadata={"description": "Also addressed to this user"})
     case_id = fields.Integer(allow_none=True)
     task_id = fields.Integer(allow_none=True)

@@ -16,7 +16,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from inbox.access import current_actor, login_required, readable_task, runtime
+from inbox.access import TEAMLEDER, current_actor, login_required, readable_task, runtime
+from inbox.pages import _colleagues
 from inbox.formatting import role_name
 from inbox.queries import due_state
 from processes import task_context, timekeeping
@@ -93,14 +94,19 @@ def load_task_view(task_id: int, audit: bool = True) -> dict:
         shown = task_context.shown_items(db, task)
         papers = task_context.case_papers(db, task.case_id)
         history = task_context.recent_history(db, task.case_id)
+        escalation = task_context.escalation(db, task, now) if TEAMLEDER in actor.roles else None
+        colleagues = _colleagues(db, actor.municipality_id) if TEAMLEDER in actor.roles else {}
+        holders = {t.claimed_by_id for t, _days in escalation.late} if escalation else set()
         people = {u.id: u for u in db.scalars(select(User).where(User.id.in_(
-            {t.completed_by_id for t in history} - {None})))}
+            ({t.completed_by_id for t in history} | holders) - {None})))}
         if audit:
             Engine.audit(db, actor, "task.view", task.municipality_id, task.case_id, task.instance_id,
                          {"task": task.bpmn_id}, now)
     return {"task": task, "case": case, "claimer": claimer, "completer": completer, "now": now,
             "due": due_state(task.due_at, now), "shown": shown, "papers": papers, "history": history,
-            "people": people, "form": engine.task_form(task)}
+            "people": people, "form": engine.task_form(task), "escalation": escalation, "colleagues": colleagues,
+            "can_complete": task.role in actor.roles or (TEAMLEDER in actor.roles
+                                                          and task.claimed_by_id == actor.user_id)}
 
 
 def _next_tasks(case_id: int, before: set[int]) -> list[HumanTask]:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from processes.models import Document, HumanTask, Milestone, ModelVersion, Outbox, ProcessInstance
+from processes.models import DeadlineEvent, Document, HumanTask, Milestone, ModelVersion, Outbox, ProcessInstance
 
 HISTORY_LENGTH = 5
 
@@ -95,3 +95,40 @@ def recent_history(session: Session, case_id: int, limit: int = HISTORY_LENGTH) 
     """The last completed tasks of the case, newest first."""
     return list(session.scalars(select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.state == "completed")
                                 .order_by(HumanTask.closed_at.desc(), HumanTask.id.desc()).limit(limit)))
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """What an escalation task is about: the breached deadline (``breach``, whose timer
+    is named ``timer_name``) and the task(s) it was set on, with how late they are."""
+
+    breach: DeadlineEvent
+    timer_name: str
+    late: list[tuple[HumanTask, int]]  # (the original task, whole days past the deadline)
+
+
+def escalation(session: Session, task: HumanTask, now: datetime,
+               tasks_meta: dict[str, dict] | None = None) -> Escalation | None:
+    """The deadline breach that opened ``task`` (fired in the step that created it) and
+    the task it concerns: the task the timer is attached to, or, for a deadline on a
+    sub-process, the open tasks inside it that carry that deadline. None for other tasks."""
+    breach = session.scalars(select(DeadlineEvent).where(
+        DeadlineEvent.instance_id == task.instance_id, DeadlineEvent.fired_at == task.created_at)
+        .order_by(DeadlineEvent.id)).first()
+    if breach is None:
+        return None
+    meta = session.scalar(select(ModelVersion.metadata_json).join(
+        ProcessInstance, ProcessInstance.model_version_id == ModelVersion.id)
+        .where(ProcessInstance.id == task.instance_id)) or {}
+    timer = meta.get("timers", {}).get(breach.bpmn_id, {})
+    candidates = list(session.scalars(select(HumanTask).where(
+        HumanTask.instance_id == task.instance_id, HumanTask.id != task.id, HumanTask.created_at <= breach.fired_at,
+        (HumanTask.bpmn_id == timer.get("attached_to")) | (HumanTask.due_at == breach.due_at))
+        .order_by(HumanTask.created_at.desc(), HumanTask.id.desc())))
+    late = [t for t in candidates if t.state == "open"] or candidates[:1]
+    return Escalation(breach, timer.get("name") or breach.bpmn_id,
+                      [(t, _days_between(breach.due_at, t.closed_at or now)) for t in late])
+
+
+def _days_between(due: datetime, when: datetime) -> int:
+    return max((when - due).days, 0)

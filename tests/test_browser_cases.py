@@ -77,3 +77,22 @@ def test_date_fields_are_danish_with_a_keyboard_calendar(server, page, sqlite_ru
     page.keyboard.press("Escape")
     expect(calendar).to_be_hidden()
     expect(field).to_be_focused()
+
+
+def test_the_teamleder_acts_on_the_escalation(server, page, sqlite_runtime):
+    from playwright.sync_api import expect
+    from test_cases_teamleder import colleague, late_preparation
+    colleague(sqlite_runtime)
+    w = late_preparation(sqlite_runtime)
+    escalated = w._open("eskaler_forberedende_del")
+    sign_in(page, server, "aaby.teamleder")
+    page.goto(f"{server}/opgaver/{escalated.id}")
+    section = page.locator("section.escalation")
+    expect(section).to_contain_text("Udarbejd den forberedende del med borgeren")
+    expect(section).to_contain_text("3 dage over fristen")
+    screenshot(page, "task-escalation")
+    assert axe_violations(page) == []
+    section.get_by_label("Giv opgaven til").select_option("aaby.kollega")
+    section.get_by_role("button", name="Giv opgaven").click()
+    expect(page.locator(".flash-success")).to_contain_text("er givet til aaby.kollega")
+    expect(page.locator("section.escalation")).to_contain_text("aaby.kollega")

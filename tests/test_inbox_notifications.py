@@ -94,7 +94,8 @@ def test_only_the_addressees_see_a_note_and_other_ids_answer_404(app, runtime):
 
     sagsbehandler = Browser(app, "boegeby.sagsbehandler")
     page = sagsbehandler.get("/beskeder")
-    assert nav_count(page) == 1
+    # due soon, and (issue 14) that the still open task's deadline has passed
+    assert nav_count(page) == 2 and "Fristen er overskredet: Hold første samtale" in text(page)
     assert DUE_SOON_TITLE in text(page) and f'href="/opgaver/{task.id}"' in text(page)
     assert f'href="/sager/{case_id}"' in text(page) and BREACH_TITLE not in text(page)
     assert sagsbehandler.post(f"/beskeder/{breach.id}/laest").status_code == 404
@@ -110,7 +111,7 @@ def test_only_the_addressees_see_a_note_and_other_ids_answer_404(app, runtime):
     assert foreign.post("/beskeder/laest").status_code == 302  # "all" means all of mine: none
     assert note(runtime, "deadline_breach").read_at is None and note(runtime, "due_soon").read_at is None
 
-    # The due-soon note was for the sagsbehandler role: marking it read there clears it.
+    # The due-soon and overdue notes were for the sagsbehandler role: marking them read there clears them.
     sagsbehandler.post("/beskeder/laest")
     assert nav_count(sagsbehandler.get("/")) == 0
     assert note(runtime, "due_soon").read_at is not None and note(runtime, "deadline_breach").read_at is None
@@ -185,13 +186,15 @@ def test_api_lists_and_marks_notifications_read_with_the_same_rules(app, runtime
     assert teamleder.get("/notifications").get_json()["total"] == 1
 
     sagsbehandler = Client(app, runtime, "boegeby.sagsbehandler")
-    assert [n["id"] for n in sagsbehandler.get("/notifications").get_json()["items"]] == [due_soon.id]
+    overdue = note(runtime, "task_overdue")  # issue 14: the open task's deadline has passed
+    assert sorted(n["id"] for n in sagsbehandler.get("/notifications").get_json()["items"]) == sorted(
+        [due_soon.id, overdue.id])
     denied = sagsbehandler.post(f"/notifications/{breach.id}/read")
     assert denied.status_code == 404 and denied.get_json()["code"] == 404
     foreign = Client(app, runtime, "aaby.teamleder")
     assert foreign.get("/notifications").get_json()["items"] == []
     assert foreign.post(f"/notifications/{due_soon.id}/read").status_code == 404
-    assert sagsbehandler.post("/notifications/read").get_json() == {"marked": 1, "unread": 0}
+    assert sagsbehandler.post("/notifications/read").get_json() == {"marked": 2, "unread": 0}
     assert note(runtime, "due_soon").read_at is not None
     assert app.test_client().get("/api/v1/notifications").status_code == 401
     assert teamleder.get("/notifications?per_page=0").status_code == 422

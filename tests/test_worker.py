@@ -62,7 +62,8 @@ def test_breached_deadline_fires_once_escalates_and_sends_the_letter(rt):
     assert worker.poll_once()["fired"] == 0  # nothing due yet
     advance(rt, PAST_FIRST_TALK)
     stats = worker.poll_once()
-    assert stats["fired"] == 1 and stats["letter_sent"] == 1 and stats["notification_sent"] == 1
+    # notifications: the breach to the teamleder, and (issue 14) the overdue task to its holder
+    assert stats["fired"] == 1 and stats["letter_sent"] == 1 and stats["notification_sent"] == 2
     assert worker.poll_once()["fired"] == 0
 
     escalations = rt.engine.open_tasks(roles=["teamleder"])
@@ -77,8 +78,9 @@ def test_breached_deadline_fires_once_escalates_and_sends_the_letter(rt):
         doc, = session.scalars(select(Document))
         assert (doc.case_id, doc.template) == (instance.case_id, "forsinkelse")
         assert "Karen Testesen 0" in doc.body and "Værkby Kommune" in doc.body
-        note, = session.scalars(select(Notification))
+        note, overdue = session.scalars(select(Notification).order_by(Notification.kind))
         assert (note.kind, note.recipient_role, note.case_id) == ("deadline_breach", "teamleder", instance.case_id)
+        assert (overdue.kind, overdue.task_id) == ("task_overdue", samtale.id)
         assert note.title == "Frist overskredet: Første samtale efter visitation"
         assert session.get(ProcessInstance, instance.id).next_due_at is None
 

@@ -9,12 +9,15 @@ notifications around it:
   ``due_soon`` notification to the task's role (and the user who claimed it);
 - **breach**: every ``deadline_event`` gets a ``deadline_breach`` notification to the
   municipality's teamleder;
+- **overdue**: an open task whose deadline has passed gets a ``task_overdue`` note to
+  the user who has it (else its role), so the caseworker hears it too;
 - **service targets** (``processes.milestones``: a municipality's ``maal_*`` policy
   values between two milestones) warn the same way: ``target_soon`` to the target's
   role and the case owner within :data:`DUE_SOON` of the due date, ``target_breach`` to
   the teamleder (and the owner) when the due date has passed without the end milestone.
 
 They go through the outbox keyed ``due_soon:<task guid>``, ``breach:<timer guid>``,
+``overdue:<task guid>``,
 ``target_soon:<case>:<target>`` and ``target_breach:<case>:<target>``,
 so each is sent once however many workers scan. On PostgreSQL one worker scans at a
 time (a transaction-level advisory lock); the others skip the scan.
@@ -31,7 +34,7 @@ from processes import milestones, timekeeping
 from processes.models import Case, DeadlineEvent, HumanTask, Milestone, Municipality, Outbox, PolicyVersion, \
     ProcessInstance
 from processes.policy import BY_KEY, duration_length
-from worker.outbox import queue_notification
+from processes.notices import PERSONAL, queue_notification
 
 DUE_SOON = timedelta(days=3)
 BATCH = 500
@@ -48,9 +51,10 @@ def scan(sessions) -> dict[str, int]:
     with sessions.begin() as session:
         if session.get_bind().dialect.name == "postgresql" and not session.scalar(
                 text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _ADVISORY_KEY}):
-            return {"due_soon": 0, "breach": 0, "target_soon": 0, "target_breach": 0}
+            return {"due_soon": 0, "breach": 0, "overdue": 0, "target_soon": 0, "target_breach": 0}
         now = timekeeping.now(session)
-        counts = {"due_soon": _due_soon(session, now), "breach": _breaches(session, now)}
+        counts = {"due_soon": _due_soon(session, now), "breach": _breaches(session, now),
+                  "overdue": _overdue(session, now)}
         counts.update(_service_targets(session, now))
         return counts
 
@@ -69,6 +73,25 @@ def _due_soon(session: Session, now: datetime) -> int:
             recipient_role=task.role, user_id=task.claimed_by_id, case_id=task.case_id, task_id=task.id,
             title=f"Frist nærmer sig: {task.name}",
             body=f"Fristen udløber {_local(task.due_at)} (sag {task.case_id}).")
+    return count
+
+
+def _overdue(session: Session, now: datetime) -> int:
+    """Tell the holder of an open task that its deadline has passed: the user who has
+    it (only them), else its role. The teamleder hears of it as a breach."""
+    key = literal("overdue:") + HumanTask.task_guid
+    tasks = session.scalars(
+        select(HumanTask).where(HumanTask.state == "open", HumanTask.due_at <= now,
+                                ~exists().where(Outbox.idempotency_key == key))
+        .order_by(HumanTask.due_at).limit(BATCH))
+    count = 0
+    for task in tasks:
+        count += queue_notification(
+            session, f"overdue:{task.task_guid}", task.municipality_id, now, kind="task_overdue",
+            recipient_role=PERSONAL if task.claimed_by_id else task.role, user_id=task.claimed_by_id,
+            case_id=task.case_id, task_id=task.id,
+            title=f"Fristen er overskredet: {task.name}",
+            body=f"Fristen udløb {_local(task.due_at)} (sag {task.case_id}). Opgaven er stadig åben.")
     return count
 
 

@@ -29,6 +29,7 @@ from processes import pausepoints, timekeeping
 from processes.catalogue import SpecCache
 from processes.letters import render_letter
 from processes.models import Document, Notification, Outbox
+from processes.notices import queue_notification
 
 log = logging.getLogger("sagsflow.worker.outbox")
 LOCAL = ZoneInfo("Europe/Copenhagen")
@@ -75,19 +76,6 @@ class InboxNotifications:
 
 def default_transports(specs: SpecCache) -> dict[str, Transport]:
     return {"letter": CaseDocuments(specs), "notification": InboxNotifications()}
-
-
-def queue_notification(session: Session, key: str, municipality_id: int, now: datetime, *, kind: str,
-                       recipient_role: str, title: str, body: str = "", case_id: int | None = None,
-                       task_id: int | None = None, user_id: int | None = None) -> bool:
-    """Add a notification to the outbox unless one with ``key`` exists; True if added."""
-    if session.scalar(select(Outbox.id).where(Outbox.idempotency_key == key)) is not None:
-        return False
-    session.add(Outbox(municipality_id=municipality_id, case_id=case_id, kind="notification",
-                       idempotency_key=key, created_at=now, next_attempt_at=now,
-                       payload={"kind": kind, "recipient_role": recipient_role, "user_id": user_id,
-                                "task_id": task_id, "title": title, "body": body}))
-    return True
 
 
 @dataclass

@@ -23,4 +23,20 @@ ENGLISH = {
     "Forrige måned": "Previous month",
     "Næste måned": "Next month",
     "(dd.mm.åååå)": "(dd.mm.yyyy)",
+    "Giv opgaven til": "Give the task to",
+    "har den nu": "has it now",
+    "Giv opgaven": "Give the task",
+    "Overtag opgaven selv": "Take the task over yourself",
+    "Den forsinkede opgave": "The late task",
+    "Fristen »%(name)s« udløb %(due)s.": "The deadline “%(name)s” passed on %(due)s.",
+    "Har opgaven": "Has the task",
+    "ingen (ligger hos rollen)": "no one (with the role)",
+    ("%(num)s dag over fristen", "%(num)s dage over fristen"):
+        ("%(num)s day past the deadline", "%(num)s days past the deadline"),
+    ("%(num)s dag for sent", "%(num)s dage for sent"): ("%(num)s day late", "%(num)s days late"),
+    "Opgaven": "The task",
+    "Du kan se opgaven som teamleder. Giv den til en medarbejder med rollen, eller overtag den selv.":
+        "As team leader you can see the task. Give it to a colleague with the role, or take it over yourself.",
+    "Opgave givet til dig": "Task given to you",
+    "Din frist er overskredet": "Your deadline has passed",
 }
