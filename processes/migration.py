@@ -9,8 +9,15 @@ in (a user task, a timer, a message) is reported as mapping to the same element
 unchanged, to a changed element, or as removed. An instance waiting in a removed element
 cannot migrate; one whose completed work was removed or changed is reported too.
 
-Not done yet (see the issue): the migration itself (``migrate_workflow`` with the
-deadlines kept), revert, the CLI and API. This module does not touch the engine.
+:func:`migrate_instance` moves one instance in its own engine step: Spiff's
+``migrate_workflow`` swaps the spec and resets only READY tasks, so waiting timers keep
+their start and due date; the step is audited (``case.migrate``, with the old and new
+version and the state before), and :func:`revert_instance` puts the instance back while
+nothing has happened on the new version. It uses the engine's public step
+(``Engine.run_step`` with the migrated workflow), not its internals.
+
+Not done yet (see the issue): recomputing a *changed* deadline from its original start,
+moving a selection or all cases, the CLI and API.
 """
 from __future__ import annotations
 
@@ -18,10 +25,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from SpiffWorkflow.bpmn.util.diff import diff_workflow
+from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.util.task import TaskState
 
-from processes.models import ModelVersion, ProcessInstance
+from processes import timekeeping
+from processes.errors import Conflict, NotFound
+from processes.models import AuditEvent, ModelVersion, ProcessInstance
+from processes.scripting import SagsflowScriptEngine
 from processes.serialization import SERIALIZER, instance_from_json, spec_from_json
 
 WAITING = TaskState.READY | TaskState.WAITING | TaskState.STARTED
@@ -98,3 +108,67 @@ def dry_run(session: Session, municipality_id: int, case_type: str, version_id: 
         wf = instance_from_json(row.state, old_spec, old_subs, row.serializer_version)
         reports.append(_report(row, version, wf, new_spec, new_subs))
     return reports
+
+
+def _workflow(row: ProcessInstance, version: ModelVersion):
+    spec, subs = spec_from_json(version.spec_json)
+    engine = SagsflowScriptEngine(timers=version.metadata_json.get("timers"))
+    return instance_from_json(row.state, spec, subs, row.serializer_version, script_engine=engine)
+
+
+def migrate_instance(engine, instance_id: int, version_id: int, actor) -> InstanceReport:
+    """Move one running instance to ``version_id`` in one engine step, if the dry run
+    allows it; audited with the old and new version. Raises Conflict if it cannot move."""
+    with engine.sessions.begin() as session:
+        now = timekeeping.now(session)
+        row = engine.lock_instance(session, instance_id)
+        target = session.get(ModelVersion, version_id)
+        if row.status != "running" or target is None or target.process_id != row.process_id or \
+                target.municipality_id not in (None, row.municipality_id):
+            raise NotFound(f"no running {row.process_id} instance {instance_id} to move to version {version_id}")
+        if row.model_version_id == version_id:
+            raise Conflict("the instance is already on that version")
+        old = session.get(ModelVersion, row.model_version_id)
+        wf = _workflow(row, old)
+        new_spec, new_subs = spec_from_json(target.spec_json)
+        report = _report(row, old, wf, new_spec, new_subs)
+        if report.status == "blocked":
+            raise Conflict("the instance cannot move: " + "; ".join(report.reasons))
+        before = {"state": row.state, "model_version_id": old.id, "serializer_version": row.serializer_version}
+        top, subs = diff_workflow(SERIALIZER.registry, wf, new_spec, new_subs)
+        # Only READY tasks are re-predicted: WAITING timers keep their start and due date.
+        migrate_workflow(top, wf, new_spec, reset_mask=TaskState.READY)
+        for sp_id, diff in subs.items():
+            sub = wf.subprocesses[sp_id]
+            migrate_workflow(diff, sub, new_subs[sub.spec.name], reset_mask=TaskState.READY)
+        wf.subprocess_specs = new_subs
+        row.model_version_id = target.id
+        engine.run_step(session, row, now, actor, workflow=wf)
+        session.flush()  # the instance row's version counter now counts the migration
+        engine.audit(session, actor, "case.migrate", row.municipality_id, row.case_id, row.id, {
+            "process": row.process_id, "from_version": old.version, "from_version_id": old.id,
+            "to_version": target.version, "to_version_id": target.id, "status": report.status,
+            "instance_version": row.version, "before": before}, now)
+    return report
+
+
+def revert_instance(engine, instance_id: int, actor) -> int:
+    """Put a migrated instance back on its previous version, while nothing has happened
+    on the new one (no step since the migration). Returns the version id it is back on."""
+    with engine.sessions.begin() as session:
+        now = timekeeping.now(session)
+        row = engine.lock_instance(session, instance_id)
+        event = session.scalars(select(AuditEvent).where(
+            AuditEvent.instance_id == instance_id, AuditEvent.action.in_(("case.migrate", "case.migrate_revert")))
+            .order_by(AuditEvent.id.desc()).limit(1)).first()
+        if event is None or event.action != "case.migrate":
+            raise Conflict("the instance has no migration to revert")
+        if row.version != event.detail["instance_version"] or row.model_version_id != event.detail["to_version_id"]:
+            raise Conflict("something has happened on the new version since the migration; it cannot be reverted")
+        before = event.detail["before"]
+        old = session.get(ModelVersion, before["model_version_id"])
+        row.state, row.serializer_version, row.model_version_id = before["state"], before["serializer_version"], old.id
+        engine.run_step(session, row, now, actor, workflow=_workflow(row, old))
+        engine.audit(session, actor, "case.migrate_revert", row.municipality_id, row.case_id, row.id, {
+            "process": row.process_id, "from_version_id": event.detail["to_version_id"], "to_version_id": old.id}, now)
+        return old.id

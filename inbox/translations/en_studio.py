@@ -114,7 +114,7 @@ ENGLISH = {
     "Importér": "Import",
     "dd.mm.åååå, i dag eller senere.": "dd.mm.yyyy, today or later.",
     "Kørende sager, hvis de flyttes til %(target)s (prøvekørsel)": "Running cases if moved to %(target)s (dry run)",
-    "Intet flyttes her. Flytningen selv er endnu ikke bygget.": "Nothing is moved here. Moving itself is not built yet.",
+    "Intet flyttes her.": "Nothing is moved here.",
     "Sag": "Case",
     "Fra version": "From version",
     "Udfald": "Outcome",

@@ -1,13 +1,17 @@
-"""The dry run of moving running cases to another model version (issue 12), built on
-SpiffWorkflow's workflow diff: what would happen to each running case; nothing changes."""
+"""Moving running cases to another model version (issue 12), built on SpiffWorkflow's
+workflow diff and migration: the dry run (what would happen to each running case; nothing
+changes), moving one case with its deadline kept, the audit, and reverting."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from processes import migration, timekeeping
 from processes.catalogue import register_model, version_in_force
+from processes.engine import Actor
+from processes.errors import Conflict
 from processes.library import parse_model
-from processes.models import ModelPublication, ModelVersion, Municipality, ProcessInstance
+from processes.models import AuditEvent, HumanTask, ModelPublication, ModelVersion, Municipality, ProcessInstance, Timer
 from test_studio import with_new_task
 from walk import Walk
 
@@ -82,3 +86,67 @@ def test_a_case_waiting_in_a_removed_task_is_reported_and_one_in_a_changed_deadl
         changed = migration.dry_run(s, municipality_id, "fleksjob", stricter)
     assert [r.status for r in changed] == ["changed"]
     assert ("frist_forbered_samtale", "changed") in {(w.bpmn_id, w.outcome) for w in changed[0].waiting}
+
+
+def _open_and_timers(rt, case_id):
+    with rt.sessions() as s:
+        tasks = sorted((t.bpmn_id, t.due_at, t.task_guid) for t in s.scalars(select(HumanTask).where(
+            HumanTask.case_id == case_id, HumanTask.state == "open")))
+        timers = sorted((t.bpmn_id, t.due_at) for t in s.scalars(select(Timer).where(Timer.case_id == case_id)))
+    return tasks, timers
+
+
+def test_moving_a_case_keeps_its_deadline_to_the_minute_is_audited_and_can_be_reverted(sqlite_runtime):
+    rt = sqlite_runtime
+    case = Walk(rt, "boegeby", "fleksjob", {"overdragelse": {"visitationsdato": "2027-01-04"}})
+    case.at("2027-01-12")  # a week on: a restarted 3-week timer would now fall on 2027-02-02
+    assert case.due("foerste_samtale") == "2027-01-25"
+    before = _open_and_timers(rt, case.case_id)
+    assert [t[0] for t in before[0]] == ["foerste_samtale"] and [b for b, _ in before[1]] == ["frist_foerste_samtale"]
+    municipality_id, target = _register(rt, extra_task_elsewhere(_shared_xml(rt)))
+    with rt.sessions() as s:
+        instance_id = s.scalar(select(ProcessInstance.id).where(ProcessInstance.case_id == case.case_id))
+        old_version = s.get(ProcessInstance, instance_id).model_version_id
+    designer = Actor.system("boegeby.procesdesigner")
+    report = migration.migrate_instance(rt.engine, instance_id, target, designer)
+    assert report.status == "clean"
+    assert _open_and_timers(rt, case.case_id) == before  # the same open task and deadline, to the minute
+    with rt.sessions() as s:
+        assert s.get(ProcessInstance, instance_id).model_version_id == target
+        audit = s.scalars(select(AuditEvent).where(AuditEvent.action == "case.migrate")).one()
+        assert (audit.detail["from_version_id"], audit.detail["to_version_id"]) == (old_version, target)
+        assert audit.actor == "boegeby.procesdesigner" and audit.case_id == case.case_id
+    # nothing happened since: it can go back, again with the same deadline
+    assert migration.revert_instance(rt.engine, instance_id, designer) == old_version
+    assert _open_and_timers(rt, case.case_id) == before
+    # moved again and worked on: the new version runs, and going back is refused
+    migration.migrate_instance(rt.engine, instance_id, target, designer)
+    case.complete("foerste_samtale", samtaledato="2027-01-12", situation="job")
+    case.complete("registrer_ansaettelse", ansaettelse_start="2027-02-01", arbejdsgiver="Virksomhed A/S",
+                  ugentlige_timer=15)
+    assert case.ready() == {"tjek_kontrakt": "virksomhedskonsulent"}  # the new version's extra task
+    with pytest.raises(Conflict):
+        migration.revert_instance(rt.engine, instance_id, designer)
+
+
+def test_a_case_in_a_removed_task_is_refused_and_left_alone(sqlite_runtime):
+    rt = sqlite_runtime
+    with rt.sessions() as s:
+        municipality_id = s.scalar(select(Municipality.id).where(Municipality.key == "boegeby"))
+        shared_id = version_in_force(s, municipality_id, "fleksjob", timekeeping.now(s))
+        shared = s.get(ModelVersion, shared_id).bpmn_xml
+    _, with_task = _register(rt, with_new_task(shared))
+    with rt.sessions.begin() as s:
+        s.add(ModelPublication(municipality_id=municipality_id, case_type="fleksjob", model_version_id=with_task,
+                               effective_from=timekeeping.now(s), comment="test", scenarios=[],
+                               published_by="test", published_at=timekeeping.now(s)))
+    case = Walk(rt, "boegeby", "fleksjob", {"overdragelse": {"visitationsdato": "2027-01-04"}})
+    with rt.sessions() as s:
+        row = s.scalars(select(ProcessInstance).where(ProcessInstance.case_id == case.case_id)).one()
+        state, instance_id = row.state, row.id
+    with pytest.raises(Conflict, match="forbered_samtale"):
+        migration.migrate_instance(rt.engine, instance_id, shared_id, Actor.system("boegeby.procesdesigner"))
+    with rt.sessions() as s:
+        row = s.get(ProcessInstance, instance_id)
+        assert (row.state, row.model_version_id) == (state, with_task)
+    assert case.ready() == {"forbered_samtale": "sagsbehandler"}
