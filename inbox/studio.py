@@ -18,14 +18,13 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import select
 
 from inbox.access import current_actor, login_required, require_role, runtime
 from inbox.tasks import iso_date
 from processes import migration, studio, timekeeping
 from processes.errors import Conflict, InvalidInput
 from processes.library import CASE_TYPES
-from processes.models import ModelDraft, ModelVersion
+from processes.models import ModelVersion
 
 bp = Blueprint("studio", __name__, url_prefix="/studio")
 MAX_UPLOAD = 2_000_000
@@ -290,7 +289,7 @@ def version_diff(version_id: int):
         if other_id is not None:
             other = studio.visible_version(db, actor.municipality_id, other_id)
         else:
-            other = _previous(db, version, actor.municipality_id)
+            other = studio.previous_version(db, version, actor.municipality_id)
         munic = actor.municipality_id
         policy_new = studio.policy_values(db, munic, version.process_id, studio.version_date(db, version, munic))
         policy_old = studio.policy_values(db, munic, other.process_id, studio.version_date(db, other, munic))
@@ -302,14 +301,3 @@ def version_diff(version_id: int):
         page["migration"] = migration.dry_run(db, munic, version.process_id, version.id)
         page["target"] = _version_label(version)
     return render_template("studio/diff.html", **page)
-
-
-def _previous(db, version: ModelVersion, municipality_id: int) -> ModelVersion:
-    draft = db.scalar(select(ModelDraft).where(ModelDraft.published_version_id == version.id,
-                                               ModelDraft.municipality_id == municipality_id).limit(1))
-    if draft is not None and draft.base_version_id and draft.base_version_id != version.id:
-        return db.get(ModelVersion, draft.base_version_id)
-    earlier = db.scalar(select(ModelVersion).where(
-        ModelVersion.process_id == version.process_id, ModelVersion.municipality_id == version.municipality_id,
-        ModelVersion.version < version.version).order_by(ModelVersion.version.desc()).limit(1))
-    return earlier or version

@@ -27,7 +27,7 @@ from processes.catalogue import register_model, version_in_force
 from processes.errors import Conflict, InvalidInput, NotFound
 from processes.library import _SAFE_PARSER, CASE_TYPES, NS, ModelInvalid, parse_model
 from processes.models import (
-    AuditEvent, ModelDraft, ModelPublication, ModelVersion, Municipality, PolicyVersion,
+    AuditEvent, ModelDraft, ModelPublication, ModelVersion, Municipality, MunicipalModel, PolicyVersion,
 )
 from processes.scripting import LOCAL_TZ
 
@@ -539,6 +539,22 @@ def policy_diff(old_xml: str, new_xml: str, old_policy: dict, new_policy: dict) 
         if (key in a) != (key in b) or old_value != new_value:
             rows.append({"key": key, "old": old_value, "new": new_value, "read_old": key in a, "read_new": key in b})
     return rows
+
+
+def previous_version(session: Session, version: ModelVersion, municipality_id: int) -> ModelVersion:
+    """The version a version replaced: the base of the draft it was published from, else
+    the version before it in its scope, else the registered folder's model."""
+    draft = session.scalar(select(ModelDraft).where(ModelDraft.published_version_id == version.id,
+                                                    ModelDraft.municipality_id == municipality_id).limit(1))
+    if draft is not None and draft.base_version_id and draft.base_version_id != version.id:
+        return session.get(ModelVersion, draft.base_version_id)
+    earlier = session.scalar(select(ModelVersion).where(
+        ModelVersion.process_id == version.process_id, ModelVersion.municipality_id == version.municipality_id,
+        ModelVersion.version < version.version).order_by(ModelVersion.version.desc()).limit(1))
+    if earlier is not None:
+        return earlier
+    choice = session.get(MunicipalModel, (municipality_id, version.process_id))  # the folder's model
+    return session.get(ModelVersion, choice.model_version_id) if choice is not None else version
 
 
 def version_date(session: Session, version: ModelVersion, municipality_id: int) -> datetime:

@@ -447,6 +447,8 @@ main.add_command(kpi)
 from sagsflow.eventlog_cli import eventlog_group  # noqa: E402
 main.add_command(eventlog_group)
 main.add_command(kpi_refresh)
+from sagsflow.model_cli import model  # noqa: E402
+main.add_command(model)
 
 # ------------------------------------------------------------------------ worker
 @main.command()

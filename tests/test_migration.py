@@ -3,6 +3,8 @@ workflow diff and migration: the dry run (what would happen to each running case
 changes), moving one case with its deadline kept, the audit, and reverting."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select
 
@@ -150,3 +152,36 @@ def test_a_case_in_a_removed_task_is_refused_and_left_alone(sqlite_runtime):
         row = s.get(ProcessInstance, instance_id)
         assert (row.state, row.model_version_id) == (state, with_task)
     assert case.ready() == {"forbered_samtale": "sagsbehandler"}
+
+
+def test_the_command_line_shows_the_diff_and_moves_cases_after_a_dry_run(sqlite_runtime):
+    from click.testing import CliRunner
+    from sagsflow.cli import main
+    rt = sqlite_runtime
+    case = Walk(rt, "boegeby", "fleksjob", {"overdragelse": {"visitationsdato": "2027-01-04"}})
+    due = _open_and_timers(rt, case.case_id)
+    municipality_id, target = _register(rt, extra_task_elsewhere(_shared_xml(rt)))
+    with rt.sessions.begin() as s:
+        s.add(ModelPublication(municipality_id=municipality_id, case_type="fleksjob", model_version_id=target,
+                               effective_from=timekeeping.now(s), comment="test", scenarios=[],
+                               published_by="test", published_at=timekeeping.now(s)))
+    cli = CliRunner()
+    args = ["--database-url", rt.url, "model"]
+    shown = cli.invoke(main, args + ["diff", "fleksjob", "--municipality", "boegeby", "--json"])
+    assert shown.exit_code == 0, shown.output
+    changes = {(r["element"], r["change"]) for r in json.loads(shown.output)["changes"]}
+    assert ("tjek_kontrakt", "added") in changes
+    dry = cli.invoke(main, args + ["migrate", "fleksjob", "--municipality", "boegeby"])
+    assert dry.exit_code == 0, dry.output
+    assert f"case {case.case_id} (from v1): clean" in dry.output and "dry run: nothing moved" in dry.output
+    with rt.sessions() as s:
+        assert s.scalar(select(ProcessInstance.model_version_id).where(ProcessInstance.case_id == case.case_id)) != target
+    moved = cli.invoke(main, args + ["migrate", "fleksjob", "--municipality", "boegeby", "--yes",
+                                     "--user", "boegeby.procesdesigner", "--json"])
+    assert moved.exit_code == 0, moved.output
+    assert [c["moved"] for c in json.loads(moved.output)["cases"]] == [True]
+    with rt.sessions() as s:
+        assert s.scalar(select(ProcessInstance.model_version_id).where(ProcessInstance.case_id == case.case_id)) == target
+        assert s.scalars(select(AuditEvent.actor).where(AuditEvent.action == "case.migrate")).all() == [
+            "boegeby.procesdesigner"]
+    assert _open_and_timers(rt, case.case_id) == due
