@@ -48,7 +48,7 @@ MUNICIPALITIES = ("aaby", "boegeby", "cederholm")
 HISTORY_WEEKS = 53          # the history starts this many weeks before the demo date: over 12 months
 DEFAULT_SEED = 2027
 # New cases a month per municipality and case type (the others start by hand-off).
-ARRIVALS = {"rehabilitering": 4.0, "sygedagpenge": 1.0}
+ARRIVALS = {"rehabilitering": 4.0, "sygedagpenge": 0.6}
 DRIVER = "historik"         # the clock moves are audited as the system actor of this name
 FIRST_SLOT = dtime(8, 30)   # the working day's first completion; later ones a few minutes apart
 SLOT_MINUTES = 6
@@ -422,8 +422,8 @@ class HistoryDriver:
             if day.weekday() < 5:
                 self._arrivals(day, result)
                 self._work(day, result)
-            if self.after_day:
-                self.after_day()
+                if self.after_day:      # the weekend's letters go out on Monday
+                    self.after_day()
             following = day + timedelta(days=1)
             if progress and (following.month != day.month or following >= last):
                 progress(f"{day:%Y-%m}", months.index(f"{day:%Y-%m}") + 1, len(months), result)
