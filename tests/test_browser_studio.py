@@ -215,6 +215,12 @@ def test_a_foreign_file_opens_in_the_editor_with_what_sagsflow_does_not_run_list
                           ("mf_brev", "Brev"), ("note", "note")):
         expect(problems.locator("li", has_text=f"({element})").first).to_contain_text(name)
     assert "Traceback" not in page.content()
+    # saved from the editor: every element and every diagram shape of the file is still there
+    page.get_by_role("button", name="Gem og kontrollér").click()
+    expect(page.locator("#studio-status")).to_contain_text("Gemt med")
+    saved = page.request.get(page.url + "/model.bpmn").text()
+    ids = set(re.findall(r'\bid="([^"]+)"', FOREIGN))
+    assert ids - set(re.findall(r'\bid="([^"]+)"', saved)) == set()
     screenshot(page, "studio-import-report")
     assert axe_violations(page) == []
     assert page.errors == []

@@ -193,10 +193,12 @@ def test_the_diff_table_names_changed_forms_timers_and_roles_and_the_policy_valu
 FOREIGN = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
     xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" xmlns:dc="http://www.omg.org/spec/DD/20100524/DC"
+    xmlns:di="http://www.omg.org/spec/DD/20100524/DI"
     id="Definitions_1" targetNamespace="http://bpmn.io/schema/bpmn" exporter="Camunda Modeler" exporterVersion="5.0.0">
   <bpmn:collaboration id="samarbejde">
     <bpmn:participant id="pool_kommune" name="Kommunen" processRef="sygedagpenge" />
-    <bpmn:participant id="pool_borger" name="Borgeren" />
+    <bpmn:participant id="pool_borger" name="Borgeren" processRef="borger_proces" />
+    <bpmn:participant id="pool_laege" name="Lægen" />
     <bpmn:messageFlow id="mf_brev" name="Brev" sourceRef="send_brev" targetRef="pool_borger" />
   </bpmn:collaboration>
   <bpmn:process id="sygedagpenge" isExecutable="true">
@@ -220,7 +222,34 @@ FOREIGN = """<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:textAnnotation id="note"><bpmn:text>Husk samtykke</bpmn:text></bpmn:textAnnotation>
     <bpmn:association id="note_assoc" sourceRef="start" targetRef="note" />
   </bpmn:process>
-  <bpmndi:BPMNDiagram id="d"><bpmndi:BPMNPlane id="p" bpmnElement="samarbejde" /></bpmndi:BPMNDiagram>
+  <bpmn:process id="borger_proces" name="Borgerens forløb" isExecutable="false">
+    <bpmn:startEvent id="b_start" name="Brev modtaget"><bpmn:messageEventDefinition /></bpmn:startEvent>
+    <bpmn:intermediateCatchEvent id="b_timer" name="Efter en uge"><bpmn:timerEventDefinition><bpmn:timeDuration>P1W</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+    <bpmn:intermediateCatchEvent id="b_signal" name="Signal"><bpmn:signalEventDefinition /></bpmn:intermediateCatchEvent>
+    <bpmn:intermediateThrowEvent id="b_eskalering" name="Eskalér"><bpmn:escalationEventDefinition /></bpmn:intermediateThrowEvent>
+    <bpmn:intermediateThrowEvent id="b_link_ud" name="Til B"><bpmn:linkEventDefinition name="B" /></bpmn:intermediateThrowEvent>
+    <bpmn:intermediateCatchEvent id="b_link_ind" name="Fra B"><bpmn:linkEventDefinition name="B" /></bpmn:intermediateCatchEvent>
+    <bpmn:task id="b_svar" name="Svar kommunen" />
+    <bpmn:boundaryEvent id="b_fejl" name="Fejl" attachedToRef="b_svar"><bpmn:errorEventDefinition /></bpmn:boundaryEvent>
+    <bpmn:boundaryEvent id="b_kompensation" name="Fortryd" attachedToRef="b_svar"><bpmn:compensateEventDefinition /></bpmn:boundaryEvent>
+    <bpmn:endEvent id="b_slut_fejl" name="Fejlslut"><bpmn:errorEventDefinition /></bpmn:endEvent>
+    <bpmn:endEvent id="b_slut_stop" name="Stop"><bpmn:terminateEventDefinition /></bpmn:endEvent>
+    <bpmn:endEvent id="b_slut_signal" name="Signalslut"><bpmn:signalEventDefinition /></bpmn:endEvent>
+    <bpmn:sequenceFlow id="bf1" sourceRef="b_start" targetRef="b_timer" />
+    <bpmn:sequenceFlow id="bf2" sourceRef="b_timer" targetRef="b_svar" />
+  </bpmn:process>
+  <bpmndi:BPMNDiagram id="d">
+    <bpmndi:BPMNPlane id="p" bpmnElement="samarbejde">
+      <bpmndi:BPMNShape id="pool_kommune_di" bpmnElement="pool_kommune" isHorizontal="true"><dc:Bounds x="100" y="50" width="900" height="200" /></bpmndi:BPMNShape>
+      <bpmndi:BPMNShape id="start_di" bpmnElement="start"><dc:Bounds x="150" y="130" width="36" height="36" /></bpmndi:BPMNShape>
+      <bpmndi:BPMNShape id="send_brev_di" bpmnElement="send_brev"><dc:Bounds x="240" y="108" width="100" height="80" /></bpmndi:BPMNShape>
+      <bpmndi:BPMNShape id="note_di" bpmnElement="note"><dc:Bounds x="400" y="70" width="120" height="30" /></bpmndi:BPMNShape>
+      <bpmndi:BPMNShape id="pool_borger_di" bpmnElement="pool_borger" isHorizontal="true"><dc:Bounds x="100" y="300" width="900" height="200" /></bpmndi:BPMNShape>
+      <bpmndi:BPMNShape id="b_start_di" bpmnElement="b_start"><dc:Bounds x="150" y="380" width="36" height="36" /></bpmndi:BPMNShape>
+      <bpmndi:BPMNEdge id="f1_di" bpmnElement="f1"><di:waypoint x="186" y="148" /><di:waypoint x="240" y="148" /></bpmndi:BPMNEdge>
+      <bpmndi:BPMNEdge id="mf_brev_di" bpmnElement="mf_brev"><di:waypoint x="290" y="188" /><di:waypoint x="290" y="300" /></bpmndi:BPMNEdge>
+    </bpmndi:BPMNPlane>
+  </bpmndi:BPMNDiagram>
 </bpmn:definitions>
 """
 
@@ -232,7 +261,8 @@ def test_a_foreign_file_reports_per_element_what_sagsflow_does_not_run_and_never
                        "slut": "Slut"}
     for element, name in expected_errors.items():
         assert findings[element].severity == "error" and findings[element].name == name, element
-    for element in ("pool_borger", "mf_brev", "dokument_ref", "dokument", "note", "note_assoc"):
+    for element in ("pool_borger", "pool_laege", "mf_brev", "dokument_ref", "dokument", "note", "note_assoc",
+                    "borger_proces"):
         assert findings[element].severity == "warning", element
     assert "pool_kommune" not in findings  # the executable process's own pool runs
     for broken in ("", "not xml", "<html><body/></html>", "\x00", '<?xml version="1.0"?><a>'):

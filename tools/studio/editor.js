@@ -121,9 +121,12 @@ modeler.on('linting.completed', ({ issues }) => {
   lintList.replaceChildren();
   const registry = modeler.get('elementRegistry');
   for (const [ id, found ] of Object.entries(issues)) {
-    const element = registry.get(id);
-    const name = element && element.businessObject ? element.businessObject.name : '';
-    for (const issue of found) entry(lintList, `${issue.message} [${issue.rule}]`, id, name, issue.category === 'error' ? 'error' : 'warning');
+    for (const issue of found) {
+      // an element without a shape is reported on the diagram's root: name the element itself
+      const element = registry.get(issue.id || id);
+      const name = element && element.businessObject ? element.businessObject.name : '';
+      entry(lintList, `${issue.message} [${issue.rule}]`, issue.id || id, name, issue.category === 'error' ? 'error' : 'warning');
+    }
   }
   if (!lintList.children.length) {
     const li = document.createElement('li');
