@@ -19,6 +19,7 @@ from processes.milestones import BY_KEY as MILESTONES
 from processes.models import Document, User
 from processes.roles import ROLES
 from processes.scripting import danish_date
+from processes.timeline import case_timeline
 
 bp = Blueprint("cases", __name__)
 
@@ -33,6 +34,10 @@ def case_view(case_id: int, actor=None) -> dict:
     with runtime().sessions() as db:
         user_ids = {t.completed_by_id for t in detail["tasks"]} | {t.claimed_by_id for t in detail["tasks"]}
         detail["users"] = {u.id: u for u in db.scalars(select(User).where(User.id.in_(user_ids - {None})))}
+        detail["timeline"] = case_timeline(db, case_id)
+        names = {e.actor for e in detail["timeline"]} | {e.detail.get("to") for e in detail["timeline"]}
+        detail["people"] = dict(db.execute(select(User.username, User.full_name).where(
+            User.municipality_id == detail["case"].municipality_id, User.username.in_(names - {None}))).all())
         detail["documents"] = list(db.scalars(select(Document).where(Document.case_id == case_id)
                                               .order_by(Document.created_at, Document.id)))
     by_outbox = {d.outbox_id: d for d in detail["documents"] if d.outbox_id}
@@ -46,6 +51,9 @@ def case_view(case_id: int, actor=None) -> dict:
             "done": sorted({t.bpmn_id for t in tasks if t.state == "completed"}),
             "waiting": sorted({t.bpmn_id for t in detail["timers"]
                                if t.instance_id == instance.id and not t.attached_to}),
+            # where a finished (or waiting) process last did something: the diagram opens there
+            "last": [t.bpmn_id for t in sorted((t for t in tasks if t.state == "completed"),
+                                               key=lambda t: (t.closed_at, t.id))[-1:]],
         }
     detail["marks"] = marks
     detail["due_state"] = lambda when: due_state(when, detail["now"])

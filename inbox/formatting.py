@@ -78,8 +78,8 @@ def local_day(value) -> str:
     if value in (None, ""):
         return ""
     if isinstance(value, str):
-        try:
-            value = date.fromisoformat(value[:10])
+        try:  # a datetime text is shown on its Danish day, never cut to its UTC date
+            value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
         except ValueError:
             return value
     if isinstance(value, datetime):

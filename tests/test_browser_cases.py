@@ -96,3 +96,60 @@ def test_the_teamleder_acts_on_the_escalation(server, page, sqlite_runtime):
     section.get_by_role("button", name="Giv opgaven").click()
     expect(page.locator(".flash-success")).to_contain_text("er givet til aaby.kollega")
     expect(page.locator("section.escalation")).to_contain_text("aaby.kollega")
+
+
+def _in_view(page, diagram_id: str, element_id: str) -> bool:
+    """Whether the element's shape lies inside the diagram's box on the screen."""
+    return page.evaluate(
+        "([d, e]) => { const box = document.getElementById(d).getBoundingClientRect();"
+        " const el = document.querySelector(`#${d} [data-element-id='${e}']`);"
+        " if (!el) return false; const r = el.getBoundingClientRect();"
+        " return r.left >= box.left && r.right <= box.right && r.top >= box.top && r.bottom <= box.bottom; }",
+        [diagram_id, element_id])
+
+
+def test_the_case_page_timeline_and_diagram_fitted_to_the_running_part(server, page, sqlite_runtime):
+    from playwright.sync_api import expect
+    from test_domain_rehab import INDSTILLING, to_indstilling
+    w = to_indstilling("boegeby", sqlite_runtime, "fleksjob")
+    w.at("2027-02-03")
+    w.complete("skriv_indstilling", indstillingsdato="2027-02-03", **INDSTILLING["fleksjob"])
+    w.end_of("2027-02-17")
+    w.at("2027-02-18")
+    w.complete("traef_afgoerelse", enig_i_indstilling=True, afgoerelse="fleksjob", afgoerelsesdato="2027-02-18",
+               afgoerelse_begrundelse="Arbejdsevnen er varigt nedsat")
+    rehab, fleksjob = (i for i, _ in sorted(_instances(sqlite_runtime, w.case_id)))
+    sign_in(page, server, "boegeby.sagsbehandler")
+    page.goto(f"{server}/sager/{w.case_id}")
+    timeline = page.locator("section[aria-labelledby='h-history']")
+    expect(timeline).to_contain_text("Afgørelse: Fleksjob")
+    expect(timeline).to_contain_text("Brev dannet: Partshøring")
+    for instance in (rehab, fleksjob):
+        page.locator(f"#diagram-{instance}[data-ready='true']").wait_for()
+    running = page.locator(f"#diagram-{fleksjob}")
+    current = running.get_attribute("data-current").split()[0]
+    assert _in_view(page, f"diagram-{fleksjob}", current)                 # opens on the running part
+    assert float(running.get_attribute("data-scale")) >= 0.6               # at a readable scale
+    finished = page.locator(f"#diagram-{rehab}")
+    assert float(finished.get_attribute("data-scale")) >= 0.6              # a finished process: readable,
+    assert _in_view(page, f"diagram-{rehab}", "traef_afgoerelse")          # on where it ended
+    screenshot(page, "case-timeline-and-diagrams")
+    assert axe_violations(page) == []
+
+    running.focus()                                                       # keyboard only
+    page.keyboard.press("0")
+    whole = float(running.get_attribute("data-scale"))
+    page.keyboard.press("+")
+    assert float(running.get_attribute("data-scale")) > whole
+    page.keyboard.press("1")
+    assert _in_view(page, f"diagram-{fleksjob}", current)
+    page.get_by_role("toolbar", name="Diagram for Fleksjob").get_by_role("button", name="Vis hele processen").click()
+    assert float(running.get_attribute("data-scale")) == whole
+
+
+def _instances(rt, case_id):
+    from sqlalchemy import select
+    from processes.models import ProcessInstance
+    with rt.sessions() as session:
+        return [(i.id, i.process_id) for i in session.scalars(select(ProcessInstance).where(
+            ProcessInstance.case_id == case_id))]

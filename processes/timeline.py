@@ -1,0 +1,106 @@
+"""A case's complete timeline: every task opened and done (with the decisions made in
+it), timers that fired, deadlines breached, letters queued and sent, reassignments and
+owner changes, policy or model changes applied to the case, processes started and
+finished, with who and when.
+
+Read from the audit log, the task and deadline projections and the outbox; views
+(``case.view``, ``task.view``) and other reading are not events of the case. ``at`` is
+the case clock (the virtual clock on a demo installation); ``recorded_at`` is when it
+was written by the wall clock, where the row knows it (letters sent by the worker).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from processes.models import AuditEvent, DeadlineEvent, HumanTask, ModelVersion, Outbox, ProcessInstance
+
+# Audit actions that are events of the case, in the words of the timeline's ``kind``.
+ACTIONS = {
+    "case.start": "case_started", "task.complete": "task_completed", "task.reassign": "task_reassigned",
+    "task.unclaim": "task_released", "task.absence_handover": "task_handed_over",
+    "task.absence_return": "task_returned", "case.owner": "owner_changed", "timer.fire": "timer_fired",
+    "instance.complete": "process_completed", "policy.apply": "policy_applied",
+    "instance.migrate": "model_changed", "model.migrate": "model_changed",
+}
+
+
+@dataclass
+class Entry:
+    """One event: ``kind`` (see :data:`ACTIONS`, plus ``process_started``, ``task_opened``,
+    ``deadline_breached``, ``letter_queued``, ``letter_sent``), when on the case clock, who (a username or a
+    system actor), the process, and what (``detail``: task, decisions, rule, template...)."""
+
+    at: datetime
+    kind: str
+    actor: str | None = None
+    process_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    task: HumanTask | None = None
+    order: int = 0
+
+
+def case_timeline(session: Session, case_id: int) -> list[Entry]:
+    """Every event of the case, oldest first."""
+    instances = {i.id: i for i in session.scalars(select(ProcessInstance).where(ProcessInstance.case_id == case_id))}
+    metas = {v.id: (v.metadata_json or {}) for v in session.scalars(
+        select(ModelVersion).where(ModelVersion.id.in_({i.model_version_id for i in instances.values()})))}
+    meta_of = {iid: metas.get(i.model_version_id, {}) for iid, i in instances.items()}
+    tasks = list(session.scalars(select(HumanTask).where(HumanTask.case_id == case_id)))
+    entries: list[Entry] = []
+    for task in tasks:
+        entries.append(Entry(task.created_at, "task_opened", None, task.process_id,
+                             {"role": task.role}, task, order=1))
+    task_rows = {t.id: t for t in tasks}
+    started = False
+    for event in session.scalars(select(AuditEvent).where(AuditEvent.case_id == case_id,
+                                                          AuditEvent.action.in_(list(ACTIONS)))
+                                 .order_by(AuditEvent.id)):
+        instance = instances.get(event.instance_id)
+        detail = dict(event.detail or {})
+        task = task_rows.get(detail.get("task_id")) if detail.get("task_id") else None
+        if task is None and detail.get("task") and event.instance_id is not None:
+            task = _task_at(tasks, event.instance_id, detail["task"], event.at)
+        if event.action == "task.complete":
+            detail["decisions"] = _decisions(meta_of.get(event.instance_id, {}), detail.get("task"),
+                                             detail.get("data") or {})
+        kind = ACTIONS[event.action]
+        if event.action == "case.start":  # the first starts the case, later ones a process in it (hand-off)
+            kind, started = ("process_started" if started else kind), True
+        entries.append(Entry(event.at, kind, event.actor, instance.process_id if instance else None, detail, task,
+                             order=0 if event.action == "case.start" else 2))
+    for breach in session.scalars(select(DeadlineEvent).where(DeadlineEvent.case_id == case_id)):
+        timer = meta_of.get(breach.instance_id, {}).get("timers", {}).get(breach.bpmn_id, {})
+        entries.append(Entry(breach.fired_at, "deadline_breached", None, breach.process_id,
+                             {"name": timer.get("name") or breach.bpmn_id, "rule": breach.deadline_rule,
+                              "due_at": breach.due_at}, order=3))
+    for letter in session.scalars(select(Outbox).where(Outbox.case_id == case_id, Outbox.kind == "letter")):
+        process = instances[letter.instance_id].process_id if letter.instance_id in instances else None
+        template = (letter.payload or {}).get("template")
+        entries.append(Entry(letter.created_at, "letter_queued", None, process, {"template": template}, order=4))
+        if letter.sent_at is not None:
+            entries.append(Entry(letter.sent_at, "letter_sent", None, process, {"template": template}, order=5))
+    return sorted(entries, key=lambda e: (e.at, e.order))
+
+
+def _task_at(tasks: list[HumanTask], instance_id: int, bpmn_id: str, at: datetime) -> HumanTask | None:
+    """The run of ``bpmn_id`` in the instance that existed at ``at`` (a loop has many)."""
+    runs = [t for t in tasks if t.instance_id == instance_id and t.bpmn_id == bpmn_id and t.created_at <= at]
+    return max(runs, key=lambda t: (t.created_at, t.id)) if runs else None
+
+
+def _decisions(meta: dict, bpmn_id: str | None, data: dict) -> list[tuple[str, str]]:
+    """The choices made in a completed form: ``(field label, option label)`` of its enum
+    fields that were answered, in form order."""
+    form = meta.get("tasks", {}).get(bpmn_id or "", {}).get("form", [])
+    chosen = []
+    for spec in form:
+        if spec["type"] != "enum" or data.get(spec["id"]) in (None, ""):
+            continue
+        names = {o["id"]: o["name"] for o in spec.get("options", [])}
+        chosen.append((spec["label"], names.get(data[spec["id"]], data[spec["id"]])))
+    return chosen
