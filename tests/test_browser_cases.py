@@ -110,14 +110,8 @@ def _in_view(page, diagram_id: str, element_id: str) -> bool:
 
 def test_the_case_page_timeline_and_diagram_fitted_to_the_running_part(server, page, sqlite_runtime):
     from playwright.sync_api import expect
-    from test_domain_rehab import INDSTILLING, to_indstilling
-    w = to_indstilling("boegeby", sqlite_runtime, "fleksjob")
-    w.at("2027-02-03")
-    w.complete("skriv_indstilling", indstillingsdato="2027-02-03", **INDSTILLING["fleksjob"])
-    w.end_of("2027-02-17")
-    w.at("2027-02-18")
-    w.complete("traef_afgoerelse", enig_i_indstilling=True, afgoerelse="fleksjob", afgoerelsesdato="2027-02-18",
-               afgoerelse_begrundelse="Arbejdsevnen er varigt nedsat")
+    from test_cases_timeline import decided_in_writing
+    w = decided_in_writing(sqlite_runtime)
     rehab, fleksjob = (i for i, _ in sorted(_instances(sqlite_runtime, w.case_id)))
     sign_in(page, server, "boegeby.sagsbehandler")
     page.goto(f"{server}/sager/{w.case_id}")

@@ -10,13 +10,26 @@ import pytest
 from inbox import create_app
 from processes.timeline import case_timeline
 from test_cases_teamleder import colleague, late_preparation
-from test_domain_rehab import INDSTILLING, to_indstilling
+from test_domain_rehab import INDSTILLING, Rehab, to_indstilling
 from test_inbox import Browser, text
 
 
 @pytest.fixture
 def app(sqlite_runtime):
     return create_app(sqlite_runtime, TESTING=True)
+
+
+def decided_in_writing(rt) -> Rehab:
+    """A Bøgeby case decided in writing after the hearing (fleksjob, 2027-02-18): the
+    rehabilitering is finished and a fleksjob has started."""
+    w = to_indstilling("boegeby", rt, "fleksjob")
+    w.at("2027-02-03")
+    w.complete("skriv_indstilling", indstillingsdato="2027-02-03", **INDSTILLING["fleksjob"])
+    w.end_of("2027-02-17")
+    w.at("2027-02-18")
+    w.complete("traef_afgoerelse", enig_i_indstilling=True, afgoerelse="fleksjob", afgoerelsesdato="2027-02-18",
+               afgoerelse_begrundelse="Arbejdsevnen er varigt nedsat")
+    return w
 
 
 def _timeline_text(page: str) -> str:
@@ -26,13 +39,7 @@ def _timeline_text(page: str) -> str:
 
 
 def test_the_timeline_has_every_kind_of_event_in_order(sqlite_runtime, app):
-    w = to_indstilling("boegeby", sqlite_runtime, "fleksjob")
-    w.at("2027-02-03")
-    w.complete("skriv_indstilling", indstillingsdato="2027-02-03", **INDSTILLING["fleksjob"])
-    w.end_of("2027-02-17")
-    w.at("2027-02-18")
-    w.complete("traef_afgoerelse", enig_i_indstilling=True, afgoerelse="fleksjob", afgoerelsesdato="2027-02-18",
-               afgoerelse_begrundelse="Arbejdsevnen er varigt nedsat")
+    w = decided_in_writing(sqlite_runtime)
     with sqlite_runtime.sessions() as session:
         kinds = [e.kind for e in case_timeline(session, w.case_id)]
     assert kinds[0] == "case_started"
