@@ -1,14 +1,21 @@
-"""Benchmark: persisted engine steps on PostgreSQL against the same steps in memory.
+"""Benchmark: the engine step on PostgreSQL against the durable limit and against memory.
 
 Two steps, each on N fleksjob cases (Bøgeby's configuration, the shared model):
 - complete a task: the first talk (`foerste_samtale`) with its form;
 - fire a timer: the 3-week deadline of the first talk, escalating to teamleder.
 
-In memory the workflow lives in a Python object (SpiffWorkflow alone, no database); the
-persisted step is the whole engine step: lock, load, apply, run, save, projections,
-audit, commit. Prints throughput for both and their ratio (target: persisted >= 50%).
+Three ways to run each step, measured in one run:
+- in memory: the workflow lives in a Python object (SpiffWorkflow alone, no database);
+- durable limit: the least any durable step does, on a one-table copy of the same
+  instance states: lock the row, load the state, complete (or refresh timers), run,
+  serialize, UPDATE, COMMIT (one row, raw driver, no projections, no audit);
+- engine: Sagsflow's whole step: lock, clock, load, apply, run, save, projections
+  (inbox, timers, subscriptions), audit, commit.
+The durable limit and the engine run interleaved in blocks, so load on the (shared)
+machine hits both alike. Prints rates and the ratios engine / durable limit (target
+>= 0.7) and engine / in memory.
 
-    .venv/bin/python bench/engine.py [--cases 300] [--url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+    .venv/bin/python bench/engine.py [--cases 200] [--url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 """
 from __future__ import annotations
 
@@ -28,15 +35,17 @@ from SpiffWorkflow.util.task import TaskState  # noqa: E402
 
 from processes import setup, timekeeping  # noqa: E402
 from processes.clock import FixedClock, use_clock  # noqa: E402
-from processes.engine import Actor  # noqa: E402
+from processes.engine import Actor, _deadline_timers  # noqa: E402
 from processes.forms import validate_form  # noqa: E402
 from processes.library import BPMN_DIR, parse_file  # noqa: E402
 from processes.models import HumanTask, User  # noqa: E402
 from processes.policy import defaults  # noqa: E402
 from processes.scripting import SagsflowScriptEngine  # noqa: E402
+from processes.serialization import instance_from_json, instance_to_json  # noqa: E402
 
 START = datetime(2027, 1, 4, 8, tzinfo=timezone.utc)
-FORM = {"samtaledato": "2027-01-20", "situation": "job"}
+FORM = {"samtaledato": "2027-01-04", "situation": "job"}
+BLOCK = 20  # steps of one kind before switching to the other
 
 
 def in_memory(n: int) -> tuple[float, float]:
@@ -73,7 +82,47 @@ def in_memory(n: int) -> tuple[float, float]:
     return complete_rate, fire_rate
 
 
-def persisted(url: str, n: int) -> tuple[float, float, int]:
+class DurableLimit:
+    """The least a durable step does, on ``durable_limit(id, state)`` rows copied from the
+    engine's instances: one row lock, one load, the Spiff step, one serialize, one UPDATE,
+    one COMMIT, through the raw driver connection."""
+
+    def __init__(self, rt, instance_ids: list[int]):
+        self.raw = rt.db.raw_connection()
+        cur = self.raw.cursor()
+        cur.execute("CREATE TABLE durable_limit (id integer PRIMARY KEY, state text NOT NULL)")
+        cur.execute("INSERT INTO durable_limit SELECT id, state FROM process_instance WHERE id = ANY(%s)",
+                    (instance_ids,))
+        self.raw.commit()
+        with rt.sessions() as s:
+            version_id = s.scalar(text("SELECT model_version_id FROM process_instance WHERE id = :i"),
+                                  {"i": instance_ids[0]})
+            self.loaded = rt.engine._spec(s, version_id)
+        self.form = self.loaded.metadata["tasks"]["foerste_samtale"]["form"]
+
+    def step(self, instance_id: int, now: datetime, task_guid: str | None) -> None:
+        cur = self.raw.cursor()
+        cur.execute("SELECT state FROM durable_limit WHERE id = %s FOR UPDATE", (instance_id,))
+        (state,) = cur.fetchone()
+        engine = SagsflowScriptEngine(service=lambda *a: {}, deadline_timers=_deadline_timers(self.loaded),
+                                      timers=self.loaded.metadata.get("timers"))
+        wf = instance_from_json(state, self.loaded.spec, self.loaded.subprocess_specs, script_engine=engine)
+        with use_clock(FixedClock(now)):
+            wf.refresh_timers()
+            if task_guid is not None:
+                clean, _ = validate_form(self.form, FORM)
+                task = wf.get_task_from_id(uuid.UUID(task_guid))
+                task.set_data(**clean)
+                task.run()
+            wf.do_engine_steps()
+        cur.execute("UPDATE durable_limit SET state = %s WHERE id = %s", (instance_to_json(wf), instance_id))
+        self.raw.commit()
+
+    def close(self):
+        self.raw.close()
+
+
+def persisted(url: str, n: int) -> dict:
     rt = setup.open_installation(url, start=START)
     engine = rt.engine
     with rt.sessions() as s:
@@ -82,30 +131,47 @@ def persisted(url: str, n: int) -> tuple[float, float, int]:
         engine.start_case("boegeby", "fleksjob", f"{i:010d}", f"Borger {i}",
                           {"overdragelse": {"visitationsdato": "2027-01-04"}})
     with rt.sessions() as s:
-        task_ids = list(s.scalars(select(HumanTask.id).where(HumanTask.bpmn_id == "foerste_samtale")
-                                  .order_by(HumanTask.id)))[:n]
-        instance_ids = list(s.scalars(select(HumanTask.instance_id).where(HumanTask.bpmn_id == "foerste_samtale")
-                                      .order_by(HumanTask.id)))[n:]
-    engine.fire_instance(instance_ids[0])  # warm the spec cache and connections
-    began = time.perf_counter()
-    for task_id in task_ids:
-        engine.complete_task(task_id, FORM, user)
-    complete_rate = n / (time.perf_counter() - began)
+        rows = list(s.execute(select(HumanTask.id, HumanTask.instance_id, HumanTask.task_guid)
+                              .where(HumanTask.bpmn_id == "foerste_samtale").order_by(HumanTask.id)))
+    complete, fire = rows[:n], rows[n:]
+    limit = DurableLimit(rt, [r.instance_id for r in rows])
+    engine.fire_instance(fire[0].instance_id)  # warm the spec cache and connections
+    limit.step(fire[0].instance_id, START, None)
+    spent = {"engine complete": 0.0, "limit complete": 0.0, "engine fire": 0.0, "limit fire": 0.0}
+
+    def timed(key, fn, *args):
+        began = time.perf_counter()
+        fn(*args)
+        spent[key] += time.perf_counter() - began
+
+    with rt.sessions() as s:
+        now = timekeeping.now(s)
+    for at in range(0, n, BLOCK):
+        block = complete[at:at + BLOCK]
+        timed("engine complete", lambda: [engine.complete_task(r.id, FORM, user) for r in block])
+        timed("limit complete", lambda: [limit.step(r.instance_id, now, r.task_guid) for r in block])
     with rt.sessions.begin() as s:
         timekeeping.set_virtual(s, START + timedelta(weeks=3, days=1))
-    began = time.perf_counter()
-    for instance_id in instance_ids:
-        engine.fire_instance(instance_id)
-    fire_rate = n / (time.perf_counter() - began)
+    later = START + timedelta(weeks=3, days=1)
+    for at in range(0, n, BLOCK):
+        block = fire[at:at + BLOCK]
+        timed("engine fire", lambda: [engine.fire_instance(r.instance_id) for r in block])
+        timed("limit fire", lambda: [limit.step(r.instance_id, later, None) for r in block])
+    limit.close()
     with rt.sessions() as s:
         escalations = s.scalar(text("SELECT count(*) FROM human_task WHERE bpmn_id = 'eskaler_foerste_samtale'"))
+        limit_escalated = s.scalar(text("SELECT count(*) FROM durable_limit WHERE state LIKE :p"),
+                                   {"p": "%eskaler_foerste_samtale%"})
     rt.close()
-    return complete_rate, fire_rate, escalations
+    rates = {key: n / seconds for key, seconds in spent.items()}
+    rates["escalations"] = escalations
+    rates["limit escalations"] = limit_escalated
+    return rates
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=300)
+    parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
                         help="an admin URL; the benchmark creates and drops its own database")
     args = parser.parse_args()
@@ -115,15 +181,18 @@ def main() -> None:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
         mem_complete, mem_fire = in_memory(args.cases)
-        db_complete, db_fire, escalations = persisted(args.url.rsplit("/", 1)[0] + f"/{name}", args.cases)
+        rates = persisted(args.url.rsplit("/", 1)[0] + f"/{name}", args.cases)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-    print(f"cases per step: {args.cases}; escalations created by fired timers: {escalations}")
-    print(f"{'step':18} {'in memory/s':>12} {'PostgreSQL/s':>13} {'ratio':>7}")
-    for label, mem, db in (("complete a task", mem_complete, db_complete), ("fire a timer", mem_fire, db_fire)):
-        print(f"{label:18} {mem:12.0f} {db:13.0f} {db / mem:7.0%}")
+    print(f"cases per step: {args.cases}; escalations by fired timers: engine {rates['escalations']},"
+          f" durable limit {rates['limit escalations']}")
+    print(f"{'step':16} {'in memory/s':>11} {'durable limit/s':>15} {'engine/s':>9}"
+          f" {'engine/limit':>12} {'engine/memory':>13}")
+    for label, mem, kind in (("complete a task", mem_complete, "complete"), ("fire a timer", mem_fire, "fire")):
+        lim, eng = rates[f"limit {kind}"], rates[f"engine {kind}"]
+        print(f"{label:16} {mem:11.0f} {lim:15.0f} {eng:9.0f} {eng / lim:12.2f} {eng / mem:13.3f}")
 
 
 if __name__ == "__main__":

@@ -17,14 +17,14 @@ from typing import Any, Callable, Iterable
 
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import TaskNotFoundException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from processes import absence, milestones, notices, pausepoints, timekeeping
+from processes import absence, milestones, notices, pausepoints, projections, timekeeping
 from processes.catalogue import LoadedSpec, SpecCache, version_in_force
 from processes.clock import FixedClock, use_clock
 from processes.errors import Conflict, Forbidden, InvalidInput, ModelFault, NotFound, SagsflowError
@@ -39,12 +39,14 @@ from processes.scripting import SagsflowScriptEngine, ScriptRejected, budget, da
 from processes.serialization import (
     SERIALIZER_VERSION, SPIFF_VERSION, instance_from_json, instance_to_json,
 )
+from processes.writes import NotOneRow, Writes
 
 log = logging.getLogger("sagsflow.engine")
 # PostgreSQL channel the worker LISTENs on; a step notifies it (delivered on COMMIT) when
 # it leaves work for the worker soon: a timer due within this window, a message, a letter.
 WORK_CHANNEL = "sagsflow_work"
 WAKE_WORKERS_WITHIN = timedelta(seconds=60)
+_NOTIFY_WORK = text(f"SELECT pg_notify('{WORK_CHANNEL}', '')")
 # A citizen's name is stored in ``sag.citizen_name``: a longer one is refused, not cut.
 CITIZEN_NAME_LENGTH = Case.__table__.c.citizen_name.type.length
 
@@ -125,22 +127,48 @@ class Engine:
             raise NotFound(f"process instance {instance_id} not found")
         return row
 
+    @staticmethod
+    def _lock_step(session: Session, instance_id: int | None = None,
+                   task_id: int | None = None) -> tuple[ProcessInstance, datetime, HumanTask | None]:
+        """Lock and load an instance row and read the clock, in one statement; with
+        ``task_id``, the instance of that task, and the task row too; NotFound if there is
+        no such row.
+
+        The task row is read, not locked (the lock order is instance, then task), so if
+        the statement waited for the instance lock, the task may have changed since:
+        check what is written against what was read (see :meth:`complete_task`)."""
+        columns = [ProcessInstance, *timekeeping.now_columns(session)]
+        if instance_id is not None:
+            query = select(*columns).where(ProcessInstance.id == instance_id)
+        else:
+            query = (select(*columns, HumanTask).join(HumanTask, HumanTask.instance_id == ProcessInstance.id)
+                     .where(HumanTask.id == task_id))
+        found = session.execute(query.with_for_update(of=ProcessInstance)
+                                .execution_options(populate_existing=True)).first()
+        if found is None:
+            raise NotFound(f"process instance {instance_id} not found" if instance_id is not None
+                           else f"task {task_id} not found")
+        return found[0], timekeeping.now_from(found), found[-1] if task_id is not None else None
+
     # ------------------------------------------------------------------ steps
     def run_step(self, session: Session, row: ProcessInstance, now: datetime, actor: Actor,
                  action: Callable[[BpmnWorkflow], None] | None = None,
-                 workflow: BpmnWorkflow | None = None) -> BpmnWorkflow:
-        """Run one step on a locked instance row inside the caller's transaction."""
+                 workflow: BpmnWorkflow | None = None, writes: Writes | None = None) -> BpmnWorkflow:
+        """Run one step on a locked instance row inside the caller's transaction.
+
+        The step's writes (state, changed projection rows, audit, milestones, letters,
+        messages) are sent in one batch at the end; a caller passing ``writes`` adds its
+        own rows to that batch and executes it itself."""
         effects = StepEffects()
         if workflow is None:
             wf, loaded = self._load(session, row, effects)
-        else:
+            before = projections.project(wf, loaded.metadata)
+        else:  # a new instance: nothing projected yet
             wf, loaded = workflow, self._spec(session, row.model_version_id)
             wf.script_engine.service = self._service_handler(effects)
             wf.script_engine.deadline_timers = _deadline_timers(loaded)
             wf.script_engine.timers = loaded.metadata.get("timers") or {}
-        # next_due_at is the earliest timer row, so an instance without it has none to read.
-        pending_before = {} if row.next_due_at is None else {t.task_guid: t for t in session.scalars(
-            select(Timer).where(Timer.instance_id == row.id))}
+            before = projections.EMPTY
         # One budget for all model code of the step; every engine task costs from it too,
         # so a model looping through script tasks and gateways stops as well.
         with budget() as spent, use_clock(FixedClock(now)):
@@ -151,146 +179,102 @@ class Engine:
                 wf.do_engine_steps(did_complete_task=lambda _task: spent.charge())
             except (WorkflowException, ScriptRejected, RecursionError, MemoryError) as exc:
                 raise model_fault(exc) from None
-        with session.no_autoflush:  # one flush at the end instead of one per query
-            try:
-                self._save(session, row, wf, loaded, now, actor, effects, pending_before)
-            except (TypeError, ValueError, RecursionError) as exc:  # data the serializer refuses
-                raise ModelFault(None, f"the case data cannot be stored ({type(exc).__name__}: {exc})") from None
+        batch = writes if writes is not None else Writes()
+        try:
+            self._save(session, row, wf, loaded, now, actor, effects, before, batch)
+        except (TypeError, ValueError, RecursionError) as exc:  # data the serializer refuses
+            raise ModelFault(None, f"the case data cannot be stored ({type(exc).__name__}: {exc})") from None
+        if writes is None:
+            batch.execute(session)
         return wf
 
-    def _save(self, session, row, wf, loaded, now, actor, effects, pending_before) -> None:
+    def _save(self, session, row, wf, loaded, now, actor, effects, before: projections.Projection,
+              writes: Writes) -> None:
         # Take the thrown events out of the workflow before serializing it: the workflow
         # keeps them in its state until read, so a saved copy would throw them again at the
         # next step (an intermediate throw event followed by more steps).
         events = wf.get_events()
-        row.state = instance_to_json(wf)
-        row.serializer_version = SERIALIZER_VERSION
-        row.spiff_version = SPIFF_VERSION
-        row.updated_at = now
+        after = projections.project(wf, loaded.metadata, completed_since=effects.started)
+        values = {"state": instance_to_json(wf), "serializer_version": SERIALIZER_VERSION,
+                  "spiff_version": SPIFF_VERSION, "updated_at": now, "next_due_at": after.next_due_at}
         if wf.is_completed() and row.status != "completed":
-            row.status = "completed"
-            row.completed_at = now
-            self.audit(session, actor, "instance.complete", row.municipality_id, row.case_id, row.id,
-                       {"process": row.process_id}, now)
-        timers = self._project_timers(session, row, wf, loaded, pending_before, now)
-        row.next_due_at = min((t.due_at for t in timers), default=None)
-        self._project_tasks(session, row, wf, loaded, timers, now)
-        self._project_subscriptions(session, row, wf)
-        self._record_milestones(session, row, wf, loaded, now, actor, effects.started)
+            values.update(status="completed", completed_at=now)
+            self._audit(writes, actor, "instance.complete", row.municipality_id, row.case_id, row.id,
+                        {"process": row.process_id}, now)
+        writes.add(projections.SAVE_INSTANCE, {"b_id": row.id, **values})
+        # The row object is what the caller sees; the UPDATE above is its flush.
+        for key, value in values.items():
+            set_committed_value(row, key, value)
+        set_committed_value(row, "version", row.version + 1)
+        self._write_timers(writes, row, wf, before, after, now)
+        self._write_tasks(session, writes, row, loaded, before, after, now)
+        self._write_subscriptions(writes, row, before, after)
+        self._record_milestones(writes, row, wf, loaded, now, actor, after.completed)
         thrown = 0
         for event in events:
             ed = event.event_definition
             if isinstance(ed, MessageEventDefinition):
                 thrown += 1
-                session.add(Message(
-                    municipality_id=row.municipality_id, case_id=row.case_id, source_instance_id=row.id,
-                    name=ed.name, payload=_json_ready(event.payload), correlations=_json_ready(event.correlations),
-                    created_at=now))
-        for guid, bpmn_id, template, params in effects.letters:
-            key = f"letter:{row.id}:{guid}"
-            exists = session.scalar(select(Outbox.id).where(Outbox.idempotency_key == key))
-            if exists is None:
-                session.add(Outbox(
-                    municipality_id=row.municipality_id, case_id=row.case_id, instance_id=row.id,
-                    kind="letter", idempotency_key=key, created_at=now, next_attempt_at=now,
-                    payload={"template": template, "params": params, "process_id": row.process_id,
-                             "bpmn_id": bpmn_id, "task_guid": guid}))
+                writes.insert(Message.__table__, {
+                    "municipality_id": row.municipality_id, "case_id": row.case_id, "source_instance_id": row.id,
+                    "name": ed.name, "payload": _json_ready(event.payload),
+                    "correlations": _json_ready(event.correlations), "created_at": now,
+                    "delivered_at": None, "target_instance_id": None, "error": None})
+        writes.insert(Outbox.__table__, [{
+            "municipality_id": row.municipality_id, "case_id": row.case_id, "instance_id": row.id,
+            "kind": "letter", "idempotency_key": f"letter:{row.id}:{guid}", "created_at": now,
+            "next_attempt_at": now, "sent_at": None, "last_error": None,
+            "payload": {"template": template, "params": params, "process_id": row.process_id,
+                        "bpmn_id": bpmn_id, "task_guid": guid}}
+            for guid, bpmn_id, template, params in effects.letters], ignore_conflicts=True)
         session.info["messages_thrown"] = session.info.get("messages_thrown", 0) + thrown
-        session.flush()
         if session.get_bind().dialect.name == "postgresql" and (
                 thrown or effects.letters
                 or (row.next_due_at is not None and row.next_due_at - now <= WAKE_WORKERS_WITHIN)):
-            session.execute(text(f"SELECT pg_notify('{WORK_CHANNEL}', '')"))
+            writes.add(_NOTIFY_WORK)
 
-    def _project_timers(self, session, row, wf, loaded, pending_before, now) -> list[Timer]:
-        """Rewrite the timer projection and record the deadlines that fired in this step."""
-        timers_meta = loaded.metadata.get("timers", {})
-        current: dict[str, Timer] = {}
-        for task in wf.get_tasks(state=TaskState.WAITING):
-            ed = getattr(task.task_spec, "event_definition", None)
-            if not isinstance(ed, TimerEventDefinition):
+    def _write_timers(self, writes, row, wf, before, after, now) -> None:
+        """Write the timer rows that changed and record the deadlines that fired."""
+        for guid, old in before.timers.items():
+            if guid in after.timers:
                 continue
-            value = ed.details(task).value
-            if not value:
-                continue
-            meta = timers_meta.get(task.task_spec.bpmn_id, {})
-            current[str(task.id)] = Timer(
-                instance_id=row.id, task_guid=str(task.id), municipality_id=row.municipality_id,
-                case_id=row.case_id, bpmn_id=task.task_spec.bpmn_id,
-                name=meta.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
-                due_at=TimerEventDefinition.get_datetime(value), deadline_rule=meta.get("deadline"),
-                attached_to=meta.get("attached_to"))
-        for guid, old in pending_before.items():
-            if guid in current:
-                continue
+            writes.add(projections.DROP_TIMER, {"b_instance": row.id, "b_guid": guid})
             try:
-                task = wf.get_task_from_id(_uuid(guid))
+                task = wf.get_task_from_id(_uuid(guid)) if old.attached_to else None
             except TaskNotFoundException:
                 # Spiff dropped the waiting timer's task (a loop back to an earlier step
                 # rebuilt that branch): the timer was withdrawn, it did not fire.
                 task = None
-            if task is not None and task.state == TaskState.COMPLETED and old.attached_to:
-                exists = session.scalar(select(DeadlineEvent.id).where(DeadlineEvent.task_guid == guid))
-                if exists is None:
-                    session.add(DeadlineEvent(
-                        municipality_id=row.municipality_id, case_id=row.case_id, instance_id=row.id,
-                        process_id=row.process_id, bpmn_id=old.bpmn_id, deadline_rule=old.deadline_rule,
-                        due_at=old.due_at, fired_at=now, task_guid=guid))
-                    self.audit(session, Actor.system("clock"), "deadline.breach", row.municipality_id,
-                               row.case_id, row.id, {"timer": old.bpmn_id, "rule": old.deadline_rule,
-                                                     "due_at": old.due_at.isoformat()}, now)
-        for guid, old in pending_before.items():
-            if guid not in current:
-                session.delete(old)
-        result = []
-        for guid, timer in current.items():
-            old = pending_before.get(guid)
+            if task is not None and task.state == TaskState.COMPLETED:
+                writes.insert(DeadlineEvent.__table__, {
+                    "municipality_id": row.municipality_id, "case_id": row.case_id, "instance_id": row.id,
+                    "process_id": row.process_id, "bpmn_id": old.bpmn_id, "deadline_rule": old.deadline_rule,
+                    "due_at": old.due_at, "fired_at": now, "task_guid": guid}, ignore_conflicts=True)
+                self._audit(writes, Actor.system("clock"), "deadline.breach", row.municipality_id, row.case_id,
+                            row.id, {"timer": old.bpmn_id, "rule": old.deadline_rule,
+                                     "due_at": old.due_at.isoformat()}, now)
+        for guid, timer in after.timers.items():
+            old = before.timers.get(guid)
             if old is None:
-                session.add(timer)
-                result.append(timer)
-            else:
-                old.due_at, old.name, old.deadline_rule = timer.due_at, timer.name, timer.deadline_rule
-                result.append(old)
-        return result
+                writes.insert(Timer.__table__, {
+                    "instance_id": row.id, "task_guid": guid, "municipality_id": row.municipality_id,
+                    "case_id": row.case_id, "bpmn_id": timer.bpmn_id, "name": timer.name, "due_at": timer.due_at,
+                    "deadline_rule": timer.deadline_rule, "attached_to": timer.attached_to})
+            elif (old.due_at, old.name, old.deadline_rule) != (timer.due_at, timer.name, timer.deadline_rule):
+                writes.add(projections.MOVE_TIMER, {"b_instance": row.id, "b_guid": guid, "due_at": timer.due_at,
+                                                    "name": timer.name, "deadline_rule": timer.deadline_rule})
 
-    def _project_tasks(self, session, row, wf, loaded, timers: list[Timer], now) -> None:
+    def _write_tasks(self, session, writes, row, loaded, before, after, now) -> None:
         tasks_meta = loaded.metadata.get("tasks", {})
-        due_by_task: dict[str, tuple[datetime, str | None]] = {}
-        ready = {}
-        by_guid = {t.task_guid: t for t in timers}
-        for task in wf.get_tasks(state=TaskState.READY, manual=True):
-            ready[str(task.id)] = task
-            # A task's due date is the earliest timer attached to it; a task without one
-            # inside an expanded sub-process shows the earliest timer attached to the
-            # nearest sub-process around it that has one ("Behandling i pensionsteamet").
-            holder = task
-            while holder is not None and str(task.id) not in due_by_task:
-                parent = holder.parent
-                if parent is not None and parent.task_spec.name.endswith(".BoundaryEventSplit"):
-                    for sibling in parent.children:
-                        timer = by_guid.get(str(sibling.id))
-                        if timer is not None and timer.attached_to == holder.task_spec.bpmn_id:
-                            best = due_by_task.get(str(task.id))
-                            if best is None or timer.due_at < best[0]:
-                                due_by_task[str(task.id)] = (timer.due_at, timer.deadline_rule)
-                outer = holder.workflow.parent_task_id if holder.workflow is not wf else None
-                holder = wf.get_task_from_id(outer) if outer is not None else None
-        open_rows = {t.task_guid: t for t in session.scalars(
-            select(HumanTask).where(HumanTask.instance_id == row.id, HumanTask.state == "open"))}
+        for guid in before.ready.keys() - after.ready.keys():
+            writes.add(projections.CANCEL_TASK, {"b_guid": guid, "b_now": now})
         owner: Any = _UNSET
-        for guid, task_row in open_rows.items():
-            if guid not in ready:
-                task_row.state = "cancelled"
-                task_row.closed_at = now
-                task_row.revision += 1
-        for guid, task in ready.items():
-            due, rule = due_by_task.get(guid, (None, None))
-            existing = open_rows.get(guid)
-            if existing is not None:
+        for guid, task in after.ready.items():
+            due, rule = after.due.get(guid, (None, None))
+            if guid in before.ready:
                 # A fired deadline keeps its date on the task: it is now overdue.
-                if due is not None and existing.due_at != due:
-                    existing.due_at, existing.deadline_rule = due, rule
-                    existing.revision += 1
+                if due is not None and before.due.get(guid, (None, None))[0] != due:
+                    writes.add(projections.MOVE_TASK_DUE, {"b_guid": guid, "due_at": due, "deadline_rule": rule})
                 continue
             meta = tasks_meta.get(task.task_spec.bpmn_id, {})
             role = meta.get("role") or task.task_spec.lane
@@ -304,28 +288,39 @@ class Engine:
             # interventions in the RF plan); the open task's data is that proposal.
             prefill = {f["id"]: task.data[f["id"]] for f in meta.get("form", [])
                        if f.get("prefill") and task.data.get(f["id"]) not in (None, "", [])}
-            session.add(HumanTask(
-                task_guid=guid, instance_id=row.id, case_id=row.case_id, municipality_id=row.municipality_id,
-                process_id=row.process_id, bpmn_id=task.task_spec.bpmn_id,
-                name=meta.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
-                role=role, state="open", due_at=due, deadline_rule=rule, created_at=now,
-                data=_json_ready(prefill) if prefill else None,
-                claimed_by_id=assignee, held_for_id=held_for))
+            writes.insert(HumanTask.__table__, {
+                "task_guid": guid, "instance_id": row.id, "case_id": row.case_id,
+                "municipality_id": row.municipality_id, "process_id": row.process_id,
+                "bpmn_id": task.task_spec.bpmn_id,
+                "name": meta.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+                "role": role, "state": "open", "due_at": due, "deadline_rule": rule, "created_at": now,
+                "data": _json_ready(prefill) if prefill else None, "claimed_by_id": assignee, "held_for_id": held_for,
+                "completed_by_id": None, "closed_at": None, "revision": 1})
 
-    def _record_milestones(self, session, row, wf, loaded, now, actor, started: float) -> None:
+    def _write_subscriptions(self, writes, row, before, after) -> None:
+        for guid in before.subscriptions.keys() - after.subscriptions.keys():
+            writes.add(projections.DROP_SUBSCRIPTION, {"b_instance": row.id, "b_guid": guid})
+        for guid, (name, task) in after.subscriptions.items():
+            if guid not in before.subscriptions:
+                writes.insert(MessageSubscription.__table__, {
+                    "instance_id": row.id, "task_guid": guid, "municipality_id": row.municipality_id,
+                    "case_id": row.case_id, "message_name": name,
+                    "correlation": _json_ready(task.task_spec.event_definition.details(task).correlations or {})})
+
+    def _record_milestones(self, writes, row, wf, loaded, now, actor, completed: list) -> None:
         """Record a milestone for every marked flow node that completed in this step."""
-        done = milestones.completed_marks(wf, loaded.metadata.get("milestones"), started, now, row.id)
-        if not done:
-            return
-        known = set(session.scalars(select(Milestone.task_guid).where(
-            Milestone.task_guid.in_([str(t.id) for t, _k, _d in done]))))
-        for task, key, day in done:
-            if str(task.id) in known:
-                continue
-            session.add(Milestone(
-                municipality_id=row.municipality_id, case_id=row.case_id, instance_id=row.id,
-                process_id=row.process_id, bpmn_id=task.task_spec.bpmn_id, task_guid=str(task.id),
-                key=key, date=day, recorded_at=now, actor=actor.name))
+        done = milestones.completed_marks(wf, loaded.metadata.get("milestones"), 0.0, now, row.id, tasks=completed)
+        writes.insert(Milestone.__table__, [
+            {"municipality_id": row.municipality_id, "case_id": row.case_id, "instance_id": row.id,
+             "process_id": row.process_id, "bpmn_id": task.task_spec.bpmn_id, "task_guid": str(task.id),
+             "key": key, "date": day, "recorded_at": now, "actor": actor.name}
+            for task, key, day in done], ignore_conflicts=True)  # a milestone is recorded once
+
+    @staticmethod
+    def _audit(writes: Writes, actor: Actor, action: str, municipality_id, case_id, instance_id, detail, now) -> None:
+        writes.insert(AuditEvent.__table__, {"municipality_id": municipality_id, "case_id": case_id,
+                                             "instance_id": instance_id, "actor": actor.name, "action": action,
+                                             "detail": _json_ready(detail), "at": now})
 
     def _set_owner(self, session, case: Case, user: User | None, actor: Actor, now, why: str) -> None:
         old = session.get(User, case.owner_id) if case.owner_id else None
@@ -335,24 +330,6 @@ class Engine:
         self.audit(session, actor, "case.owner", case.municipality_id, case.id, None,
                    {"from": old.username if old else None, "to": user.username if user else None,
                     "why": why}, now)
-
-    def _project_subscriptions(self, session, row, wf) -> None:
-        existing = {s.task_guid: s for s in session.scalars(
-            select(MessageSubscription).where(MessageSubscription.instance_id == row.id))}
-        waiting = set()
-        for task in wf.get_tasks(state=TaskState.WAITING):
-            ed = getattr(task.task_spec, "event_definition", None)
-            if isinstance(ed, MessageEventDefinition):
-                waiting.add(str(task.id))
-                if str(task.id) in existing:
-                    continue
-                session.add(MessageSubscription(
-                    instance_id=row.id, task_guid=str(task.id), municipality_id=row.municipality_id,
-                    case_id=row.case_id, message_name=ed.name,
-                    correlation=_json_ready(ed.details(task).correlations or {})))
-        for guid, sub in existing.items():
-            if guid not in waiting:
-                session.delete(sub)
 
     @staticmethod
     def audit(session, actor: Actor, action: str, municipality_id, case_id, instance_id, detail, now) -> None:
@@ -440,7 +417,11 @@ class Engine:
         query = select(HumanTask).where(HumanTask.id == task_id)
         if lock:
             query = query.with_for_update()
-        task = session.scalars(query.execution_options(populate_existing=True)).first()
+        return self._visible_task(session.scalars(query.execution_options(populate_existing=True)).first(),
+                                  task_id, actor)
+
+    @staticmethod
+    def _visible_task(task: HumanTask | None, task_id: int, actor: Actor) -> HumanTask:
         if task is None or (not actor.is_system and task.municipality_id != actor.municipality_id):
             raise NotFound(f"task {task_id} not found")
         if not actor.is_system and task.role not in actor.roles and not _taken_over(task, actor):
@@ -460,11 +441,20 @@ class Engine:
         and the same data: it returns the task (with ``replayed`` set) and changes
         nothing. Without a matching key a completed task answers :class:`Conflict`.
         """
+        try:
+            return self._complete(task_id, data, actor, revision, idempotency_key, fresh=False)
+        except Conflict:
+            # The first try read the task in the statement that locked its instance: if it
+            # waited for that lock, the task may have changed meanwhile. The second try
+            # reads it again under the lock, so its answer (a conflict, a replay, or the
+            # completion) is the true one.
+            return self._complete(task_id, data, actor, revision, idempotency_key, fresh=True)
+
+    def _complete(self, task_id: int, data: dict, actor: Actor, revision: int | None,
+                  idempotency_key: str | None, fresh: bool) -> HumanTask:
         with self.sessions.begin() as session:
-            instance_id = self._task_for(session, task_id, actor).instance_id
-            now = timekeeping.now(session)
-            row = self.lock_instance(session, instance_id)
-            task = self._task_for(session, task_id, actor)  # re-read under the instance lock
+            row, now, task = self._lock_step(session, task_id=task_id)
+            task = self._task_for(session, task_id, actor) if fresh else self._visible_task(task, task_id, actor)
             if task.state != "open":
                 if idempotency_key and self._is_replay(session, row, task, data, actor, idempotency_key):
                     self.audit(session, actor, "task.complete_replayed", task.municipality_id, task.case_id,
@@ -486,6 +476,7 @@ class Engine:
                 # before the step, so the owner tasks it opens go to the new owner
                 self._set_owner(session, session.get(Case, task.case_id), session.get(User, actor.user_id),
                                 actor, now, f"task:{task.bpmn_id}")
+                session.flush()
             guid = task.task_guid
 
             def apply(wf: BpmnWorkflow) -> None:
@@ -498,17 +489,24 @@ class Engine:
                 spiff_task.set_data(**clean)
                 spiff_task.run()
 
-            self.run_step(session, row, now, actor, action=apply)
-            task.state = "completed"
-            task.completed_by_id = actor.user_id
-            task.closed_at = now
-            task.data = clean
-            task.revision += 1
+            writes = Writes()
+            self.run_step(session, row, now, actor, action=apply, writes=writes)
+            # The step cancelled the task with the others that are no longer ready (+1
+            # revision); it is completed instead (+1 again).
+            closed = {"state": "completed", "completed_by_id": actor.user_id, "closed_at": now, "data": clean}
+            writes.add(projections.CLOSE_TASK, {"b_id": task.id, "b_revision": task.revision + 1, **closed},
+                       expect_one=f"task {task_id} has changed meanwhile")
+            for key, value in {**closed, "revision": task.revision + 2}.items():
+                set_committed_value(task, key, value)
             detail = {"task": task.bpmn_id, "name": task.name, "data": clean}
             if idempotency_key:
                 detail.update(task_id=task.id, idempotency_key=idempotency_key)
-            self.audit(session, actor, "task.complete", task.municipality_id, task.case_id, task.instance_id,
-                       detail, now)
+            self._audit(writes, actor, "task.complete", task.municipality_id, task.case_id, task.instance_id,
+                        detail, now)
+            try:
+                writes.execute(session)
+            except NotOneRow as exc:
+                raise Conflict(str(exc)) from None
             thrown = session.info.pop("messages_thrown", 0)
             pausepoints.pause("complete.before_commit", session)
         pausepoints.pause("complete.after_commit")
@@ -599,8 +597,7 @@ class Engine:
 
     def fire_instance(self, instance_id: int) -> None:
         with self.sessions.begin() as session:
-            now = timekeeping.now(session)
-            row = self.lock_instance(session, instance_id)
+            row, now, _ = self._lock_step(session, instance_id=instance_id)
             if row.status == "running":
                 self.fire_due(session, row, now)
 

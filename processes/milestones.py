@@ -100,17 +100,18 @@ SERVICE_TARGETS: tuple[ServiceTarget, ...] = (
 TARGET_BY_KEY = {t.key: t for t in SERVICE_TARGETS}
 
 
-def completed_marks(wf, marks: dict | None, started: float, now: datetime, instance: object = None
-                    ) -> list[tuple[object, str, date]]:
+def completed_marks(wf, marks: dict | None, started: float, now: datetime, instance: object = None,
+                    tasks: list | None = None) -> list[tuple[object, str, date]]:
     """``(spiff task, key, Danish date)`` for every marked flow node of ``wf`` that
     completed since ``started`` (a Spiff ``updated_ts``): the milestones one engine step
     records. Pure (no database): the persisted engine stores them as rows, the simulator
     (:mod:`processes.simulation`) keeps them in memory, so both date them the same way
-    (the node's ``milestone_date`` expression, else the day of ``now``)."""
+    (the node's ``milestone_date`` expression, else the day of ``now``). ``tasks``: the
+    completed tasks when the caller has them already (the engine's projection walk)."""
     if not marks:
         return []
     out = []
-    for task in wf.get_tasks(state=TaskState.COMPLETED, updated_ts=started):
+    for task in tasks if tasks is not None else wf.get_tasks(state=TaskState.COMPLETED, updated_ts=started):
         mark = marks.get(task.task_spec.bpmn_id)
         if mark is None:
             continue

@@ -12,9 +12,23 @@ from importlib.metadata import version as package_version
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
-SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+
+class InstanceConverter(BpmnWorkflowConverter):
+    """Spiff's workflow converter without the specs: an instance row stores only its own
+    state, so converting the (unchanging) spec on every save and dropping it again would
+    be wasted work, most of a save's CPU time. Loading is Spiff's own."""
+
+    def to_dict(self, workflow):
+        dct = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+
+SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure({**SPIFF_CONFIG, BpmnWorkflow: InstanceConverter}))
 SERIALIZER_VERSION = SERIALIZER.VERSION
 SPIFF_VERSION = package_version("SpiffWorkflow")
 
@@ -50,8 +64,6 @@ def instance_to_json(workflow: BpmnWorkflow) -> str:
         data = SERIALIZER.to_dict(workflow)
     finally:
         registry._encoder_mode = False
-    data.pop("spec", None)
-    data.pop("subprocess_specs", None)
     return _dumps(data)
 
 

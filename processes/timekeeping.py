@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from processes.clock import as_utc
@@ -33,6 +33,24 @@ def now(session: Session) -> datetime:
     if session.get_bind().dialect.name == "postgresql":
         return as_utc(session.scalar(text("SELECT now()")))
     return datetime.now(timezone.utc)
+
+
+def now_columns(session: Session) -> list:
+    """Columns that read "now" inside another SELECT (the engine reads the clock in the
+    same statement that locks the instance): the virtual clock, and the database clock on
+    PostgreSQL. :func:`now_from` turns the row into the time :func:`now` would give."""
+    virtual = select(ClockSetting.now).where(ClockSetting.scope == SCOPE).scalar_subquery()
+    columns = [type_coerce(virtual, ClockSetting.now.type).label("virtual_now")]
+    if session.get_bind().dialect.name == "postgresql":
+        columns.append(func.now().label("database_now"))
+    return columns
+
+
+def now_from(row) -> datetime:
+    if row.virtual_now is not None:
+        return row.virtual_now
+    database = getattr(row, "database_now", None)
+    return as_utc(database) if database is not None else datetime.now(timezone.utc)
 
 
 def is_virtual(session: Session) -> bool:
