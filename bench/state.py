@@ -17,32 +17,13 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from processes import setup  # noqa: E402
 from processes.engine import Actor  # noqa: E402
 from processes.models import ProcessInstance  # noqa: E402
 from processes.serialization import instance_from_json  # noqa: E402
-
-START = datetime(2027, 1, 4, 8, tzinfo=timezone.utc)
-CHOICES = {"situation": "ledig", "ly_udfald": "fortsat", "eskalering_handling": "rykket"}
-
-
-def answer(form: list[dict], today: str) -> dict:
-    """A plausible form: required fields filled, enums from CHOICES or their first value."""
-    data = {}
-    for field in form:
-        if field["type"] == "enum":
-            data[field["id"]] = CHOICES.get(field["id"], field["options"][0]["id"])
-        elif field["type"] == "date":
-            data[field["id"]] = today
-        elif field["type"] == "long":
-            data[field["id"]] = 10
-        elif field["type"] == "boolean":
-            data[field["id"]] = False
-        elif field["required"]:
-            data[field["id"]] = "Notat"
-    return data
-
+from long_case import START, answer  # noqa: E402
 
 def measure(rt, instance_id: int) -> tuple[int, float]:
     with rt.sessions() as s:
