@@ -341,3 +341,6 @@ def analytics_kpis(args):
         others = [k.strip() for k in args["compare"].split(",") if k.strip()]
         result = analytics.compare(db, own, others, filters, now)
     return {**result, "rows": analytics.comparison_rows(result)}
+
+
+from inbox import studio_api  # noqa: E402,F401  (the studio's endpoints on this blueprint)

@@ -185,3 +185,39 @@ def test_the_command_line_shows_the_diff_and_moves_cases_after_a_dry_run(sqlite_
         assert s.scalars(select(AuditEvent.actor).where(AuditEvent.action == "case.migrate")).all() == [
             "boegeby.procesdesigner"]
     assert _open_and_timers(rt, case.case_id) == due
+
+
+def test_the_api_shows_the_diff_and_the_dry_run_and_moves_on_confirmation(sqlite_runtime):
+    from inbox import create_app
+    from inbox.tokens import issue_token
+    from processes.models import User
+    rt = sqlite_runtime
+    case = Walk(rt, "boegeby", "fleksjob", {"overdragelse": {"visitationsdato": "2027-01-04"}})
+    municipality_id, target = _register(rt, extra_task_elsewhere(_shared_xml(rt)))
+    with rt.sessions.begin() as s:
+        s.add(ModelPublication(municipality_id=municipality_id, case_type="fleksjob", model_version_id=target,
+                               effective_from=timekeeping.now(s), comment="test", scenarios=[],
+                               published_by="test", published_at=timekeeping.now(s)))
+        tokens = {name: issue_token(s, s.scalar(select(User).where(User.username == name)))
+                  for name in ("boegeby.procesdesigner", "boegeby.sagsbehandler", "aaby.procesdesigner")}
+    http = create_app(rt, TESTING=True).test_client()
+
+    def call(method, path, user="boegeby.procesdesigner", body=None):
+        return http.open(f"/api/v1{path}", method=method, json=body,
+                         headers={"Authorization": f"Bearer {tokens[user]}"})
+    diff = call("GET", "/models/diff?case_type=fleksjob")
+    assert diff.status_code == 200
+    assert ("tjek_kontrakt", "added") in {(r["element"], r["change"]) for r in diff.json[0]["changes"]}
+    dry = call("GET", "/models/migrations?case_type=fleksjob")
+    assert dry.status_code == 200 and [(c["case_id"], c["status"]) for c in dry.json[0]["cases"]] == [
+        (case.case_id, "clean")]
+    assert call("GET", "/models/migrations", user="boegeby.sagsbehandler").status_code == 403
+    assert call("GET", "/models/migrations?case_type=fleksjob", user="aaby.procesdesigner").json[0]["cases"] == []
+    assert call("POST", "/models/migrations", body={"case_type": "fleksjob"}).json["cases"][0].get("moved") is None
+    moved = call("POST", "/models/migrations", body={"case_type": "fleksjob", "confirm": True})
+    assert moved.status_code == 200 and [c["moved"] for c in moved.json["cases"]] == [True]
+    with rt.sessions() as s:
+        assert s.scalar(select(ProcessInstance.model_version_id).where(ProcessInstance.case_id == case.case_id)) == target
+    paths = http.get("/api/v1/openapi.json").json["paths"]
+    assert {"/api/v1/models/diff", "/api/v1/models/migrations"} <= set(paths)
+    assert set(paths["/api/v1/models/migrations"]) >= {"get", "post"}
