@@ -481,8 +481,9 @@ class ModelPublication(Base):
 class AnalyticsSnapshot(Base):
     """Pre-computed manager figures (``processes.analytics.refresh``), refreshed by the
     worker: one row per municipality (NULL: national) and case type ('' = all) for the
-    standard period (12 months up to ``period_to``). ``figures`` keeps the distributions
-    the national figure merges; interfaces strip and suppress them as for live figures."""
+    standard period (12 months up to ``period_to``). ``figures`` are unsuppressed and
+    without case ids or distributions; interfaces suppress other municipalities' as for
+    live figures."""
 
     __tablename__ = "analytics_snapshot"
     id: Mapped[int] = mapped_column(primary_key=True)
