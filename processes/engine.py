@@ -557,7 +557,7 @@ class Engine:
                 raise NotFound(f"task {task_id} not found")
             if task.state != "open":
                 raise Conflict(f"task {task_id} is no longer open ({task.state})")
-            if to_user.municipality_id != actor.municipality_id or not (
+            if to_user.municipality_id != actor.municipality_id or not to_user.active or not (
                     task.role in to_user.role_keys or "teamleder" in to_user.role_keys):
                 raise InvalidInput(f"{to_user.username} cannot take a {task.role} task")
             task.claimed_by_id = to_user.id
@@ -579,7 +579,8 @@ class Engine:
             if case is None or case.municipality_id != actor.municipality_id:
                 raise NotFound(f"case {case_id} not found")
             user = session.get(User, user_id) if user_id is not None else None
-            if user_id is not None and (user is None or user.municipality_id != case.municipality_id):
+            if user_id is not None and (user is None or user.municipality_id != case.municipality_id
+                                        or not user.active):
                 raise InvalidInput("the new owner must be a user of the case's municipality",
                                    {"owner": ["Vælg en medarbejder i kommunen."]})
             old = case.owner_id

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from inbox import create_app
 from inbox.tokens import issue_token
 from processes.engine import Actor
+from processes.errors import InvalidInput
 from processes.models import AuditEvent, HumanTask, Notification, User
 from sagsflow.cli import main
 from test_inbox import Browser, start, text
@@ -228,3 +229,17 @@ def test_a_refused_password_is_explained_in_the_users_language(app, runtime):
     user.post("/sprog", {"lang": "en", "next": "/adgangskode"})
     refused = user.post("/adgangskode", {"password": "aaby.eng is my password", "password_again": "aaby.eng is my password"})
     assert refused.status_code == 422 and "The password must not contain the username." in text(refused)
+
+
+def test_a_deactivated_user_is_given_no_task_and_no_case(runtime):
+    case_id, task = start(runtime)
+    with runtime.sessions.begin() as db:
+        leader = Actor.for_user(db.scalar(select(User).where(User.username == "aaby.teamleder")))
+        gone = db.scalar(select(User).where(User.username == f"aaby.{task.role}"))
+        gone.active = False
+    with pytest.raises(InvalidInput):
+        runtime.engine.reassign_task(task.id, gone, leader)
+    with pytest.raises(InvalidInput):
+        runtime.engine.set_owner(case_id, gone.id, leader)
+    with runtime.sessions() as db:
+        assert db.get(HumanTask, task.id).claimed_by_id is None
