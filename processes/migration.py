@@ -9,12 +9,15 @@ in (a user task, a timer, a message) is reported as mapping to the same element
 unchanged, to a changed element, or as removed. An instance waiting in a removed element
 cannot migrate; one whose completed work was removed or changed is reported too.
 
-:func:`migrate_instance` moves one instance in its own engine step: Spiff's
-``migrate_workflow`` swaps the spec and resets only READY tasks, so waiting timers keep
-their start and due date; the step is audited (``case.migrate``, with the old and new
-version and the state before), and :func:`revert_instance` puts the instance back while
-nothing has happened on the new version. It uses the engine's public step
-(``Engine.run_step`` with the migrated workflow), not its internals.
+:func:`migrate_instance` moves one instance in its own transaction on the locked row:
+Spiff's ``migrate_workflow`` swaps the spec and resets only READY tasks, which become
+READY again with the same ids, so the inbox rows and the waiting timers (start and due
+date) stay as they are; the case moves, it does not advance. It is audited
+(``case.migrate``, with the old and new version and the state before), and
+:func:`revert_instance` puts the instance back while nothing has happened on the new
+version. It does not go through the engine's step (``Engine.run_step`` treats a given
+workflow as a new instance), so the projections are not rewritten: a task whose name or
+role the new version changed keeps the old name and role in the inbox until its next step.
 
 Not done yet (see the issue): recomputing a *changed* deadline from its original start,
 moving a selection or all cases, the CLI and API.
@@ -26,13 +29,18 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
+from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from processes import timekeeping
+from processes.engine import model_fault
 from processes.errors import Conflict, NotFound
 from processes.models import AuditEvent, ModelVersion, ProcessInstance
-from processes.scripting import SagsflowScriptEngine
-from processes.serialization import SERIALIZER, instance_from_json, spec_from_json
+from processes.clock import FixedClock, use_clock
+from processes.scripting import SagsflowScriptEngine, ScriptRejected, budget
+from processes.serialization import (
+    SERIALIZER, SERIALIZER_VERSION, instance_from_json, instance_to_json, spec_from_json,
+)
 
 WAITING = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 
@@ -142,8 +150,15 @@ def migrate_instance(engine, instance_id: int, version_id: int, actor) -> Instan
             sub = wf.subprocesses[sp_id]
             migrate_workflow(diff, sub, new_subs[sub.spec.name], reset_mask=TaskState.READY)
         wf.subprocess_specs = new_subs
-        row.model_version_id = target.id
-        engine.run_step(session, row, now, actor, workflow=wf)
+        # The reset READY tasks become READY again (the same task ids, so the inbox rows
+        # and timers stay as they are); nothing else runs: the case moves, it does not advance.
+        with budget(), use_clock(FixedClock(now)):
+            try:
+                wf.do_engine_steps()
+            except (WorkflowException, ScriptRejected, RecursionError, MemoryError) as exc:
+                raise model_fault(exc) from None
+        row.state, row.serializer_version = instance_to_json(wf), SERIALIZER_VERSION
+        row.model_version_id, row.updated_at = target.id, now
         session.flush()  # the instance row's version counter now counts the migration
         engine.audit(session, actor, "case.migrate", row.municipality_id, row.case_id, row.id, {
             "process": row.process_id, "from_version": old.version, "from_version_id": old.id,
@@ -168,7 +183,7 @@ def revert_instance(engine, instance_id: int, actor) -> int:
         before = event.detail["before"]
         old = session.get(ModelVersion, before["model_version_id"])
         row.state, row.serializer_version, row.model_version_id = before["state"], before["serializer_version"], old.id
-        engine.run_step(session, row, now, actor, workflow=_workflow(row, old))
+        row.updated_at = now
         engine.audit(session, actor, "case.migrate_revert", row.municipality_id, row.case_id, row.id, {
             "process": row.process_id, "from_version_id": event.detail["to_version_id"], "to_version_id": old.id}, now)
         return old.id
