@@ -65,3 +65,118 @@ def test_distributions_draw_within_their_bounds():
     assert draw(rng, {"dist": "fixed", "value": 3}) == 3
     values = [draw(rng, {"dist": "lognormal", "mean": 10, "sd": 3}) for _ in range(4000)]
     assert 9.5 < sum(values) / len(values) < 10.5
+
+
+# ------------------------------------------------------------------ kernel
+from datetime import date as _date, datetime, timedelta  # noqa: E402
+
+from sqlalchemy import select  # noqa: E402
+
+from processes import analytics, setup  # noqa: E402
+from processes.engine import Actor  # noqa: E402
+from processes.models import Case, HumanTask, Milestone, ProcessInstance  # noqa: E402
+from processes.simulation.kernel import LOCAL, Simulation  # noqa: E402
+from processes.simulation.runner import interval, simulate_variants  # noqa: E402
+from processes.simulation.variants import resolve  # noqa: E402
+
+
+def fingerprint(result) -> list:
+    return [(c.number, c.case_type, sorted((k, d) for k, d, _ in c.milestones)) for c in result.cases] + \
+        [(a.at, a.case, a.bpmn_id, sorted(a.values.items(), key=lambda kv: kv[0]).__repr__()) for a in result.actions]
+
+
+def test_the_same_seed_gives_identical_results_another_seed_others():
+    scenario = load_scenario({"period": {"years": 0.4, "warmup_weeks": 0}})
+    variant = resolve("boegeby")
+    first = Simulation(variant, scenario, 5, cases=8).run()
+    second = Simulation(variant, scenario, 5, cases=8).run()
+    other = Simulation(variant, scenario, 6, cases=8).run()
+    assert not first.faults
+    assert len(first.cases) == 8 and len(first.actions) > 40
+    assert sum(len(c.milestones) for c in first.cases) > 15
+    assert fingerprint(first) == fingerprint(second)
+    assert fingerprint(first) != fingerprint(other)
+
+
+def test_intervals_over_replications():
+    assert interval([10, 12, 14]) == {"mean": 12.0, "low": 7.03, "high": 16.97, "n": 3}
+    assert interval([5]) == {"mean": 5.0, "low": None, "high": None, "n": 1}
+    assert interval([None, None])["mean"] is None
+
+
+def test_replications_give_each_measure_an_interval_and_are_reproducible():
+    scenario = load_scenario({"period": {"years": 0.3, "warmup_weeks": 0}})
+    kwargs = dict(seed=3, replications=2, cases=5)
+    out = simulate_variants(["aaby"], scenario, **kwargs)
+    again = simulate_variants(["aaby"], scenario, **kwargs)
+    def without_timings(o):
+        return [(v["summary"], [(r["seed"], r["measures"], r["stats"]["cases"], r["stats"]["engine_steps"])
+                                for r in v["runs"]]) for v in o["variants"]]
+    assert without_timings(out) == without_timings(again)
+    summary = out["variants"][0]["summary"]
+    assert summary["cases"] == {"mean": 5.0, "low": 5.0, "high": 5.0, "n": 2}
+    lead = next(m for m in summary["lead_times"] if m["key"] == "underskrift_moede")
+    assert lead["median"]["n"] == 2 and lead["median"]["mean"] is not None
+    assert [r["seed"] for r in out["variants"][0]["runs"]] == [3, 4]
+
+
+def test_agreement_simulator_and_persisted_engine_give_the_same_milestone_dates(tmp_path):
+    """A small cohort through the simulator, then the same cases started at the same
+    moments and the same task completions (same values, same moments) through the
+    persisted engine: the milestone dates agree case for case."""
+    scenario = load_scenario({"period": {"years": 0.35, "warmup_weeks": 0}})
+    start = datetime.combine(_date.fromisoformat(scenario["start"]), datetime.min.time(), LOCAL).replace(hour=8)
+    arrivals = [(start + timedelta(days=d, hours=1), "rehabilitering") for d in (0, 1, 3, 8)]
+    for key in ("aaby", "boegeby"):
+        sim = Simulation(resolve(key), scenario, 21, arrivals_at=arrivals).run()
+        assert not sim.faults
+        rt = setup.open_installation(f"sqlite:///{tmp_path / (key + '.sqlite3')}", start=start)
+        try:
+            engine, actor = rt.engine, Actor.system("agreement")
+            case_ids: dict[int, int] = {}
+            events = sorted([(c.created_at, 0, c) for c in sim.cases] + [(a.at, 1, a) for a in sim.actions],
+                            key=lambda e: (e[0], e[1]))
+            for at, kind, item in events:
+                with rt.sessions() as s:
+                    from processes import timekeeping
+                    now = timekeeping.now(s)
+                if at > now:
+                    engine.advance_clock(at - now, actor=actor)
+                if kind == 0:
+                    row = engine.start_case(key, item.case_type, item.cpr, item.name, {}, actor, age=item.age)
+                    case_ids[item.number] = row.case_id
+                    continue
+                with rt.sessions() as s:
+                    task = s.scalars(select(HumanTask).join(ProcessInstance).where(
+                        HumanTask.case_id == case_ids[item.case], HumanTask.state == "open",
+                        HumanTask.bpmn_id == item.bpmn_id, ProcessInstance.process_id == item.process_id)
+                        .order_by(HumanTask.id)).first()
+                assert task is not None, (item.case, item.bpmn_id, at)
+                engine.complete_task(task.id, item.values, actor)
+            with rt.sessions() as s:
+                now = timekeeping.now(s)
+            if sim.end > now:
+                engine.advance_clock(sim.end - now, actor=actor)
+            with rt.sessions() as s:
+                persisted = {n: sorted((m.key, m.date) for m in s.scalars(
+                    select(Milestone).where(Milestone.case_id == cid))) for n, cid in case_ids.items()}
+            simulated = {c.number: sorted((k, d) for k, d, _ in c.milestones) for c in sim.cases}
+            assert sum(len(v) for v in simulated.values()) >= 12, simulated
+            assert simulated == persisted
+        finally:
+            rt.close()
+
+
+def test_aaby_decides_sooner_after_the_meeting_than_boegeby_on_the_same_load():
+    scenario = load_scenario({"period": {"years": 0.6, "warmup_weeks": 0}})
+    meeting_decision = analytics.LeadTime("moede_afgoerelse", "Fra møde til afgørelse", "moede_holdt",
+                                          analytics.DECISION)
+    medians = {}
+    for key in ("aaby", "boegeby"):
+        result = Simulation(resolve(key), scenario, 8, cases=24).run()
+        filters = analytics.Filters(result.start.date(), result.end.date())
+        figure = analytics.lead_time(meeting_decision, result.case_facts(), filters, result.end.date())
+        assert figure["finished"] >= 8, figure
+        medians[key] = figure["median"]["value"]
+    assert medians["aaby"] < medians["boegeby"], medians
+    assert medians["boegeby"] >= 14     # the written partshøring's 14 days' reply
