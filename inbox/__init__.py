@@ -39,7 +39,8 @@ def create_app(target: Runtime | str | None = None, **config) -> Flask:
     csrf.init_app(app)
 
     from inbox import (
-        admin, analytics, api, auth, cases, errors, formatting, limits, notifications, pages, security, studio,
+        admin, analytics, api, auth, case_search, cases, errors, formatting, limits, notifications, pages, security,
+        studio,
         tasks,
         vendor,
     )
@@ -51,6 +52,7 @@ def create_app(target: Runtime | str | None = None, **config) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(cases.bp)
+    app.register_blueprint(case_search.bp)
     app.register_blueprint(notifications.bp)
     app.register_blueprint(vendor.bp)
     app.register_blueprint(admin.bp)

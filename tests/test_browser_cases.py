@@ -147,3 +147,29 @@ def _instances(rt, case_id):
     with rt.sessions() as session:
         return [(i.id, i.process_id) for i in session.scalars(select(ProcessInstance).where(
             ProcessInstance.case_id == case_id))]
+
+
+def test_finding_a_case_and_mine_sager(server, page, sqlite_runtime):
+    from playwright.sync_api import expect
+    from test_cases_search import _start
+    _start(sqlite_runtime, "aaby", "010190-1234", "Anna Andersen")
+    _start(sqlite_runtime, "aaby", "020290-2345", "Annette Berg")
+    sign_in(page, server, "aaby.sagsbehandler")
+    page.get_by_role("navigation", name="Hovedmenu").get_by_role("link", name="Find sag").click()
+    page.get_by_label("CPR-nummer, navn eller sagsnummer").fill("0101901234")
+    page.keyboard.press("Enter")
+    results = page.locator("table.cases tbody tr")
+    expect(results).to_have_count(1)
+    expect(results.first).to_contain_text("010190-XXXX")
+    page.get_by_label("CPR-nummer, navn eller sagsnummer").fill("ann")
+    page.get_by_role("button", name="Søg").click()
+    expect(page.get_by_role("heading", name="2 sager fundet")).to_be_visible()
+    screenshot(page, "case-search")
+    assert axe_violations(page) == []
+    page.get_by_role("link", name="Annette Berg").click()
+    expect(page.get_by_role("heading", name="Annette Berg", level=1)).to_be_visible()
+
+    page.get_by_role("navigation", name="Hovedmenu").get_by_role("link", name="Mine sager").click()
+    expect(page.locator("table.cases tbody tr")).to_have_count(2)
+    screenshot(page, "mine-sager")
+    assert axe_violations(page) == []

@@ -68,4 +68,22 @@ ENGLISH = {
     "Zoom ud": "Zoom out",
     "Tastatur: piletaster flytter, + og − zoomer, 0 viser hele processen, 1 viser hvor sagen er.":
         "Keyboard: arrow keys move, + and − zoom, 0 shows the whole process, 1 shows where the case is.",
+    "Find en sag": "Find a case",
+    "CPR-nummer, navn eller sagsnummer": "CPR number, name or case number",
+    "Fx 311299-1234, Anna Andersen eller 17. Søgningen logges.":
+        "E.g. 311299-1234, Anna Andersen or 17. The search is logged.",
+    "Søg": "Search",
+    ("%(num)s sag fundet", "%(num)s sager fundet"): ("%(num)s case found", "%(num)s cases found"),
+    "Der er flere end %(n)s sager. Søg mere præcist.": "There are more than %(n)s cases. Search more precisely.",
+    "Fundne sager": "Cases found",
+    "Ingen sag i kommunen, som du har adgang til, passer på søgningen.":
+        "No case in the municipality that you have access to matches the search.",
+    "Skriv mindst to tegn af et navn, et CPR-nummer eller et sagsnummer.":
+        "Enter at least two characters of a name, a CPR number or a case number.",
+    "Mine sager": "My cases",
+    "Sager, hvor du er sagsejer. Sager med den nærmeste frist står først.":
+        "Cases you own. Cases with the nearest deadline come first.",
+    "Du er ikke sagsejer på nogen sag.": "You do not own any case.",
+    "Find sag": "Find case",
+    "Næste frist": "Next deadline",
 }
