@@ -556,7 +556,25 @@ def municipalities():
     municipality add`` validates a folder; nothing is stored on any problem)."""
     national = _national()
     problems, registered, status = [], None, 200
-    if request.method == "POST":
+    created = None  # (municipality key, username, one-time password) of a new administrator
+    admin_errors: dict = {}
+    if request.method == "POST" and request.form.get("handling") == "administrator":
+        # A municipality's administrator (the first one of a new municipality, or another):
+        # the national administrator creates the account; it manages the rest itself.
+        key = request.form.get("kommune", "")
+        try:
+            with runtime().sessions.begin() as db:
+                municipality = db.scalar(select(Municipality).where(Municipality.key == key))
+                if municipality is None:
+                    raise NotFound(f"municipality {key!r} not found")
+                user, password = users.create_user(db, current_actor(), municipality,
+                                                   request.form.get("username", ""),
+                                                   request.form.get("full_name", ""), [], timekeeping.now(db),
+                                                   is_admin=True)
+                created = (key, user.username, password)
+        except InvalidInput as exc:
+            admin_errors, status = {"kommune": key, **exc.errors}, 422
+    elif request.method == "POST":
         upload = request.files.get("mappe")
         update = request.form.get("opdater") == "ja"
         if upload is None or not upload.filename:
@@ -578,4 +596,5 @@ def municipalities():
     with runtime().sessions() as db:
         overview = _overview(db)
     return render_template("admin/municipalities.html", overview=overview, problems=problems,
-                           registered=registered, defaults=defaults), status
+                           registered=registered, defaults=defaults, created=created,
+                           admin_errors=admin_errors), status

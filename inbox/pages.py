@@ -38,7 +38,8 @@ def _page(team: bool):
 def _colleagues(db, municipality_id: int) -> dict[str, list[User]]:
     """Users of the municipality by role (whom a teamleder can give a task to)."""
     by_role: dict[str, list[User]] = {}
-    users = db.scalars(select(User).where(User.municipality_id == municipality_id).order_by(User.full_name))
+    users = db.scalars(select(User).where(User.municipality_id == municipality_id, User.active.is_(True))
+                       .order_by(User.full_name))
     for user in users:
         for role in user.role_keys:
             by_role.setdefault(role, []).append(user)

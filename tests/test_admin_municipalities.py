@@ -180,3 +180,35 @@ def test_only_the_national_administrator_registers(app, runtime):
     for path in ("/admin/brugere", "/admin/politik", "/admin/revision"):
         assert national.get(path).status_code == 403, path
     assert national.get("/").status_code == 200  # an inbox without a municipality: empty, no error
+
+
+def test_the_national_administrator_creates_a_new_municipalitys_first_administrator(app, runtime):
+    """A municipality registered from a zip has no users: the national administrator
+    creates its administrator (one-time password), who then runs the municipality."""
+    import re
+    national = Browser(app, "national.admin")
+    assert _upload(national, dalby_zip()).status_code == 200
+    form = {"handling": "administrator", "kommune": "dalby", "username": "dalby.admin",
+            "full_name": "Dorthe Dalby"}
+    response = national.post("/admin/kommuner", form)
+    assert response.status_code == 200
+    password = re.search(r'<code id="engangskode">([^<]+)</code>', text(response)).group(1)
+    with runtime.sessions() as db:
+        from processes.models import User
+        user = db.scalar(select(User).where(User.username == "dalby.admin"))
+        event = db.scalars(select(AuditEvent).where(AuditEvent.action == "user.create",
+                                                    AuditEvent.municipality_id == user.municipality_id)).one()
+        dalby_id = db.scalar(select(Municipality.id).where(Municipality.key == "dalby"))
+    assert (user.municipality_id, user.is_admin, user.must_change_password) == (dalby_id, True, True)
+    assert event.actor == "national.admin" and password not in json.dumps(event.detail)
+
+    taken = national.post("/admin/kommuner", {**form, "full_name": "En anden"})
+    assert taken.status_code == 422 and "Brugernavnet er i brug." in text(taken)
+
+    admin = Browser(app, "dalby.admin", password)
+    assert "/adgangskode" in admin.login.headers["Location"]
+    assert admin.post("/adgangskode", {"password": "dalbys egen lange kode",
+                                       "password_again": "dalbys egen lange kode"}).status_code == 302
+    users = text(admin.get("/admin/brugere"))
+    assert "dalby.admin" in users and "aaby.admin" not in users     # their own municipality only
+    assert Browser(app, "aaby.admin").post("/admin/kommuner", {**form, "username": "dalby.x"}).status_code == 403

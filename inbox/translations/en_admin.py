@@ -201,4 +201,6 @@ ENGLISH.update({
     "Adgangskoden må ikke indeholde brugernavnet.": "The password must not contain the username.",
     "Adgangskoden kan ikke bruges.": "The password cannot be used.",
     "Vælg en ny adgangskode, ikke engangskoden.": "Choose a new password, not the one-time password.",
+    "Opret en administrator for %(name)s": "Create an administrator for %(name)s",
+    "Opret administrator": "Create administrator",
 })
