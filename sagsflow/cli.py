@@ -449,6 +449,8 @@ main.add_command(eventlog_group)
 main.add_command(kpi_refresh)
 from sagsflow.model_cli import model  # noqa: E402
 main.add_command(model)
+from sagsflow.simulate_cli import simulate  # noqa: E402
+main.add_command(simulate)
 
 # ------------------------------------------------------------------------ worker
 @main.command()

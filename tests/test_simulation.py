@@ -180,3 +180,38 @@ def test_aaby_decides_sooner_after_the_meeting_than_boegeby_on_the_same_load():
         medians[key] = figure["median"]["value"]
     assert medians["aaby"] < medians["boegeby"], medians
     assert medians["boegeby"] >= 14     # the written partshøring's 14 days' reply
+
+
+# ------------------------------------------------------------------ command line
+def test_cli_simulate_prints_json_per_variant_and_writes_event_logs(tmp_path):
+    from click.testing import CliRunner
+
+    from sagsflow.cli import main
+    scenario = tmp_path / "s.json"
+    scenario.write_text(json.dumps({"period": {"years": 0.3, "warmup_weeks": 2}}))
+    out = tmp_path / "logs"
+    result = CliRunner().invoke(main, ["simulate", str(scenario), "--variants", "aaby,boegeby",
+                                       "--policy", "boegeby:rehab_partshoering_svarfrist=P10D",
+                                       "--cases", "4", "--seed", "2", "--json", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert [v["variant"] for v in data["variants"]] == ["aaby", "boegeby"]
+    assert data["variants"][0]["runs"][0]["stats"]["cases"] == 4
+    keys = {m["key"] for m in data["variants"][1]["summary"]["lead_times"]}
+    assert {"underskrift_moede", "indstilling_afgoerelse"} <= keys
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"{v}-seed2.{s}" for v in ("aaby", "boegeby") for s in ("xes", "jsonocel", "csv"))
+    assert "Milepæl" in (out / "aaby-seed2.csv").read_text(encoding="utf-8")
+
+
+def test_cli_simulate_names_the_scenario_field_in_errors(tmp_path):
+    from click.testing import CliRunner
+
+    from sagsflow.cli import main
+    scenario = tmp_path / "s.json"
+    scenario.write_text(json.dumps({"meetings": {"slots_per_day": "seks"}}))
+    result = CliRunner().invoke(main, ["simulate", str(scenario), "--variants", "aaby"])
+    assert result.exit_code != 0
+    assert "meetings.slots_per_day" in result.output
+    result = CliRunner().invoke(main, ["simulate", "--variants", "aaby", "--policy", "aaby:ukendt=P1D"])
+    assert result.exit_code != 0 and "ukendt" in result.output

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Callable
 
 from processes import analytics
+from processes.errors import InvalidInput
 from processes.simulation.kernel import Result, Simulation
 from processes.simulation.variants import Variant, resolve
 
@@ -68,7 +69,11 @@ class Job:
     seed: int
 
 
-def _run_job(job: Job, scenario: dict, cases, years, policy, database_url) -> tuple[Job, dict, dict]:
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_=" else "_" for ch in name)
+
+
+def _run_job(job: Job, scenario: dict, cases, years, policy, database_url, out_dir=None) -> tuple[Job, dict, dict]:
     sessions = None
     if database_url:
         from processes.runtime import open_runtime
@@ -77,6 +82,17 @@ def _run_job(job: Job, scenario: dict, cases, years, policy, database_url) -> tu
     result = Simulation(variant, scenario, job.seed, cases=cases, years=years).run()
     stats = {"cases": len(result.cases), "engine_steps": result.engine_steps, "seconds": round(result.seconds, 2),
              "spiff_seconds": round(result.spiff_seconds, 2), "faults": result.faults[:20]}
+    if out_dir is not None:
+        from pathlib import Path
+
+        from processes import eventlog
+        log = event_log(result)
+        stem = Path(out_dir) / f"{_safe(job.variant)}-seed{job.seed}"
+        stats["event_logs"] = []
+        for fmt, suffix in (("xes", "xes"), ("ocel", "jsonocel"), ("csv", "csv")):
+            path = stem.with_suffix(f".{suffix}")
+            path.write_bytes(eventlog.render(log, fmt))
+            stats["event_logs"].append(str(path))
     return job, run_measures(result, scenario["period"].get("warmup_weeks", 0)), stats
 
 
@@ -103,21 +119,26 @@ def summarise(per_run: list[dict]) -> dict:
 def simulate_variants(variants: list[str], scenario: dict, seed: int = 1, replications: int = 1,
                       workers: int = 1, cases: int | None = None, years: float | None = None,
                       policy: dict | None = None, database_url: str | None = None,
-                      progress: Callable[[int, int], None] | None = None) -> dict:
+                      progress: Callable[[int, int], None] | None = None, out_dir=None) -> dict:
     """Every variant, ``replications`` times each (seed, seed+1, ...; the same seeds for
     every variant, so they see the same load); the measures per run and their intervals."""
+    span = years if years is not None else scenario["period"].get("years", 1)
+    if scenario["period"].get("warmup_weeks", 0) * 7 >= span * 365:
+        raise InvalidInput("the warm-up is as long as the simulated period: nothing would be measured",
+                           {"period.warmup_weeks": [f"{scenario['period'].get('warmup_weeks', 0)} weeks is not "
+                                                    f"shorter than {span} years"]})
     jobs = [Job(v, r, seed + r) for v in variants for r in range(replications)]
     done: list[tuple[Job, dict, dict]] = []
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_run_job, job, scenario, cases, years, policy, database_url) for job in jobs]
+            futures = [pool.submit(_run_job, job, scenario, cases, years, policy, database_url, out_dir) for job in jobs]
             for future in futures:
                 done.append(future.result())
                 if progress:
                     progress(len(done), len(jobs))
     else:
         for job in jobs:
-            done.append(_run_job(job, scenario, cases, years, policy, database_url))
+            done.append(_run_job(job, scenario, cases, years, policy, database_url, out_dir))
             if progress:
                 progress(len(done), len(jobs))
     out = {"scenario": scenario.get("name"), "seed": seed, "replications": replications, "variants": []}
@@ -126,3 +147,55 @@ def simulate_variants(variants: list[str], scenario: dict, seed: int = 1, replic
         out["variants"].append({"variant": name, "summary": summarise([m for _, m, _ in runs]),
                                 "runs": [{"seed": j.seed, "stats": s, "measures": m} for j, m, s in runs]})
     return out
+
+
+# ------------------------------------------------------------------ event logs
+def event_log(result: Result):
+    """A simulated run as an :class:`processes.eventlog.EventLog`, the same events the
+    export reads from the engine's records (tasks opened, completed or withdrawn,
+    processes started and ended, milestones, letters), so ``eventlog.render`` writes it
+    in the same formats. Cases are named ``sim-<n>``; there are no citizens."""
+    from processes import eventlog
+    from processes.milestones import BY_KEY as MILESTONES
+    log = eventlog.EventLog(result.municipality, f"Simulering: {result.variant}", result.end)
+    instance_ids: dict[int, int] = {}
+    for case in result.cases:
+        log.cases[case.number] = (f"sim-{case.number}", case.created_at)
+        for instance in case.instances:
+            iid = instance_ids[id(instance)] = len(instance_ids) + 1
+            log.instances[iid] = {"case_id": case.number, "process": instance.process_id,
+                                  "status": "completed" if instance.completed_at else "running",
+                                  "model_version": None, "started_at": instance.started_at}
+            log.events.append(eventlog.LogEvent(case.number, iid, instance.process_id,
+                                                f"Proces startet: {instance.process_id}", "complete",
+                                                instance.started_at, "instance", order=iid))
+            if instance.completed_at:
+                log.events.append(eventlog.LogEvent(case.number, iid, instance.process_id,
+                                                    f"Proces afsluttet: {instance.process_id}", "complete",
+                                                    instance.completed_at, "instance", order=iid))
+        for n, (key, day, at) in enumerate(case.milestones):
+            label = MILESTONES[key].label if key in MILESTONES else key
+            log.events.append(eventlog.LogEvent(case.number, None, MILESTONES[key].process if key in MILESTONES
+                                                else None, f"Milepæl: {label}", "complete", at, "milestone",
+                                                milestone_date=day.isoformat(), order=n))
+    for number, task in enumerate(result.tasks, 1):
+        iid = instance_ids[id(task.instance)]
+        log.tasks[number] = {"case_id": task.case, "instance_id": iid, "name": task.name, "role": task.role,
+                             "bpmn_id": task.bpmn_id, "created_at": task.created_at}
+        common = dict(case_id=task.case, instance_id=iid, process=task.instance.process_id, activity=task.name,
+                      kind="task", role=task.role, bpmn_id=task.bpmn_id, task_id=number)
+        log.events.append(eventlog.LogEvent(lifecycle="schedule", time=task.created_at, order=2 * number, **common))
+        if task.state in ("completed", "cancelled") and task.closed_at is not None:
+            log.events.append(eventlog.LogEvent(
+                lifecycle="complete" if task.state == "completed" else "withdraw", time=task.closed_at,
+                order=2 * number + 1, resource=task.role if task.state == "completed" else None, **common))
+    for n, (case, at, bpmn_id, template) in enumerate(result.letters):
+        if case is not None:
+            log.events.append(eventlog.LogEvent(case, None, None, f"Brev: {template}", "complete", at, "letter",
+                                                bpmn_id=bpmn_id, order=n))
+    log.events.sort(key=lambda e: (e.time, e.case_id, eventlog._STEP_ORDER[(e.kind, e.lifecycle, e.activity[:14])],
+                                   e.order))
+    for event in log.events:
+        if event.resource and event.resource not in log.users:
+            log.users[event.resource] = event.time
+    return log
