@@ -22,9 +22,9 @@ from flask_wtf.csrf import generate_csrf
 from inbox.access import current_actor, login_required, require_role, runtime
 from inbox.tasks import iso_date
 from processes import migration, studio, timekeeping
-from processes.errors import Conflict, InvalidInput
+from processes.errors import Conflict, InvalidInput, NotFound
 from processes.library import CASE_TYPES
-from processes.models import ModelVersion
+from processes.models import ModelVersion, ProcessInstance
 
 bp = Blueprint("studio", __name__, url_prefix="/studio")
 MAX_UPLOAD = 2_000_000
@@ -299,5 +299,62 @@ def version_diff(version_id: int):
                            "new": url_for("studio.version_xml", version_id=version.id)})
         # what moving the running cases to this version would do (a dry run; nothing moves)
         page["migration"] = migration.dry_run(db, munic, version.process_id, version.id)
-        page["target"] = _version_label(version)
+        page["target"], page["target_id"] = _version_label(version), version.id
+        page["can_move"] = studio.version_in_force(db, munic, version.process_id, timekeeping.now(db)) == version.id
+        page["moved_here"] = migration.moved_to(db, munic, version.id)
     return render_template("studio/diff.html", **page)
+
+
+@bp.route("/versioner/<int:version_id>/flyt", methods=["POST"])
+@login_required
+def migrate(version_id: int):
+    """Move running cases to this version: one (``instance_id``) or all that can, each in
+    its own transaction; only to the version in force for new cases."""
+    actor = _designer()
+    with runtime().sessions() as db:
+        version = studio.visible_version(db, actor.municipality_id, version_id)
+        in_force = studio.version_in_force(db, actor.municipality_id, version.process_id, timekeeping.now(db))
+        reports = migration.dry_run(db, actor.municipality_id, version.process_id, version.id)
+    back = redirect(url_for("studio.version_diff", version_id=version_id))
+    if in_force != version.id:
+        flash(_("Sager flyttes kun til den version, der gælder for nye sager."), "error")
+        return back
+    wanted = request.form.get("instance_id", type=int)
+    moved, refused = [], []
+    for report in reports:
+        if wanted is not None and report.instance_id != wanted:
+            continue
+        try:
+            migration.migrate_instance(runtime().engine, report.instance_id, version.id, actor)
+            moved.append(report.case_id)
+        except (Conflict, NotFound):
+            refused.append(report.case_id)
+    if moved:
+        flash(_("Flyttet til version %(v)s: sag %(cases)s.", v=version.version, cases=", ".join(map(str, moved))),
+              "success")
+    if refused:
+        flash(_("Kan ikke flyttes: sag %(cases)s.", cases=", ".join(map(str, refused))), "error")
+    if not moved and not refused:
+        flash(_("Ingen sager at flytte."), "info")
+    return back
+
+
+@bp.route("/versioner/<int:version_id>/fortryd", methods=["POST"])
+@login_required
+def revert(version_id: int):
+    """Put a case moved to this version back on its previous one (while nothing has happened)."""
+    actor = _designer()
+    with runtime().sessions() as db:
+        studio.visible_version(db, actor.municipality_id, version_id)
+        row = db.get(ProcessInstance, request.form.get("instance_id", type=int) or 0)
+        found = row is not None and row.municipality_id == actor.municipality_id and row.model_version_id == version_id
+    if not found:
+        flash(_("Ingen flyttet sag at føre tilbage."), "error")
+    else:
+        try:
+            migration.revert_instance(runtime().engine, row.id, actor)
+            flash(_("Sag %(case)s er ført tilbage til sin tidligere version.", case=row.case_id), "success")
+        except Conflict:
+            flash(_("Sag %(case)s kan ikke føres tilbage: der er sket noget på den nye version.", case=row.case_id),
+                  "error")
+    return redirect(url_for("studio.version_diff", version_id=version_id))

@@ -187,3 +187,18 @@ def revert_instance(engine, instance_id: int, actor) -> int:
         engine.audit(session, actor, "case.migrate_revert", row.municipality_id, row.case_id, row.id, {
             "process": row.process_id, "from_version_id": event.detail["to_version_id"], "to_version_id": old.id}, now)
         return old.id
+
+
+def moved_to(session: Session, municipality_id: int, version_id: int) -> list[dict]:
+    """Running instances moved to ``version_id`` whose last migration event is that move."""
+    found = []
+    rows = session.scalars(select(ProcessInstance).where(
+        ProcessInstance.municipality_id == municipality_id, ProcessInstance.model_version_id == version_id,
+        ProcessInstance.status == "running")).all()
+    for row in rows:
+        event = session.scalars(select(AuditEvent).where(
+            AuditEvent.instance_id == row.id, AuditEvent.action.in_(("case.migrate", "case.migrate_revert")))
+            .order_by(AuditEvent.id.desc()).limit(1)).first()
+        if event is not None and event.action == "case.migrate" and event.detail.get("to_version_id") == version_id:
+            found.append({"case_id": row.case_id, "instance_id": row.id, "from_version": event.detail["from_version"]})
+    return found

@@ -190,6 +190,15 @@ def test_designer_adds_a_task_with_form_and_deadline_fixes_the_error_tests_publi
     assert "Test Borger" not in page.content()  # designers see case numbers, not citizens
     screenshot(page, "studio-diff-after-publish")
     assert axe_violations(page) == []
+    # move it, and put it back (nothing has happened on the new version)
+    due = sqlite_runtime.engine.open_tasks(case_id=running.case_id)[0].due_at
+    page.get_by_role("button", name=f"Flyt sag {running.case_id}").click()
+    expect(page.locator(".flash-success")).to_contain_text(f"Flyttet til version 1: sag {running.case_id}.")
+    assert [(t.bpmn_id, t.due_at) for t in sqlite_runtime.engine.open_tasks(case_id=running.case_id)] == [
+        ("foerste_samtale", due)]
+    page.get_by_role("button", name=f"Før sag {running.case_id} tilbage").click()
+    expect(page.locator(".flash-success")).to_contain_text("er ført tilbage til sin tidligere version")
+    expect(page.get_by_role("button", name=f"Flyt sag {running.case_id}")).to_be_visible()
 
     # the model list shows the new version in force, with who and why
     page.get_by_role("link", name="Processtudie").first.click()

@@ -68,7 +68,8 @@ KINDS = ("task_id", "case_id", "instance_id", "document_id", "notification_id", 
 # Who may use a route: the task's role unless listed here.
 OWNER_ROLE = {"api.reassign_task": "teamleder", "inbox.reassign": "teamleder", "cases.change_owner": "teamleder",
               **{f"studio.{name}": "procesdesigner" for name in (
-                  "editor", "draft_xml", "save", "run_tests", "publish", "draft_diff", "version_xml", "version_diff")}}
+                  "editor", "draft_xml", "save", "run_tests", "publish", "draft_diff", "version_xml", "version_diff",
+                  "migrate", "revert")}}
 # A user of the same municipality without that role gets 403, except where the object is
 # addressed to a user or role (a notification, a saved filter): then it does not exist
 # for them (404).

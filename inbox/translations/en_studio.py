@@ -126,4 +126,18 @@ ENGLISH = {
     "samme element": "same element",
     "ændret element": "changed element",
     "Ingen kørende sager på andre versioner.": "No running cases on other versions.",
+    "Sager flyttes kun til den version, der gælder for nye sager.":
+        "Cases are moved only to the version that applies to new cases.",
+    "Flyttet til version %(v)s: sag %(cases)s.": "Moved to version %(v)s: case %(cases)s.",
+    "Kan ikke flyttes: sag %(cases)s.": "Cannot be moved: case %(cases)s.",
+    "Ingen sager at flytte.": "No cases to move.",
+    "Ingen flyttet sag at føre tilbage.": "No moved case to put back.",
+    "Sag %(case)s er ført tilbage til sin tidligere version.": "Case %(case)s is back on its previous version.",
+    "Sag %(case)s kan ikke føres tilbage: der er sket noget på den nye version.":
+        "Case %(case)s cannot be put back: something has happened on the new version.",
+    "Flyt sag %(id)s": "Move case %(id)s",
+    "Flyt alle sager, der kan flyttes": "Move all cases that can move",
+    "Flyttet hertil": "Moved here",
+    "Sag %(id)s (fra version %(v)s)": "Case %(id)s (from version %(v)s)",
+    "Før sag %(id)s tilbage": "Put case %(id)s back",
 }
