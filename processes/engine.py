@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import select, text, update
@@ -334,7 +334,8 @@ class Engine:
     @staticmethod
     def audit(session, actor: Actor, action: str, municipality_id, case_id, instance_id, detail, now) -> None:
         session.add(AuditEvent(municipality_id=municipality_id, case_id=case_id, instance_id=instance_id,
-                               actor=actor.name, action=action, detail=_json_ready(detail), at=now))
+                               actor=actor.name, action=action, detail=_json_ready(detail), at=now,
+                               recorded_at=datetime.now(timezone.utc)))
 
     # ------------------------------------------------------------ operations
     def start_case(self, municipality_key: str, case_type: str, cpr: str, citizen_name: str,

@@ -266,7 +266,8 @@ class AuditEvent(Base):
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(100))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    at: Mapped[datetime] = mapped_column(index=True)
+    at: Mapped[datetime] = mapped_column(index=True)  # the case clock (virtual on a demo)
+    recorded_at: Mapped[Optional[datetime]]  # the wall clock when written, where known
 
 
 class Outbox(Base):

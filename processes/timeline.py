@@ -6,7 +6,7 @@ finished, with who and when.
 Read from the audit log, the task and deadline projections and the outbox; views
 (``case.view``, ``task.view``) and other reading are not events of the case. ``at`` is
 the case clock (the virtual clock on a demo installation); ``recorded_at`` is when it
-was written by the wall clock, where the row knows it (letters sent by the worker).
+was written by the wall clock, where the audit row knows it.
 """
 from __future__ import annotations
 
@@ -42,6 +42,15 @@ class Entry:
     detail: dict[str, Any] = field(default_factory=dict)
     task: HumanTask | None = None
     order: int = 0
+    recorded_at: datetime | None = None
+
+    @property
+    def real_time(self) -> datetime | None:
+        """The wall-clock time the event was written, where it differs from the case
+        clock by more than a minute (a demo's virtual clock, a simulation)."""
+        if self.recorded_at is None or abs((self.recorded_at - self.at).total_seconds()) <= 60:
+            return None
+        return self.recorded_at
 
 
 def case_timeline(session: Session, case_id: int) -> list[Entry]:
@@ -72,7 +81,7 @@ def case_timeline(session: Session, case_id: int) -> list[Entry]:
         if event.action == "case.start":  # the first starts the case, later ones a process in it (hand-off)
             kind, started = ("process_started" if started else kind), True
         entries.append(Entry(event.at, kind, event.actor, instance.process_id if instance else None, detail, task,
-                             order=0 if event.action == "case.start" else 2))
+                             order=0 if event.action == "case.start" else 2, recorded_at=event.recorded_at))
     for breach in session.scalars(select(DeadlineEvent).where(DeadlineEvent.case_id == case_id)):
         timer = meta_of.get(breach.instance_id, {}).get("timers", {}).get(breach.bpmn_id, {})
         entries.append(Entry(breach.fired_at, "deadline_breached", None, breach.process_id,

@@ -75,3 +75,19 @@ def test_breaches_reassignments_and_owner_changes_are_on_the_timeline(sqlite_run
     assert "Sagsejer: aaby.kollega" in shown
     assert "Teamleder (Aaby)" in shown
     assert shown.index("Frist overskredet Frist") < shown.index("Opgave givet til aaby.kollega")
+
+
+def test_the_real_time_is_shown_where_it_differs_from_the_case_clock(sqlite_runtime, app):
+    """The tests run on a virtual clock in 2027: every audited event also says when it
+    was really recorded; an event recorded on the case's own time says nothing more."""
+    from datetime import datetime, timedelta, timezone
+    from processes.timeline import Entry
+    w = late_preparation(sqlite_runtime)
+    with sqlite_runtime.sessions() as session:
+        started = next(e for e in case_timeline(session, w.case_id) if e.kind == "case_started")
+    real = started.real_time
+    assert real is not None and abs(real - datetime.now(timezone.utc)) < timedelta(minutes=10)
+    shown = _timeline_text(text(Browser(app, "aaby.teamleder").get(f"/sager/{w.case_id}")))
+    assert "registreret" in shown
+    same = Entry(at=real, kind="case_started", recorded_at=real + timedelta(seconds=5))
+    assert same.real_time is None

@@ -40,9 +40,10 @@ ENGLISH = {
     "Opgave givet til dig": "Task given to you",
     "Din frist er overskredet": "Your deadline has passed",
     "Tidslinje": "Timeline",
-    "Alt, der er sket i sagen, ældst først: opgaver, frister, breve, afgørelser, fordelinger og ændringer. Tiden er sagens ur.":
+    "Alt, der er sket i sagen, ældst først: opgaver, frister, breve, afgørelser, fordelinger og ændringer. "
+    "Tiden er sagens ur; hvor den virkelige tid er en anden, står den under.":
         "Everything that happened in the case, oldest first: tasks, deadlines, letters, decisions, reassignments "
-        "and changes. Times are the case clock.",
+        "and changes. Times are the case clock; where the real time differs, it is shown below.",
     "Tid": "Time",
     "Hændelse": "Event",
     "Hvem": "Who",
@@ -86,4 +87,5 @@ ENGLISH = {
     "Du er ikke sagsejer på nogen sag.": "You do not own any case.",
     "Find sag": "Find case",
     "Næste frist": "Next deadline",
+    "registreret %(when)s": "recorded %(when)s",
 }
