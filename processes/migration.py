@@ -19,8 +19,8 @@ version. It does not go through the engine's step (``Engine.run_step`` treats a 
 workflow as a new instance), so the projections are not rewritten: a task whose name or
 role the new version changed keeps the old name and role in the inbox until its next step.
 
-Not done yet (see the issue): recomputing a *changed* deadline from its original start,
-moving a selection or all cases, the CLI and API.
+A waiting timer whose element changed is recomputed from its original start (as
+``policy apply`` does) in an engine step on the moved case, so the due dates shown follow.
 """
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    DurationTimerEventDefinition, TimeDateEventDefinition, TimerEventDefinition,
+)
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
@@ -37,7 +40,9 @@ from processes.engine import model_fault
 from processes.errors import Conflict, NotFound
 from processes.models import AuditEvent, ModelVersion, ProcessInstance
 from processes.clock import FixedClock, use_clock
-from processes.scripting import SagsflowScriptEngine, ScriptRejected, budget
+from processes.scripting import (
+    RestrictedEnvironment, SagsflowScriptEngine, ScriptRejected, budget, end_of_danish_day, parse_duration,
+)
 from processes.serialization import (
     SERIALIZER, SERIALIZER_VERSION, instance_from_json, instance_to_json, spec_from_json,
 )
@@ -124,6 +129,43 @@ def _workflow(row: ProcessInstance, version: ModelVersion):
     return instance_from_json(row.state, spec, subs, row.serializer_version, script_engine=engine)
 
 
+def _recompute(wf, changed_timers: dict[str, str], target: ModelVersion) -> list[dict]:
+    """Set each changed waiting timer's due date from its original start under the new
+    expression (as ``policy apply`` moves a deadline): a duration counts from when the
+    timer was reached, a date is evaluated again; a tagged deadline ends at the end of
+    its Danish day. Returns the moves."""
+    moves = []
+    meta = target.metadata_json.get("timers") or {}
+    env = RestrictedEnvironment()
+    for workflow in [wf, *wf.subprocesses.values()]:
+        for task in workflow.tasks.values():
+            old_expression = changed_timers.get(str(task.id))
+            ed = getattr(task.task_spec, "event_definition", None)
+            if old_expression is None or task.state != TaskState.WAITING or not isinstance(ed, TimerEventDefinition):
+                continue
+            event_value = task.internal_data.get("event_value")
+            if event_value is None:
+                continue
+            old_due = TimerEventDefinition.get_datetime(event_value)
+            data = dict(task.data)
+            if isinstance(ed, DurationTimerEventDefinition):
+                old_duration = parse_duration(env.evaluate(old_expression, data))
+                began = old_due - TimerEventDefinition.get_timedelta_from_end(old_duration, old_due)
+                new_duration = parse_duration(env.evaluate(ed.expression, data))
+                new_due = began + TimerEventDefinition.get_timedelta_from_start(new_duration, began)
+            elif isinstance(ed, TimeDateEventDefinition):
+                new_due = TimerEventDefinition.get_datetime(env.evaluate(ed.expression, data))
+            else:
+                continue
+            info = meta.get(task.task_spec.bpmn_id, {})
+            if info.get("deadline") and info.get("attached_to"):
+                new_due = end_of_danish_day(new_due)
+            if new_due != old_due:
+                task.internal_data["event_value"] = new_due.isoformat()
+                moves.append({"timer": task.task_spec.bpmn_id, "from": old_due.isoformat(), "to": new_due.isoformat()})
+    return moves
+
+
 def migrate_instance(engine, instance_id: int, version_id: int, actor) -> InstanceReport:
     """Move one running instance to ``version_id`` in one engine step, if the dry run
     allows it; audited with the old and new version. Raises Conflict if it cannot move."""
@@ -144,6 +186,12 @@ def migrate_instance(engine, instance_id: int, version_id: int, actor) -> Instan
             raise Conflict("the instance cannot move: " + "; ".join(report.reasons))
         before = {"state": row.state, "model_version_id": old.id, "serializer_version": row.serializer_version}
         top, subs = diff_workflow(SERIALIZER.registry, wf, new_spec, new_subs)
+        # Changed deadlines are recomputed after the move from their original start: what
+        # each waiting timer of a changed element read before (its expression and due date).
+        changed_timers = {str(t.id): t.task_spec.event_definition.expression
+                          for diff in [top, *[d for d in subs.values() if d is not None]] for t in diff.changed
+                          if t.state == TaskState.WAITING
+                          and isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)}
         # Only READY tasks are re-predicted: WAITING timers keep their start and due date.
         migrate_workflow(top, wf, new_spec, reset_mask=TaskState.READY)
         for sp_id, diff in subs.items():
@@ -159,11 +207,16 @@ def migrate_instance(engine, instance_id: int, version_id: int, actor) -> Instan
                 raise model_fault(exc) from None
         row.state, row.serializer_version = instance_to_json(wf), SERIALIZER_VERSION
         row.model_version_id, row.updated_at = target.id, now
-        session.flush()  # the instance row's version counter now counts the migration
+        session.flush()
+        moved_deadlines = []
+        if changed_timers:  # an engine step on the moved case rewrites the timers and due dates
+            engine.run_step(session, row, now, actor,
+                            action=lambda moved: moved_deadlines.extend(_recompute(moved, changed_timers, target)))
+        instance_version = session.scalar(select(ProcessInstance.version).where(ProcessInstance.id == row.id))
         engine.audit(session, actor, "case.migrate", row.municipality_id, row.case_id, row.id, {
             "process": row.process_id, "from_version": old.version, "from_version_id": old.id,
             "to_version": target.version, "to_version_id": target.id, "status": report.status,
-            "instance_version": row.version, "before": before}, now)
+            "instance_version": instance_version, "deadlines": moved_deadlines, "before": before}, now)
     return report
 
 
@@ -182,6 +235,16 @@ def revert_instance(engine, instance_id: int, actor) -> int:
             raise Conflict("something has happened on the new version since the migration; it cannot be reverted")
         before = event.detail["before"]
         old = session.get(ModelVersion, before["model_version_id"])
+        moved = {m["timer"]: m["from"] for m in event.detail.get("deadlines") or []}
+        if moved:  # a step puts the recomputed deadlines back, so the due dates shown follow
+            def restore(wf):
+                for workflow in [wf, *wf.subprocesses.values()]:
+                    for task in workflow.tasks.values():
+                        bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+                        if bpmn_id in moved and task.state == TaskState.WAITING:
+                            task.internal_data["event_value"] = moved[bpmn_id]
+            engine.run_step(session, row, now, actor, action=restore)
+            row = engine.lock_instance(session, instance_id)  # the step wrote the row
         row.state, row.serializer_version, row.model_version_id = before["state"], before["serializer_version"], old.id
         row.updated_at = now
         engine.audit(session, actor, "case.migrate_revert", row.municipality_id, row.case_id, row.id, {

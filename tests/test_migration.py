@@ -221,3 +221,35 @@ def test_the_api_shows_the_diff_and_the_dry_run_and_moves_on_confirmation(sqlite
     paths = http.get("/api/v1/openapi.json").json["paths"]
     assert {"/api/v1/models/diff", "/api/v1/models/migrations"} <= set(paths)
     assert set(paths["/api/v1/models/migrations"]) >= {"get", "post"}
+
+
+def test_a_changed_deadline_is_recomputed_from_its_original_start(sqlite_runtime):
+    import re
+    rt = sqlite_runtime
+    case = Walk(rt, "boegeby", "fleksjob", {"overdragelse": {"visitationsdato": "2027-01-04"}})
+    case.at("2027-01-12")
+    assert case.due("foerste_samtale") == "2027-01-25"
+    shared = _shared_xml(rt)
+    block = re.search(r'<bpmn:boundaryEvent id="frist_foerste_samtale".*?</bpmn:boundaryEvent>', shared, re.S).group(0)
+    stricter = re.sub(r"(<bpmn:timeDate[^>]*>)[^<]*(</bpmn:timeDate>)",
+                      r"\1subtract_duration(add_duration(visitationsdato, policy[&quot;fj_foerste_samtale&quot;]), &quot;P1W&quot;)\2",
+                      block)
+    assert stricter != block
+    _, target = _register(rt, shared.replace(block, stricter))
+    with rt.sessions() as s:
+        instance_id = s.scalar(select(ProcessInstance.id).where(ProcessInstance.case_id == case.case_id))
+    report = migration.migrate_instance(rt.engine, instance_id, target, Actor.system("boegeby.procesdesigner"))
+    assert report.status == "changed"
+    # two weeks from the visitation on 2027-01-04, to the end of that Danish day
+    assert case.due("foerste_samtale") == "2027-01-18"
+    assert case.timers() == {"frist_foerste_samtale": "2027-01-18"}
+    with rt.sessions() as s:
+        audit = s.scalars(select(AuditEvent).where(AuditEvent.action == "case.migrate")).one()
+        assert [m["timer"] for m in audit.detail["deadlines"]] == ["frist_foerste_samtale"]
+    designer = Actor.system("boegeby.procesdesigner")
+    migration.revert_instance(rt.engine, instance_id, designer)  # back: the old deadline again
+    assert case.timers() == {"frist_foerste_samtale": "2027-01-25"}
+    migration.migrate_instance(rt.engine, instance_id, target, designer)
+    assert case.due("foerste_samtale") == "2027-01-18"
+    case.end_of("2027-01-18")
+    assert case.ready() == {"foerste_samtale": "sagsbehandler", "eskaler_foerste_samtale": "teamleder"}
