@@ -414,7 +414,8 @@ def _label(version: ModelVersion | None) -> str | None:
 
 def _audit(session, actor: str, action: str, municipality_id: int, detail: dict, now: datetime) -> None:
     session.add(AuditEvent(municipality_id=municipality_id, actor=actor, action=action,
-                           detail=json.loads(json.dumps(detail, default=str)), at=now))
+                           detail=json.loads(json.dumps(detail, default=str)), at=now,
+                           recorded_at=datetime.now(timezone.utc)))
 
 
 # ---------------------------------------------------------------------------- diff
