@@ -46,8 +46,8 @@ def _shared_xml(rt) -> str:
         return s.get(ModelVersion, version_in_force(s, municipality_id, "fleksjob", timekeeping.now(s))).bpmn_xml
 
 
-def test_a_case_waiting_on_its_first_talk_maps_cleanly_to_a_version_with_an_extra_task_elsewhere(sqlite_runtime):
-    rt = sqlite_runtime
+def test_a_case_waiting_on_its_first_talk_maps_cleanly_to_a_version_with_an_extra_task_elsewhere(runtime):
+    rt = runtime
     case = Walk(rt, "boegeby", "fleksjob", {"overdragelse": {"visitationsdato": "2027-01-04"}})
     assert case.ready() == {"foerste_samtale": "sagsbehandler"}
     with rt.sessions() as s:
@@ -63,8 +63,8 @@ def test_a_case_waiting_on_its_first_talk_maps_cleanly_to_a_version_with_an_extr
         ("foerste_samtale", "same"), ("frist_foerste_samtale", "same")}
 
 
-def test_a_case_waiting_in_a_removed_task_is_reported_and_one_in_a_changed_deadline_too(sqlite_runtime):
-    rt = sqlite_runtime
+def test_a_case_waiting_in_a_removed_task_is_reported_and_one_in_a_changed_deadline_too(runtime):
+    rt = runtime
     with rt.sessions() as s:
         municipality_id = s.scalar(select(Municipality.id).where(Municipality.key == "boegeby"))
         shared_id = version_in_force(s, municipality_id, "fleksjob", timekeeping.now(s))
@@ -98,8 +98,8 @@ def _open_and_timers(rt, case_id):
     return tasks, timers
 
 
-def test_moving_a_case_keeps_its_deadline_to_the_minute_is_audited_and_can_be_reverted(sqlite_runtime):
-    rt = sqlite_runtime
+def test_moving_a_case_keeps_its_deadline_to_the_minute_is_audited_and_can_be_reverted(runtime):
+    rt = runtime
     case = Walk(rt, "boegeby", "fleksjob", {"overdragelse": {"visitationsdato": "2027-01-04"}})
     case.at("2027-01-12")  # a week on: a restarted 3-week timer would now fall on 2027-02-02
     assert case.due("foerste_samtale") == "2027-01-25"
@@ -131,8 +131,8 @@ def test_moving_a_case_keeps_its_deadline_to_the_minute_is_audited_and_can_be_re
         migration.revert_instance(rt.engine, instance_id, designer)
 
 
-def test_a_case_in_a_removed_task_is_refused_and_left_alone(sqlite_runtime):
-    rt = sqlite_runtime
+def test_a_case_in_a_removed_task_is_refused_and_left_alone(runtime):
+    rt = runtime
     with rt.sessions() as s:
         municipality_id = s.scalar(select(Municipality.id).where(Municipality.key == "boegeby"))
         shared_id = version_in_force(s, municipality_id, "fleksjob", timekeeping.now(s))
@@ -154,10 +154,10 @@ def test_a_case_in_a_removed_task_is_refused_and_left_alone(sqlite_runtime):
     assert case.ready() == {"forbered_samtale": "sagsbehandler"}
 
 
-def test_the_command_line_shows_the_diff_and_moves_cases_after_a_dry_run(sqlite_runtime):
+def test_the_command_line_shows_the_diff_and_moves_cases_after_a_dry_run(runtime):
     from click.testing import CliRunner
     from sagsflow.cli import main
-    rt = sqlite_runtime
+    rt = runtime
     case = Walk(rt, "boegeby", "fleksjob", {"overdragelse": {"visitationsdato": "2027-01-04"}})
     due = _open_and_timers(rt, case.case_id)
     municipality_id, target = _register(rt, extra_task_elsewhere(_shared_xml(rt)))
@@ -187,11 +187,11 @@ def test_the_command_line_shows_the_diff_and_moves_cases_after_a_dry_run(sqlite_
     assert _open_and_timers(rt, case.case_id) == due
 
 
-def test_the_api_shows_the_diff_and_the_dry_run_and_moves_on_confirmation(sqlite_runtime):
+def test_the_api_shows_the_diff_and_the_dry_run_and_moves_on_confirmation(runtime):
     from inbox import create_app
     from inbox.tokens import issue_token
     from processes.models import User
-    rt = sqlite_runtime
+    rt = runtime
     case = Walk(rt, "boegeby", "fleksjob", {"overdragelse": {"visitationsdato": "2027-01-04"}})
     municipality_id, target = _register(rt, extra_task_elsewhere(_shared_xml(rt)))
     with rt.sessions.begin() as s:
@@ -223,9 +223,9 @@ def test_the_api_shows_the_diff_and_the_dry_run_and_moves_on_confirmation(sqlite
     assert set(paths["/api/v1/models/migrations"]) >= {"get", "post"}
 
 
-def test_a_changed_deadline_is_recomputed_from_its_original_start(sqlite_runtime):
+def test_a_changed_deadline_is_recomputed_from_its_original_start(runtime):
     import re
-    rt = sqlite_runtime
+    rt = runtime
     case = Walk(rt, "boegeby", "fleksjob", {"overdragelse": {"visitationsdato": "2027-01-04"}})
     case.at("2027-01-12")
     assert case.due("foerste_samtale") == "2027-01-25"
