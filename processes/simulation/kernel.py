@@ -308,13 +308,15 @@ class Simulation:
             steps += 1
             spent.charge()
 
+        _prune_events(wf)
         with budget() as spent, use_clock(FixedClock(now)):
             try:
                 wf.refresh_timers()
                 if action is not None:
                     action(wf)
+                    _prune_events(wf)
                 wf.do_engine_steps(did_complete_task=counted)
-            except (WorkflowException, ScriptRejected, RecursionError, MemoryError) as exc:
+            except (WorkflowException, ScriptRejected, RecursionError, MemoryError, AttributeError) as exc:
                 fault = model_fault(exc)
                 self.faults.append(f"case {instance.case.number} {instance.process_id}: {fault}")
                 return
@@ -478,7 +480,7 @@ class Simulation:
         if task.bpmn_id in self.at_once or (task.bpmn_id == "skriv_indstilling" and "på mødet" in task.name):
             return opened
         if task.due_at is not None and not task.bpmn_id.startswith(ESCALATION_PREFIX):
-            share = rng.uniform(*durations["deadline_share"])
+            share = rng.uniform(*(self._duration(task.bpmn_id, "deadline_share") or durations["deadline_share"]))
             day = (opened + (task.due_at - task.created_at) * share).date()
         else:
             wait = durations["escalation_wait"] if task.bpmn_id.startswith(ESCALATION_PREFIX) else (
@@ -587,6 +589,17 @@ class Simulation:
         return Result(self.variant.name, self.variant.municipality, self.seed, self.start, self.end, self.cases,
                       self.tasks, self.actions, self.letters, self.faults, self.engine_steps, self.spiff_seconds,
                       _time.perf_counter() - began)
+
+
+def _prune_events(wf: BpmnWorkflow) -> None:
+    """Forget waiting event tasks that are no longer in the task tree (a loop back rebuilt
+    their branch). The persisted engine never sees them, because its workflow is read from
+    the stored state at every step; a workflow kept in memory would try to update them."""
+    for manager in {id(w.event_manager): w.event_manager for w in (wf, *wf.subprocesses.values())
+                    if hasattr(w, "event_manager")}.values():
+        for task_id, task in list(manager.tasks.items()):
+            if task.parent is None or task.workflow.tasks.get(task_id) is not task:
+                manager.tasks.pop(task_id, None)
 
 
 def simulate(variant: Variant, scenario: dict, seed: int, **kwargs) -> Result:

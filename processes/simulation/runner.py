@@ -39,19 +39,28 @@ def interval(values: list[float]) -> dict:
     return {"mean": round(mean, 2), "low": round(mean - half, 2), "high": round(mean + half, 2), "n": len(values)}
 
 
-def run_measures(result: Result, warmup_weeks: int) -> dict:
+def raw_measures(result: Result, warmup_weeks: int) -> dict:
     """The analytics measures of one run, over the cases whose intervals start after the
-    warm-up, open intervals censored at the end of the period."""
+    warm-up, open intervals censored at the end of the period (with the distributions,
+    so runs can be pooled by :func:`processes.analytics.merge`)."""
     filters = analytics.Filters(result.start.date() + timedelta(weeks=warmup_weeks), result.end.date())
-    figures = analytics.measures(result.case_facts(), result.deadline_facts(), result.task_facts(),
-                                 result.instance_facts(), filters, result.end)
+    return analytics.measures(result.case_facts(), result.deadline_facts(), result.task_facts(),
+                              result.instance_facts(), filters, result.end)
+
+
+def with_means(figures: dict) -> dict:
     for measure in figures["lead_times"]:
         # the mean of the finished intervals, from the measure's own distribution (the
         # national evaluation reports means)
         done = [(days, n) for days, censored, n in measure.get("hist", []) if not censored]
         count = sum(n for _, n in done)
         measure["mean"] = round(sum(d * n for d, n in done) / count, 2) if count else None
-    return strip_internal(analytics.without_case_ids(figures))
+    return figures
+
+
+def run_measures(result: Result, warmup_weeks: int) -> dict:
+    """:func:`raw_measures` with the mean of each lead time, without case ids and distributions."""
+    return strip_internal(analytics.without_case_ids(with_means(raw_measures(result, warmup_weeks))))
 
 
 def strip_internal(value):

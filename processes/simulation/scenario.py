@@ -75,7 +75,8 @@ def _distributions(raw: dict):
             yield f"durations.{key}", durations[key]
     for task, spec in (durations.get("tasks") or {}).items():
         for key, value in spec.items():
-            yield f"durations.tasks.{task}.{key}", value
+            if key != "deadline_share":
+                yield f"durations.tasks.{task}.{key}", value
     for role, value in (durations.get("work_hours") or {}).items():
         yield f"durations.work_hours.{role}", value
     for task, value in ((raw.get("delays") or {}).get("replies") or {}).items():
