@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from processes.errors import InvalidInput
-from processes.simulation.runner import simulate_variants
 from processes.simulation.scenario import load_scenario
 from processes.simulation.variants import parse_changes
 
@@ -50,6 +49,8 @@ def _days(interval: dict) -> str:
 def simulate(ctx, scenario, variants, policies, cases, years, seed, replications, workers, as_json, out_dir):
     """Run the case load of SCENARIO (default: the calibrated default scenario) through
     each variant's real models and policy on a virtual clock."""
+    # imported here: the kernel needs SimPy, which no other command needs
+    from processes.simulation.runner import simulate_variants
     loaded = load_scenario(scenario)
     names = [v.strip() for v in variants.split(",") if v.strip()]
     if not names:
