@@ -24,7 +24,7 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import TaskNotFoundException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from processes import absence, milestones, notices, pausepoints, projections, timekeeping
+from processes import absence, compaction, letters, milestones, notices, pausepoints, projections, timekeeping
 from processes.catalogue import LoadedSpec, SpecCache, version_in_force
 from processes.clock import FixedClock, use_clock
 from processes.errors import Conflict, Forbidden, InvalidInput, ModelFault, NotFound, SagsflowError
@@ -91,6 +91,10 @@ class Engine:
     ``sessions`` is a SQLAlchemy sessionmaker. Time comes from the database clock, or the
     virtual clock where the installation has one (:mod:`processes.timekeeping`).
     """
+
+    # Finished loop iterations leave the stored task tree (processes/compaction.py); off
+    # only to compare a compacted case with an uncompacted one.
+    compact_state = True
 
     def __init__(self, sessions: sessionmaker[Session], specs: SpecCache | None = None):
         self.sessions = sessions
@@ -163,12 +167,12 @@ class Engine:
         if workflow is None:
             wf, loaded = self._load(session, row, effects)
             before = projections.project(wf, loaded.metadata)
-        else:  # a new instance: nothing projected yet
+        else:  # a new instance (nothing projected yet), or one moved to another version
             wf, loaded = workflow, self._spec(session, row.model_version_id)
             wf.script_engine.service = self._service_handler(effects)
             wf.script_engine.deadline_timers = _deadline_timers(loaded)
             wf.script_engine.timers = loaded.metadata.get("timers") or {}
-            before = projections.EMPTY
+            before = projections.from_database(session, row.id) if row.state else projections.EMPTY
         # One budget for all model code of the step; every engine task costs from it too,
         # so a model looping through script tasks and gateways stops as well.
         with budget() as spent, use_clock(FixedClock(now)):
@@ -195,17 +199,12 @@ class Engine:
         # next step (an intermediate throw event followed by more steps).
         events = wf.get_events()
         after = projections.project(wf, loaded.metadata, completed_since=effects.started)
-        values = {"state": instance_to_json(wf), "serializer_version": SERIALIZER_VERSION,
-                  "spiff_version": SPIFF_VERSION, "updated_at": now, "next_due_at": after.next_due_at}
+        values = {"serializer_version": SERIALIZER_VERSION, "spiff_version": SPIFF_VERSION, "updated_at": now,
+                  "next_due_at": after.next_due_at}
         if wf.is_completed() and row.status != "completed":
             values.update(status="completed", completed_at=now)
             self._audit(writes, actor, "instance.complete", row.municipality_id, row.case_id, row.id,
                         {"process": row.process_id}, now)
-        writes.add(projections.SAVE_INSTANCE, {"b_id": row.id, **values})
-        # The row object is what the caller sees; the UPDATE above is its flush.
-        for key, value in values.items():
-            set_committed_value(row, key, value)
-        set_committed_value(row, "version", row.version + 1)
         self._write_timers(writes, row, wf, before, after, now)
         self._write_tasks(session, writes, row, loaded, before, after, now)
         self._write_subscriptions(writes, row, before, after)
@@ -225,13 +224,35 @@ class Engine:
             "kind": "letter", "idempotency_key": f"letter:{row.id}:{guid}", "created_at": now,
             "next_attempt_at": now, "sent_at": None, "last_error": None,
             "payload": {"template": template, "params": params, "process_id": row.process_id,
-                        "bpmn_id": bpmn_id, "task_guid": guid}}
+                        "bpmn_id": bpmn_id, "task_guid": guid, **self._letter_snapshot(wf, loaded, guid)}}
             for guid, bpmn_id, template, params in effects.letters], ignore_conflicts=True)
+        # Last, once everything above has read the finished tasks it needed: finished
+        # loop iterations leave the live tree, so the state stays bounded (see compaction).
+        if self.compact_state:
+            compaction.compact(wf)
+        values["state"] = instance_to_json(wf)
+        writes.add(projections.SAVE_INSTANCE, {"b_id": row.id, **values})
+        # The row object is what the caller sees; the UPDATE above is its flush.
+        for key, value in values.items():
+            set_committed_value(row, key, value)
+        set_committed_value(row, "version", row.version + 1)
         session.info["messages_thrown"] = session.info.get("messages_thrown", 0) + thrown
         if session.get_bind().dialect.name == "postgresql" and (
                 thrown or effects.letters
                 or (row.next_due_at is not None and row.next_due_at - now <= WAKE_WORKERS_WITHIN)):
             writes.add(_NOTIFY_WORK)
+
+    @staticmethod
+    def _letter_snapshot(wf, loaded, guid: str) -> dict:
+        """The data a letter is written from, taken when it is queued: its service task's
+        data and the labels of the enum values the forms before it set. The worker renders
+        the letter later, when the task may have left the live tree (compaction)."""
+        try:
+            task = wf.get_task_from_id(_uuid(guid))
+        except TaskNotFoundException:
+            return {}
+        tasks_meta = (loaded.metadata or {}).get("tasks", {})
+        return {"data": _json_ready(dict(task.data)), "labels": letters.enum_labels(wf, tasks_meta, before=task)}
 
     def _write_timers(self, writes, row, wf, before, after, now) -> None:
         """Write the timer rows that changed and record the deadlines that fired."""

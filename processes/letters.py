@@ -267,9 +267,13 @@ def enum_labels(wf, tasks_meta: dict, before=None) -> dict[str, dict[str, str]]:
 
 
 def letter_data(session: Session, specs: SpecCache, instance_id: int | None,
-                task_guid: str | None) -> tuple[dict, dict[str, dict[str, str]]]:
+                task_guid: str | None, snapshot: dict | None = None) -> tuple[dict, dict[str, dict[str, str]]]:
     """The process data the letter task saw (the workflow's data if the task is gone) and
-    the labels of its enum values (:func:`enum_labels`)."""
+    the labels of its enum values (:func:`enum_labels`). ``snapshot``: what the engine
+    stored in the outbox row when it queued the letter (``data``, ``labels``); used when
+    present, since the task may have left the live tree since (processes/compaction.py)."""
+    if snapshot and "data" in snapshot:
+        return dict(snapshot["data"]), dict(snapshot.get("labels") or {})
     if instance_id is None:
         return {}, {}
     row = session.get(ProcessInstance, instance_id)
@@ -281,7 +285,11 @@ def letter_data(session: Session, specs: SpecCache, instance_id: int | None,
     task = None
     if task_guid:
         from uuid import UUID
-        task = wf.get_task_from_id(UUID(task_guid))
+        from SpiffWorkflow.exceptions import TaskNotFoundException
+        try:
+            task = wf.get_task_from_id(UUID(task_guid))
+        except TaskNotFoundException:
+            task = None
     if task is not None:
         return dict(task.data), enum_labels(wf, tasks_meta, before=task)
     data = dict(wf.last_task.data) if wf.last_task is not None else dict(wf.data)
@@ -293,7 +301,7 @@ def render_letter(session: Session, specs: SpecCache, item: Outbox, today: date)
     payload = item.payload or {}
     case = session.get(Case, item.case_id)
     municipality = session.get(Municipality, item.municipality_id)
-    data, labels = letter_data(session, specs, item.instance_id, payload.get("task_guid"))
+    data, labels = letter_data(session, specs, item.instance_id, payload.get("task_guid"), payload)
     data.update({k: v for k, v in (payload.get("params") or {}).items() if k != "template"})
     return compose(payload.get("template", ""), data, case.citizen_name if case else "",
                    municipality.name if municipality else "", today, labels)

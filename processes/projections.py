@@ -14,7 +14,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
-from sqlalchemy import bindparam, delete, text, update
+from sqlalchemy import bindparam, delete, select, text, update
 
 from processes.models import HumanTask, MessageSubscription, ProcessInstance, Timer
 
@@ -104,6 +104,23 @@ def project(wf: BpmnWorkflow, metadata: dict, completed_since: float | None = No
         due = _due(wf, task, result.timers)
         if due is not None:
             result.due[guid] = due
+    return result
+
+
+def from_database(session, instance_id: int) -> Projection:
+    """The projection rows as stored: for a step that replaces the workflow wholesale (a
+    move to another model version), where the stored state's projection is not at hand."""
+    result = Projection()
+    for row in session.scalars(select(Timer).where(Timer.instance_id == instance_id)):
+        result.timers[row.task_guid] = PendingTimer(row.task_guid, row.bpmn_id, row.name, row.due_at,
+                                                    row.deadline_rule, row.attached_to)
+    for row in session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
+                                                       HumanTask.state == "open")):
+        result.ready[row.task_guid] = None
+        if row.due_at is not None:
+            result.due[row.task_guid] = (row.due_at, row.deadline_rule)
+    for row in session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == instance_id)):
+        result.subscriptions[row.task_guid] = (row.message_name, None)
     return result
 
 

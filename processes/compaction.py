@@ -1,0 +1,129 @@
+"""Keep a long case's live task tree small: finished loop iterations leave it.
+
+SpiffWorkflow keeps every task it ever created, and a loop (a contact talk every three
+months for years) appends each iteration below the previous one, so a case's stored
+state and its load time grow with its age (engineering reference, §1.9; bench/state.py).
+What the finished part of the tree recorded is kept elsewhere when it happens: completed
+user tasks with their form data in ``human_task``, every step in ``audit_event``, dated
+milestones in ``milestone``, breached deadlines in ``deadline_event``, letters in
+``outbox`` (with the data they were written from). The tree only needs what can still
+act.
+
+:func:`compact` cuts finished *runs* out of each (sub)workflow's tree: a run is a chain
+of finished tasks, each with exactly one branch below it that still holds unfinished
+tasks (a loop's past iterations are one long run). A run ends at a task that is
+unfinished, that has more than one live branch, that holds a sub-process, that is a
+split a join looks up, or that is the workflow's ``last_task`` (a sub-process hands that
+task's data to its caller when it ends). The run's tasks, with the finished side
+branches hanging off them (cancelled boundary events, taken-and-finished alternatives),
+are removed; the task below the run takes their place under the task above. The root keeps the instance's initial data; every kept
+task keeps its own data (Spiff stores each task's data as a delta to its parent, computed
+when serialized).
+
+What stays: every unfinished task, the branching tasks above it, the splits that joins
+look up among their ancestors (boundary and start events), sub-process holders, and a
+margin of finished tasks above each cut; so joins find their splits, timers keep their
+deadlines, and the projections see the same tasks as before.
+"""
+from __future__ import annotations
+
+from SpiffWorkflow.util.task import TaskState
+
+# Keep this many finished tasks above the cut: the trunk just before the live part is
+# what a loop back or a join looks at first, and a few tasks cost nothing.
+MARGIN = 3
+
+
+def compact(wf) -> int:
+    """Remove the finished runs of ``wf`` and of each of its sub-workflows; return how
+    many tasks were removed."""
+    removed = 0
+    holders = set(wf.subprocesses)
+    for workflow in (wf, *wf.subprocesses.values()):
+        removed += _compact_tree(workflow, holders)
+    return removed
+
+
+def _compact_tree(workflow, holders: set) -> int:
+    tasks = workflow.tasks
+    last = workflow.last_task
+    live = _live(workflow.task_tree, holders, last)
+    splits = _awaited_splits(workflow)
+
+    def live_children(task):
+        return [child for child in task.children if child.id in live]
+
+    def removable(task) -> bool:
+        return (task.has_state(TaskState.FINISHED_MASK) and task.id not in holders and task is not last
+                and task.id not in splits and len(live_children(task)) == 1)
+
+    removed = 0
+    stack = [workflow.task_tree]
+    while stack:
+        kept = stack.pop()
+        children = []
+        for child in kept.children:
+            if child.id not in live:
+                children.append(child.id)  # a finished branch of a task that stays: left alone
+                continue
+            run, node = [], child
+            while removable(node):
+                run.append(node)
+                node = live_children(node)[0]
+            cut = run[:-MARGIN] if MARGIN else run
+            head = (run[len(cut)] if len(run) > len(cut) else node) if cut else child
+            for task in cut:
+                following = run[run.index(task) + 1] if task is not run[-1] else node
+                for gone in _subtree_except(task, following):
+                    del tasks[gone.id]
+                    removed += 1
+            head._parent = kept.id
+            children.append(head.id)
+            stack.append(node)
+        kept._children = children
+    return removed
+
+
+def _awaited_splits(workflow) -> set:
+    """Ids of the split tasks that an unfinished join will look up among its ancestors
+    (boundary events: the activity's split; start events). A split whose join has run
+    is history like any other finished task."""
+    awaited = set()
+    for task in workflow.tasks.values():
+        split_name = getattr(task.task_spec, "split_task", None)
+        if not split_name or task.has_state(TaskState.FINISHED_MASK):
+            continue
+        ancestor = task.parent
+        while ancestor is not None and ancestor.task_spec.name != split_name:
+            ancestor = ancestor.parent
+        if ancestor is not None:
+            awaited.add(ancestor.id)
+    return awaited
+
+
+def _subtree_except(task, spared):
+    """``task`` and its descendants, except ``spared`` and everything below it."""
+    stack = [task]
+    while stack:
+        current = stack.pop()
+        if current is spared:
+            continue
+        yield current
+        stack.extend(current.children)
+
+
+def _live(root, holders: set, last_task) -> set:
+    """Ids of the tasks whose subtree holds an unfinished task, a sub-process holder or
+    the workflow's last task."""
+    live = set()
+    order = []
+    stack = [root]
+    while stack:
+        task = stack.pop()
+        order.append(task)
+        stack.extend(task.children)
+    for task in reversed(order):  # children before parents
+        if (not task.has_state(TaskState.FINISHED_MASK) or task.id in holders or task is last_task
+                or any(child.id in live for child in task.children)):
+            live.add(task.id)
+    return live
