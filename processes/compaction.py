@@ -23,10 +23,13 @@ when serialized).
 What stays: every unfinished task, the branching tasks above it, the splits that joins
 look up among their ancestors (boundary and start events), sub-process holders, and a
 margin of finished tasks above each cut; so joins find their splits, timers keep their
-deadlines, and the projections see the same tasks as before.
+deadlines, and the projections see the same tasks as before. A (sub)process that merges
+parallel or inclusive branches is not compacted at all (see :func:`_merges_branches`).
 """
 from __future__ import annotations
 
+from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
+from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
 from SpiffWorkflow.util.task import TaskState
 
 # Keep this many finished tasks above the cut: the trunk just before the live part is
@@ -40,8 +43,26 @@ def compact(wf) -> int:
     removed = 0
     holders = set(wf.subprocesses)
     for workflow in (wf, *wf.subprocesses.values()):
-        removed += _compact_tree(workflow, holders)
+        if not _merges_branches(workflow.spec):
+            removed += _compact_tree(workflow, holders)
     return removed
+
+
+_MERGING: dict[int, bool] = {}
+
+
+def _merges_branches(spec) -> bool:
+    """Does the (sub)process merge parallel or inclusive branches? Spiff decides whether
+    such a join may fire by looking at every instance of the join in the whole tree,
+    finished ones of earlier loop iterations included, so removing them would change
+    what the process does: such a process is left as it is (tests/test_engine__loops.py,
+    the rehabilitation meeting booked again)."""
+    found = _MERGING.get(id(spec))
+    if found is None:
+        found = any(isinstance(t, (ParallelGateway, InclusiveGateway)) and len(t.inputs) > 1
+                    for t in spec.task_specs.values())
+        _MERGING[id(spec)] = found
+    return found
 
 
 def _compact_tree(workflow, holders: set) -> int:

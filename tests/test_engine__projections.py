@@ -56,4 +56,4 @@ def test_the_walk_visits_what_spiffs_iterators_visit(sqlite_runtime):
                 [t.id for t in wf.get_tasks(state=TaskState.COMPLETED)]
             visited.append(len(walked))
     long_case.live(sqlite_runtime, instance.case_id, range(0, 14), check)
-    assert max(visited) > 50
+    assert max(visited) > 30  # a tree with loop history (compacted: the live part and a margin)
