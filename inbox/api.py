@@ -16,11 +16,12 @@ from sqlalchemy import select
 from inbox import auth, notifications, schemas, tokens
 from inbox.access import LEDER, STARTS_CASES, TEAMLEDER, readable_task, require_role, runtime, task_for
 from inbox.cases import case_view, validate_start
+from inbox.formatting import answer_value
 from processes.milestones import BY_KEY as MILESTONES
 from inbox.errors import api_error
 from inbox.limits import LimitedParser
 from inbox.queries import InboxQuery, due_state, inbox_page, process_choices
-from processes import analytics, timekeeping
+from processes import analytics, task_context, timekeeping
 from processes.engine import Actor, Engine, mask_cpr
 from processes.errors import InvalidInput
 from processes.models import Case, HumanTask, Municipality, User
@@ -92,9 +93,19 @@ def _task_detail(task_id: int, audit: bool) -> dict:
             Engine.audit(db, actor, "task.view", task.municipality_id, task.case_id, task.instance_id,
                          {"task": task.bpmn_id, "via": "api"}, now)
         body = _task_json(task, case, names.get(task.claimed_by_id), now)
+        shown = task_context.shown_items(db, task)
     body.update(form=runtime().engine.task_form(task), data=task.data,
-                completed_by=names.get(task.completed_by_id), closed_at=task.closed_at)
+                completed_by=names.get(task.completed_by_id), closed_at=task.closed_at,
+                case_context=[_shown_json(item) for item in shown])
     return body
+
+
+def _shown_json(item: task_context.Shown) -> dict:
+    plain = item.spec is not None and item.spec.get("type") != "list" and not item.missing
+    return {"label": item.label, "kind": item.kind, "value": item.value, "date": item.day,
+            "text": answer_value(item.value, item.spec) if plain else None,
+            "set_by_task": item.source.id if item.source else None,
+            "set_at": item.source.closed_at if item.source else None, "missing": item.missing}
 
 
 def _open_tasks_json(case_id: int, exclude: set[int] = frozenset()) -> list[dict]:

@@ -75,11 +75,25 @@ class TaskSchema(Schema):
     created_at = fields.DateTime()
 
 
+class ShownSchema(Schema):
+    """One item of what the task shows of its case (the model's ``show``)."""
+    label = fields.String()
+    kind = fields.String(metadata={"description": "`field` (an earlier answer) or `milestone`"})
+    value = fields.Raw(allow_none=True, metadata={"description": "The value as the case holds it"})
+    text = fields.String(allow_none=True, metadata={"description": "The value in words (enum label, ja/nej, date)"})
+    date = fields.Date(allow_none=True, metadata={"description": "A milestone's date"})
+    set_by_task = fields.Integer(allow_none=True, metadata={"description": "The completed task that set it"})
+    set_at = fields.DateTime(allow_none=True)
+    missing = fields.Boolean(metadata={"description": "Not given (or reached) yet"})
+
+
 class TaskDetailSchema(TaskSchema):
     form = fields.List(fields.Nested(FormFieldSchema))
     data = fields.Dict(allow_none=True)
     completed_by = fields.String(allow_none=True)
     closed_at = fields.DateTime(allow_none=True)
+    case_context = fields.List(fields.Nested(ShownSchema), metadata={
+        "description": "What the model declares the task shows of the case (docs/modelling.md)"})
 
 
 class TaskPageSchema(Schema):

@@ -182,3 +182,21 @@ def _completed(rt, case_id: int, bpmn_id: str):
     with rt.sessions() as session:
         return session.scalars(select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.bpmn_id == bpmn_id,
                                                        HumanTask.state == "completed")).first()
+
+
+def test_the_api_gives_the_same_case_context(sqlite_runtime, app):
+    from inbox.tokens import issue_token
+    from processes.models import User
+    from sqlalchemy import select
+    w = to_meeting(sqlite_runtime)
+    task = w._open("rehabiliteringsmoede")
+    with sqlite_runtime.sessions.begin() as session:
+        token = issue_token(session, session.scalar(select(User).where(User.username == "aaby.rehabiliteringsteam")),
+                            name="test")
+    body = app.test_client().get(f"/api/v1/tasks/{task.id}", headers={"Authorization": f"Bearer {token}"}).get_json()
+    by_label = {item["label"]: item for item in body["case_context"]}
+    assert by_label["LÆ 265 nødvendig"]["value"] is True and by_label["LÆ 265 nødvendig"]["text"] == "Ja"
+    medvirken = by_label["Sådan har borgeren medvirket i den forberedende del"]
+    assert (medvirken["value"], medvirken["text"]) == ("sammen", "Udarbejdet sammen med borgeren på samtaler")
+    assert by_label["Mødedato"]["text"] == "1. feb. 2027" and by_label["Mødedato"]["set_by_task"] is not None
+    assert by_label["Mødetidspunkt"]["missing"] is False
