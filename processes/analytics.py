@@ -811,7 +811,8 @@ def comparison_rows(result: dict) -> list[dict]:
     rules = sorted({r["rule"] for c in cols for r in c["figures"]["compliance"]})
     for rule in rules:
         param = POLICY_BY_KEY.get(rule)
-        add("compliance", rule, f"Frist overholdt: {param.label if param else rule}",
+        # the rule key too: two rules may share a label (follow-up talks in RF and sygedagpenge)
+        add("compliance", rule, f"Frist overholdt: {param.label} ({rule})" if param else f"Frist overholdt: {rule}",
             lambda f, rule=rule: next((_fmt_share(r["share_met"]) for r in f["compliance"] if r["rule"] == rule), None))
     for i, (key, label, _) in enumerate(FUNNEL):
         add("funnel", key, f"Tragt: {label}", lambda f, i=i: _fmt_share(f["funnel"]["stages"][i]["share"]))

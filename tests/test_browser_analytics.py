@@ -99,14 +99,3 @@ def test_heatmap_on_the_own_model(server, page):
     screenshot(page, "analytics-varmekort")
     assert axe_violations(page) == []
 
-
-def test_the_case_page_still_draws_its_diagram_with_the_shared_loader(server, page):
-    """diagram.js's loader serves the case page and the heatmap: the case page's diagram
-    still draws and marks where the case is."""
-    server, case_id = server
-    sign_in(page, server, "aaby.teamleder")
-    page.goto(f"{server}/sager/{case_id}")
-    diagram = page.locator(".diagram[data-ready]").first
-    diagram.wait_for()
-    assert "forberedende_del" in diagram.get_attribute("data-current").split()
-    assert page.locator(".djs-element.sf-current").count() >= 1
