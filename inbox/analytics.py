@@ -168,6 +168,27 @@ def _tile_values(fig: dict) -> dict:
             "startet": sum(r["inflow"] for r in fig["stock_flow"])}
 
 
+def _tile_subsets(facts: analytics.Facts) -> dict[str, analytics.Facts]:
+    """Per month (YYYY-MM), the facts a month's tile values can depend on: cases whose
+    cohort date for a tile (the two lead times' start, the decision) lies in the month,
+    and cases with a deadline due or a process started in it. The tiles of a month
+    computed on its subset equal those computed on all facts, at a twelfth of the work."""
+    members: dict[str, set[int]] = {}
+    starts = [analytics.LEAD_BY_KEY[key].start for key in ("forberedelse_afgoerelse", "underskrift_moede")]
+    for case in facts.cases:
+        for day in [case.first(k) for k in starts] + [case.first_of(analytics.OUTCOME_DECIDED)]:
+            if day is not None:
+                members.setdefault(day.isoformat()[:7], set()).add(case.case_id)
+    for d in facts.deadlines:
+        members.setdefault(danish_date(d.due_at)[:7], set()).add(d.case_id)
+    for i in facts.instances:
+        members.setdefault(danish_date(i.started_at)[:7], set()).add(i.case_id)
+    return {month: analytics.Facts([c for c in facts.cases if c.case_id in ids],
+                                   [d for d in facts.deadlines if d.case_id in ids], [],
+                                   [i for i in facts.instances if i.case_id in ids])
+            for month, ids in members.items()}
+
+
 def _tile_text(key: str, value) -> str:
     if key == "frister":
         return _pct(value)
@@ -192,7 +213,9 @@ def _month_filters(filters: Filters) -> list[tuple[str, Filters]]:
 def overview_page(ctx: dict) -> dict:
     filters, now = ctx["filters"], ctx["now"]
     fig, facts = _own_figures(ctx)
-    monthly = [(label, _tile_values(analytics.municipality_figures(facts, f, now)))
+    subsets = _tile_subsets(facts)
+    empty = analytics.Facts([], [], [], [])
+    monthly = [(label, _tile_values(analytics.municipality_figures(subsets.get(label, empty), f, now)))
                for label, f in _month_filters(filters)]
     totals = _tile_values(fig)
     tiles = []

@@ -202,3 +202,20 @@ def test_ui_labels_are_the_modules_labels():
     assert {k: str(v) for k, v in pages.LEAD_LABELS.items()} == {m.key: m.label for m in analytics.LEAD_TIMES}
     assert {k: str(v) for k, v in pages.FUNNEL_LABELS.items()} == {k: label for k, label, _ in analytics.FUNNEL}
     assert {k: str(v) for k, v in pages.OUTCOME_LABELS.items()} == {k: label for k, label, _ in analytics.OUTCOMES}
+
+
+def test_overview_tiles_per_month_equal_the_measures_over_all_cases(history):
+    """Overblik computes each month's tiles on that month's subset of the facts; the values
+    must be those of the measures over every case."""
+    from inbox import analytics as pages
+    rt, _ = history
+    with rt.sessions() as session:
+        facts = analytics.load_facts(session).of("maaleby")
+    subsets = pages._tile_subsets(facts)
+    empty = analytics.Facts([], [], [], [])
+    period = analytics.Filters(date(2027, 1, 1), date(2027, 7, 31))
+    for label, month in pages._month_filters(period):
+        assert pages._tile_values(analytics.municipality_figures(subsets.get(label, empty), month, NOW)) == \
+            pages._tile_values(analytics.municipality_figures(facts, month, NOW)), label
+    assert pages._tile_values(analytics.municipality_figures(subsets["2027-03"], pages._month_filters(period)[2][1],
+                                                             NOW))["startet"] == 1   # M7 started in March
