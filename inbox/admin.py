@@ -24,6 +24,7 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import func, select
 
 from inbox.access import current_actor, current_user, login_required, runtime
+from inbox.formatting import iso_date
 from inbox.limits import DB_INT_MAX, page_number, unstorable
 from inbox.security import wall_now
 from processes import archives, municipalities as municipalities_core, policy_changes, timekeeping, users
@@ -171,11 +172,11 @@ def user_absent(user_id: int):
     """Away from/to with an optional substitute; owner tasks are handed on and come back."""
     days, errors = {}, {}
     for name in ("from", "until"):
-        text = (request.form.get(name) or "").strip()
+        text = iso_date(request.form.get(name))
         try:
             days[name] = date.fromisoformat(text) if text else None
         except ValueError:
-            errors[name] = [_("Skriv en dato (ÅÅÅÅ-MM-DD).")]
+            errors[name] = [_("Skriv en dato som dd.mm.åååå.")]
     if errors:
         return _user_page(user_id, errors=errors)
     substitute_id = request.form.get("substitute", type=int)
@@ -278,9 +279,9 @@ def policy_change():
         elif len(reason) > 1000 or unstorable(reason):
             errors["reason"] = [_("Begrundelsen kan højst have 1000 tegn.")]
         try:
-            day = date.fromisoformat(effective)
+            day = date.fromisoformat(iso_date(effective))
         except ValueError:
-            errors["effective_from"] = [_("Skriv en dato (ÅÅÅÅ-MM-DD).")]
+            errors["effective_from"] = [_("Skriv en dato som dd.mm.åååå.")]
         values = {}
         try:
             values = policy_changes.parse_assignments(assignments)
@@ -436,12 +437,12 @@ class AuditFilter:
             else:
                 found.errors["sag"] = [_("Sagsnummeret skal være et tal.")]
         for name, attribute in (("fra", "start"), ("til", "end")):
-            text = (args.get(name) or "").strip()
+            text = iso_date(args.get(name))
             if text:
                 try:
                     setattr(found, attribute, date.fromisoformat(text))
                 except ValueError:
-                    found.errors[name] = [_("Skriv en dato (ÅÅÅÅ-MM-DD).")]
+                    found.errors[name] = [_("Skriv en dato som dd.mm.åååå.")]
         return found
 
     def args(self) -> dict:

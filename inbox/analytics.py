@@ -20,7 +20,7 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import select
 
 from inbox.access import LEDER, current_actor, login_required, require_role, runtime
-from inbox.formatting import CASE_TYPES, STATE_LABELS, role_name
+from inbox.formatting import CASE_TYPES, STATE_LABELS, iso_date, role_name
 from processes import analytics, timekeeping
 from processes.analytics import Filters
 from processes.engine import Actor, Engine, mask_cpr
@@ -122,7 +122,7 @@ def _context(actor: Actor) -> dict:
     errors: dict = {}
     args = request.args
     try:
-        filters = analytics.make_filters(today, args.get("from"), args.get("to"), args.get("case_type"),
+        filters = analytics.make_filters(today, iso_date(args.get("from")), iso_date(args.get("to")), args.get("case_type"),
                                          _int("model_version"), _int("policy_version"))
     except InvalidInput as exc:
         errors = exc.errors

@@ -1,6 +1,8 @@
 """Template helpers: dates in Copenhagen time, role and case-type names, due states."""
 from __future__ import annotations
 
+import re
+
 from datetime import date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -85,6 +87,19 @@ def local_day(value) -> str:
     if isinstance(value, datetime):
         return local_date(value)
     return _date_text(value, str(get_locale()))
+
+
+_DANISH_DATE = re.compile(r"^\s*(\d{1,2})[.\-/](\d{1,2})[.\-/](\d{4})\s*$")
+
+
+def iso_date(text: str | None) -> str:
+    """A date typed the Danish way (``31.01.2027``, ``31-1-2027``, ``31/1/2027``) as ISO
+    text; anything else unchanged (stripped), for the caller's validation to judge."""
+    match = _DANISH_DATE.match(text or "")
+    if match is None:
+        return (text or "").strip()
+    day, month, year = (int(g) for g in match.groups())
+    return f"{year:04d}-{month:02d}-{day:02d}"
 
 
 def date_input(value) -> str:

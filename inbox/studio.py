@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 
 from inbox.access import current_actor, login_required, require_role, runtime
-from inbox.tasks import iso_date
+from inbox.formatting import iso_date
 from processes import migration, studio, timekeeping
 from processes.errors import Conflict, InvalidInput, NotFound
 from processes.library import CASE_TYPES

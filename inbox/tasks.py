@@ -9,7 +9,6 @@ and the user sees it done, not a conflict.
 """
 from __future__ import annotations
 
-import re
 import secrets
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -18,7 +17,7 @@ from sqlalchemy import select
 
 from inbox.access import TEAMLEDER, current_actor, login_required, readable_task, runtime
 from inbox.pages import _colleagues
-from inbox.formatting import role_name
+from inbox.formatting import iso_date, role_name
 from inbox.queries import due_state
 from processes import task_context, timekeeping
 from processes.engine import Engine
@@ -44,19 +43,6 @@ def form_input(form: list[dict], values) -> dict:
         else:
             data[spec["id"]] = values.get(spec["id"], "")
     return data
-
-
-_DANISH_DATE = re.compile(r"^\s*(\d{1,2})[.\-/](\d{1,2})[.\-/](\d{4})\s*$")
-
-
-def iso_date(text: str) -> str:
-    """A date typed the Danish way (``31.01.2027``, ``31-1-2027``, ``31/1/2027``) as ISO
-    text; anything else unchanged, for the form's validation to judge."""
-    match = _DANISH_DATE.match(text or "")
-    if match is None:
-        return (text or "").strip()
-    day, month, year = (int(g) for g in match.groups())
-    return f"{year:04d}-{month:02d}-{day:02d}"
 
 
 def _list_input(spec: dict, values) -> list[dict]:

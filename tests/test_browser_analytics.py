@@ -55,9 +55,12 @@ def test_overview_and_compare_with_charts_tables_and_drilldown(server, page):
     for i in range(boxes.count()):
         boxes.nth(i).uncheck()
     page.get_by_label("Naboby Kommune").check()
-    page.get_by_label("Fra", exact=True).fill("2027-01-01")
-    page.get_by_label("Til", exact=True).fill("2027-06-30")
+    # Danish date fields (dd.mm.åååå), never the browser's mm/dd/yyyy
+    page.get_by_label("Fra", exact=True).fill("01.01.2027")
+    page.get_by_label("Til", exact=True).fill("30.06.2027")
     page.get_by_role("button", name="Vis").click()
+    expect(page.get_by_label("Fra", exact=True)).to_have_value("01.01.2027")
+    expect(page.get_by_label("Til", exact=True)).to_have_attribute("placeholder", "dd.mm.åååå")
     table = page.locator("#tabel-sammenligning")
     expect(table.locator("thead")).to_contain_text("Naboby Kommune")
     expect(table.locator("thead")).to_contain_text("Landsplan")

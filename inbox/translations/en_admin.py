@@ -203,4 +203,5 @@ ENGLISH.update({
     "Vælg en ny adgangskode, ikke engangskoden.": "Choose a new password, not the one-time password.",
     "Opret en administrator for %(name)s": "Create an administrator for %(name)s",
     "Opret administrator": "Create administrator",
+    "Skriv en dato som dd.mm.åååå.": "Enter a date as dd.mm.yyyy.",
 })
