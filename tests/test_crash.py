@@ -112,7 +112,11 @@ def counts(rt, instance_id) -> dict:
             "letters_sent": one(select(func.count(Outbox.id)).where(where(Outbox), Outbox.kind == "letter",
                                                                     Outbox.sent_at.isnot(None))),
             "documents": one(select(func.count(Document.id)).where(where(Document))),
-            "breach_notices_queued": one(select(func.count(Outbox.id)).where(Outbox.kind == "notification")),
+            "breach_notices_queued": one(select(func.count(Outbox.id)).where(
+                Outbox.kind == "notification", Outbox.idempotency_key.like("breach:%"))),
+            # the talk is still open after its deadline: its holder is told once (issue 14.3)
+            "overdue_notices_queued": one(select(func.count(Outbox.id)).where(
+                Outbox.kind == "notification", Outbox.idempotency_key.like("overdue:%"))),
             "breach_notices": one(select(func.count(Notification.id)).where(Notification.kind == "deadline_breach")),
             "timers": one(select(func.count(Timer.task_guid)).where(where(Timer))),
         }
@@ -137,12 +141,12 @@ def test_worker_killed_holding_the_instance_lock_mid_step_loses_and_doubles_noth
         if point == "worker.step":  # the killed step left nothing: not even the timer is gone
             assert before == {"breaches": 0, "fires": 0, "escalations": 0, "talks": 1, "letters": 0,
                               "letters_sent": 0, "documents": 0, "breach_notices_queued": 0,
-                              "breach_notices": 0, "timers": 1}
+                              "overdue_notices_queued": 0, "breach_notices": 0, "timers": 1}
             assert rt.engine.instance(instance.id).next_due_at == due_at
         else:  # the step and the breach scan were committed; the killed letter delivery left nothing
             assert before == {"breaches": 1, "fires": 1, "escalations": 1, "talks": 1, "letters": 1,
                               "letters_sent": 0, "documents": 0, "breach_notices_queued": 1,
-                              "breach_notices": 0, "timers": 0}
+                              "overdue_notices_queued": 1, "breach_notices": 0, "timers": 0}
         assert not lock_is_held(rt, point, instance.id), "the killed worker's transaction must be gone"
 
         second = subprocess.run([*SAGSFLOW, "--database-url", rt.url, "worker", "--once", "--json"], cwd=ROOT,
@@ -151,7 +155,7 @@ def test_worker_killed_holding_the_instance_lock_mid_step_loses_and_doubles_noth
         assert second.returncode == 0, second.stderr
         stats = json.loads(second.stdout.strip().splitlines()[-1])
         assert stats.get("fired", 0) == (1 if point == "worker.step" else 0)
-        assert (stats["letter_sent"], stats["notification_sent"]) == (1, 1)
+        assert (stats["letter_sent"], stats["notification_sent"]) == (1, 2)   # the breach and the overdue note
 
         again = subprocess.run([*SAGSFLOW, "--database-url", rt.url, "worker", "--once", "--json"], cwd=ROOT,
                                capture_output=True, text=True, timeout=120)
@@ -159,7 +163,7 @@ def test_worker_killed_holding_the_instance_lock_mid_step_loses_and_doubles_noth
         assert redone == {}  # nothing left to redo
         assert counts(rt, instance.id) == {"breaches": 1, "fires": 1, "escalations": 1, "talks": 1, "letters": 1,
                                            "letters_sent": 1, "documents": 1, "breach_notices_queued": 1,
-                                           "breach_notices": 1, "timers": 0}
+                                           "overdue_notices_queued": 1, "breach_notices": 1, "timers": 0}
         with rt.sessions() as session:
             breach = session.scalar(select(DeadlineEvent))
             assert (breach.bpmn_id, breach.deadline_rule, breach.due_at) == ("frist", "fj_foerste_samtale", due_at)

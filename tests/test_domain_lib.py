@@ -459,9 +459,10 @@ def test_service_target_between_milestones_warns_like_a_deadline(sqlite_runtime,
     from test_inbox import Browser, text
     html = text(Browser(create_app(sqlite_runtime, TESTING=True), "domby.teamleder").get(f"/sager/{waiting.case_id}"))
     targets = html.split('id="h-targets"')[1].split("</section>")[0]
-    assert "Fra forberedelse til afgørelse" in targets and "2027-01-18" in targets and "due-overskredet" in targets
+    assert ("<td>Fra forberedelse til afgørelse</td><td>4. jan. 2027</td><td>18. jan. 2027</td>" in targets
+            and "due-overskredet" in targets)                        # dates in words (issue 14.2)
     milestones = text(Browser(create_app(sqlite_runtime, TESTING=True), "domby.teamleder").get(f"/sager/{late.case_id}"))
-    assert "<td>2027-01-19</td><td>Afgørelse truffet</td>" in milestones
+    assert "<td>19. jan. 2027</td><td>Afgørelse truffet</td>" in milestones
     assert check_policy({"maal_forberedelse_afgoerelse": None, "maal_moede_foerste_indsats": "P8W"}) == []
 
 
