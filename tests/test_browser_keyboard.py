@@ -1,8 +1,10 @@
 """A caseworker's task done with the keyboard only, in a real Chromium (Debian's, driven by
-Playwright): sign in, claim a task in the inbox, open it, fill its form and submit it using
+Playwright): sign in, claim a task in the inbox, open it, fill its form, submit it and go on to the case and its diagram, using
 Tab, Enter, Space and the arrow keys (no clicks), every control reached showing its focus,
 with no serious or critical axe-core violations on any page visited."""
 from __future__ import annotations
+
+import re
 
 import pytest
 from sqlalchemy import select
@@ -95,6 +97,16 @@ def test_caseworker_does_a_task_with_the_keyboard_only(server, page, sqlite_runt
     expect(page.locator(".flash-info")).to_contain_text(
         "Næste opgave: »Planlæg forberedelsen med borgeren« er lagt i din indbakke.")
     screenshot(page, "keyboard-task-done")
+    assert axe_violations(page) == []
+
+    # on to the case page, where the diagram is reached with Tab as well
+    tab_to(page, page.locator("table.tasks tbody tr").get_by_role("link", name="Anna Andersen"))
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/sager/*")
+    diagram = page.locator(".diagram[data-xml]").first
+    expect(diagram).to_have_attribute("data-scale", re.compile(r"^[0-9.]+$"))
+    tab_to(page, diagram)
+    screenshot(page, "keyboard-case")
     assert axe_violations(page) == []
     with sqlite_runtime.sessions() as session:
         state, by = session.execute(select(HumanTask.state, User.username)
