@@ -1,7 +1,8 @@
 """A caseworker's task done with the keyboard only, in a real Chromium (Debian's, driven by
-Playwright): sign in, claim a task in the inbox, open it, fill its form, submit it and go on to the case and its diagram, using
-Tab, Enter, Space and the arrow keys (no clicks), every control reached showing its focus,
-with no serious or critical axe-core violations on any page visited."""
+Playwright): sign in, claim a task in the inbox, open it, fill its form, submit it and go on
+to the case and its diagram, using Tab, Enter, Space and the arrow keys (no clicks), every
+control reached showing its focus, with no serious or critical axe-core violations on any
+page visited."""
 from __future__ import annotations
 
 import re
