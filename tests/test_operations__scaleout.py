@@ -16,7 +16,7 @@ from urllib.request import Request, urlopen
 
 from sqlalchemy import func, select
 
-from conftest import make_runtime
+from conftest import empty_schema, make_runtime
 from inbox.tokens import issue_token
 from processes import timekeeping
 from processes.models import AuditEvent, DeadlineEvent, HumanTask, ProcessInstance, Timer, User
@@ -43,7 +43,7 @@ def _count(rt, *where, model=AuditEvent):
 
 def test_two_web_processes_and_two_workers_on_one_database_lose_and_double_nothing(
         pg_database_url, tmp_path, processes):  # noqa: F811
-    rt = make_runtime(pg_database_url)
+    rt = make_runtime(empty_schema(pg_database_url))   # the run's shared database: start empty
     try:
         for i in range(CASES):
             rt.engine.start_case("boegeby", "fleksjob", f"0101{i:02d}-1234", f"Borger {i}",
