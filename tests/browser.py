@@ -89,3 +89,13 @@ def page():
         browser, new_page = open_page(p)
         yield new_page
         browser.close()
+
+
+@pytest.fixture
+def server(sqlite_runtime):
+    """The web app on the test's SQLite runtime, served on a free port; its base URL.
+    Import it into a test module with ``page``: ``from browser import page, server``."""
+    from inbox import create_app
+    base, stop = serve(create_app(sqlite_runtime))
+    yield base
+    stop()

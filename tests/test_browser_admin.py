@@ -6,28 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 
-from browser import axe_violations, needs_chromium, open_page, screenshot, serve, sign_in
+from browser import axe_violations, needs_chromium, page, screenshot, server, sign_in  # noqa: F401 (fixtures)
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture
-def server(sqlite_runtime):
-    from inbox import create_app
-    base, stop = serve(create_app(sqlite_runtime))
-    yield base
-    stop()
-
-
-@pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser, page = open_page(p)
-        yield page
-        browser.close()
 
 
 def test_a_created_user_signs_in_with_the_one_time_password_and_sees_the_roles_inbox(server, page, sqlite_runtime):

@@ -3,19 +3,10 @@ claim a task, submit its form with a mistake, correct it, complete it, and see t
 task land in the right role's inbox."""
 from __future__ import annotations
 
-import pytest
 
-from browser import axe_violations, needs_chromium, page, screenshot, serve, sign_in  # noqa: F401 (page: fixture)
+from browser import axe_violations, needs_chromium, page, screenshot, server, sign_in  # noqa: F401 (fixtures)
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture
-def server(sqlite_runtime):
-    from inbox import create_app
-    base, stop = serve(create_app(sqlite_runtime))
-    yield base
-    stop()
 
 
 def test_caseworker_claims_corrects_and_completes_and_the_next_task_moves_on(server, page, sqlite_runtime):

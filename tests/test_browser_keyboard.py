@@ -7,23 +7,14 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import select
 
 from processes.models import HumanTask, User
-from browser import axe_violations, needs_chromium, page, screenshot, serve  # noqa: F401 (page: fixture)
+from browser import axe_violations, needs_chromium, page, screenshot, server  # noqa: F401 (fixtures)
 
 pytestmark = needs_chromium
 
 MAX_TABS = 80
-
-
-@pytest.fixture
-def server(sqlite_runtime):
-    from inbox import create_app
-    base, stop = serve(create_app(sqlite_runtime))
-    yield base
-    stop()
 
 
 def focused(locator) -> bool:
