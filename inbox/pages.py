@@ -49,6 +49,8 @@ def _colleagues(db, municipality_id: int) -> dict[str, list[User]]:
 @bp.route("/")
 @login_required
 def index():
+    if current_user().is_national_admin:  # no municipality, so no inbox: their home is the register
+        return redirect(url_for("admin.municipalities"))
     return _page(team=False)
 
 

@@ -179,7 +179,10 @@ def test_only_the_national_administrator_registers(app, runtime):
     national = Browser(app, "national.admin")
     for path in ("/admin/brugere", "/admin/politik", "/admin/revision"):
         assert national.get(path).status_code == 403, path
-    assert national.get("/").status_code == 200  # an inbox without a municipality: empty, no error
+    home = national.get("/")  # no municipality, so no inbox: the register is their home
+    assert home.status_code == 302 and home.headers["Location"].endswith("/admin/kommuner")
+    page = text(national.get("/admin/kommuner"))
+    assert "Indbakke" not in page and "Administration" in page
 
 
 def test_the_national_administrator_creates_a_new_municipalitys_first_administrator(app, runtime):
