@@ -41,6 +41,18 @@ class MigrateBodySchema(Schema):
     confirm = fields.Boolean(load_default=False, metadata={"description": "false: dry run; true: move them"})
 
 
+class RevertBodySchema(Schema):
+    case_id = fields.Integer(required=True, metadata={"description": "The case (sag) number"})
+
+
+class RevertSchema(Schema):
+    case_id = fields.Integer()
+    instance_id = fields.Integer()
+    process = fields.String()
+    from_version_id = fields.Integer(metadata={"description": "The version it was moved to"})
+    to_version_id = fields.Integer(metadata={"description": "The version it is back on"})
+
+
 def _case_types(args) -> list[str]:
     return [args["case_type"]] if args.get("case_type") else list(CASE_TYPES)
 
@@ -126,3 +138,17 @@ def migrate_cases(body):
             except Conflict as exc:
                 case["moved"], case["reasons"] = False, [str(exc)]
     return result
+
+
+@blp.route("/models/migrations/revert", methods=["POST"])
+@blp.arguments(RevertBodySchema)
+@blp.response(200, RevertSchema)
+@blp.alt_response(403, schema=schemas.ApiErrorSchema)
+@blp.alt_response(404, schema=schemas.ApiErrorSchema)
+@blp.alt_response(409, schema=schemas.ApiErrorSchema)
+def revert_case(body):
+    """Put a moved case back on its previous model version, while nothing has happened on
+    the new one (409 otherwise, and the case is left as it is); audited."""
+    actor = _actor()
+    require_role(actor, studio.DESIGNER)
+    return migration.revert_case(runtime().engine, actor.municipality_id, body["case_id"], actor)

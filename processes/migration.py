@@ -15,7 +15,8 @@ READY again with the same ids, so the inbox rows and the waiting timers (start a
 date) stay as they are; the case moves, it does not advance. It is audited
 (``case.migrate``, with the old and new version and the state before), and
 :func:`revert_instance` puts the instance back while nothing has happened on the new
-version. It does not go through the engine's step (``Engine.run_step`` treats a given
+version (:func:`revert_case` finds it by case number, for the command line and the
+API). It does not go through the engine's step (``Engine.run_step`` treats a given
 workflow as a new instance), so the projections are not rewritten: a task whose name or
 role the new version changed keeps the old name and role in the inbox until its next step.
 
@@ -226,9 +227,7 @@ def revert_instance(engine, instance_id: int, actor) -> int:
     with engine.sessions.begin() as session:
         now = timekeeping.now(session)
         row = engine.lock_instance(session, instance_id)
-        event = session.scalars(select(AuditEvent).where(
-            AuditEvent.instance_id == instance_id, AuditEvent.action.in_(("case.migrate", "case.migrate_revert")))
-            .order_by(AuditEvent.id.desc()).limit(1)).first()
+        event = _last_migration(session, instance_id)
         if event is None or event.action != "case.migrate":
             raise Conflict("the instance has no migration to revert")
         if row.version != event.detail["instance_version"] or row.model_version_id != event.detail["to_version_id"]:
@@ -252,6 +251,12 @@ def revert_instance(engine, instance_id: int, actor) -> int:
         return old.id
 
 
+def _last_migration(session: Session, instance_id: int) -> AuditEvent | None:
+    return session.scalars(select(AuditEvent).where(
+        AuditEvent.instance_id == instance_id, AuditEvent.action.in_(("case.migrate", "case.migrate_revert")))
+        .order_by(AuditEvent.id.desc()).limit(1)).first()
+
+
 def moved_to(session: Session, municipality_id: int, version_id: int) -> list[dict]:
     """Running instances moved to ``version_id`` whose last migration event is that move."""
     found = []
@@ -259,9 +264,31 @@ def moved_to(session: Session, municipality_id: int, version_id: int) -> list[di
         ProcessInstance.municipality_id == municipality_id, ProcessInstance.model_version_id == version_id,
         ProcessInstance.status == "running")).all()
     for row in rows:
-        event = session.scalars(select(AuditEvent).where(
-            AuditEvent.instance_id == row.id, AuditEvent.action.in_(("case.migrate", "case.migrate_revert")))
-            .order_by(AuditEvent.id.desc()).limit(1)).first()
+        event = _last_migration(session, row.id)
         if event is not None and event.action == "case.migrate" and event.detail.get("to_version_id") == version_id:
             found.append({"case_id": row.case_id, "instance_id": row.id, "from_version": event.detail["from_version"]})
     return found
+
+
+def revert_case(engine, municipality_id: int, case_id: int, actor) -> dict:
+    """Put a case of the municipality that was moved to another version back on its
+    previous version (the command line's and the API's revert, by case number).
+
+    Raises NotFound when the municipality has no such case, Conflict when none of its
+    running instances was moved or something has happened since the move. Returns
+    ``{"case_id", "instance_id", "process", "from_version_id", "to_version_id"}``."""
+    with engine.sessions() as session:
+        rows = session.scalars(select(ProcessInstance).where(
+            ProcessInstance.municipality_id == municipality_id, ProcessInstance.case_id == case_id)
+            .order_by(ProcessInstance.id)).all()
+        if not rows:
+            raise NotFound(f"no case {case_id} in this municipality")
+        moved = [(row.id, row.process_id, row.model_version_id) for row in rows if row.status == "running"
+                 and (event := _last_migration(session, row.id)) is not None and event.action == "case.migrate"
+                 and event.detail.get("to_version_id") == row.model_version_id]
+    if not moved:
+        raise Conflict(f"case {case_id} has no move to another model version to revert")
+    instance_id, process, from_version_id = moved[-1]
+    to_version_id = revert_instance(engine, instance_id, actor)
+    return {"case_id": case_id, "instance_id": instance_id, "process": process,
+            "from_version_id": from_version_id, "to_version_id": to_version_id}

@@ -3,6 +3,7 @@
     sagsflow model diff fleksjob --municipality boegeby [--against VERSION_ID] [--json]
     sagsflow model migrate fleksjob --municipality boegeby              (dry run: what would move)
     sagsflow model migrate fleksjob --municipality boegeby --yes --user boegeby.procesdesigner
+    sagsflow model revert CASE_ID --municipality boegeby --user boegeby.procesdesigner
 """
 from __future__ import annotations
 
@@ -117,3 +118,32 @@ def model_migrate(ctx, case_type, key, dry_run, yes, case_ids, username, as_json
             click.echo(f"    waits in {w['bpmn_id']} ({w['name']}): {w['outcome']}")
         for reason in r["reasons"]:
             click.echo(f"    {reason}")
+
+
+@model.command("revert")
+@click.argument("case_id", type=int)
+@click.option("--municipality", "key", required=True, help="Municipality key.")
+@click.option("--user", "username", help="Who reverts it (audited).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def model_revert(ctx, case_id, key, username, as_json):
+    """Put case CASE_ID, moved by `model migrate`, back on its previous version.
+
+    Only while nothing has happened on the new version since the move; otherwise it is
+    refused (exit code 1) and the case is left as it is."""
+    from sagsflow.cli import _actor
+    rt = _runtime(ctx)
+    with rt.sessions() as session:
+        municipality_id = _municipality(session, key).id
+    try:
+        result = migration.revert_case(rt.engine, municipality_id, case_id, _actor(rt, username))
+    except (Conflict, NotFound) as exc:
+        raise click.ClickException(str(exc)) from None
+    with rt.sessions() as session:
+        result["from_version"] = session.get(ModelVersion, result["from_version_id"]).version
+        result["to_version"] = session.get(ModelVersion, result["to_version_id"]).version
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"case {case_id} ({result['process']}) is back on v{result['to_version']} "
+               f"(id {result['to_version_id']}), from v{result['from_version']} (id {result['from_version_id']})")

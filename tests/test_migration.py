@@ -185,6 +185,21 @@ def test_the_command_line_shows_the_diff_and_moves_cases_after_a_dry_run(runtime
         assert s.scalars(select(AuditEvent.actor).where(AuditEvent.action == "case.migrate")).all() == [
             "boegeby.procesdesigner"]
     assert _open_and_timers(rt, case.case_id) == due
+    # and back again by case number, with the same deadline; a second revert is refused
+    assert "Put case CASE_ID, moved by `model migrate`" in cli.invoke(main, args + ["revert", "--help"]).output
+    back = cli.invoke(main, args + ["revert", str(case.case_id), "--municipality", "boegeby",
+                                    "--user", "boegeby.procesdesigner"])
+    assert back.exit_code == 0, back.output
+    assert back.output.startswith(f"case {case.case_id} (fleksjob) is back on v1 (id ")
+    with rt.sessions() as s:
+        assert s.scalar(select(ProcessInstance.model_version_id).where(ProcessInstance.case_id == case.case_id)) != target
+        assert s.scalars(select(AuditEvent.actor).where(AuditEvent.action == "case.migrate_revert")).all() == [
+            "boegeby.procesdesigner"]
+    assert _open_and_timers(rt, case.case_id) == due
+    again = cli.invoke(main, args + ["revert", str(case.case_id), "--municipality", "boegeby"])
+    assert again.exit_code == 1 and "has no move to another model version to revert" in again.output
+    elsewhere = cli.invoke(main, args + ["revert", str(case.case_id), "--municipality", "aaby"])
+    assert elsewhere.exit_code == 1 and f"no case {case.case_id} in this municipality" in elsewhere.output
 
 
 def test_the_api_shows_the_diff_and_the_dry_run_and_moves_on_confirmation(runtime):
@@ -218,9 +233,29 @@ def test_the_api_shows_the_diff_and_the_dry_run_and_moves_on_confirmation(runtim
     assert moved.status_code == 200 and [c["moved"] for c in moved.json["cases"]] == [True]
     with rt.sessions() as s:
         assert s.scalar(select(ProcessInstance.model_version_id).where(ProcessInstance.case_id == case.case_id)) == target
+    # revert: only a designer of the case's municipality, only once nothing has happened since
+    revert = {"case_id": case.case_id}
+    assert call("POST", "/models/migrations/revert", user="boegeby.sagsbehandler", body=revert).status_code == 403
+    assert call("POST", "/models/migrations/revert", user="aaby.procesdesigner", body=revert).status_code == 404
+    back = call("POST", "/models/migrations/revert", body=revert)
+    assert back.status_code == 200, back.json
+    assert back.json["from_version_id"] == target and back.json["to_version_id"] != target
+    with rt.sessions() as s:
+        assert s.scalar(select(ProcessInstance.model_version_id).where(
+            ProcessInstance.case_id == case.case_id)) == back.json["to_version_id"]
+        assert s.scalars(select(AuditEvent.actor).where(AuditEvent.action == "case.migrate_revert")).all() == [
+            "boegeby.procesdesigner"]
+    assert call("POST", "/models/migrations/revert", body=revert).status_code == 409
+    call("POST", "/models/migrations", body={"case_type": "fleksjob", "confirm": True})
+    case.complete("foerste_samtale", samtaledato="2027-01-04", situation="job")  # work on the new version
+    refused = call("POST", "/models/migrations/revert", body=revert)
+    assert refused.status_code == 409 and "something has happened" in refused.json["message"]
+    with rt.sessions() as s:
+        assert s.scalar(select(ProcessInstance.model_version_id).where(ProcessInstance.case_id == case.case_id)) == target
     paths = http.get("/api/v1/openapi.json").json["paths"]
-    assert {"/api/v1/models/diff", "/api/v1/models/migrations"} <= set(paths)
+    assert {"/api/v1/models/diff", "/api/v1/models/migrations", "/api/v1/models/migrations/revert"} <= set(paths)
     assert set(paths["/api/v1/models/migrations"]) >= {"get", "post"}
+    assert set(paths["/api/v1/models/migrations/revert"]["post"]["responses"]) >= {"200", "403", "404", "409"}
 
 
 def test_a_changed_deadline_is_recomputed_from_its_original_start(runtime):
