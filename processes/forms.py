@@ -100,9 +100,22 @@ def text_errors(value: str, maximum: int) -> list[str]:
     return []
 
 
+# Schemas of the forms seen last, by the form list's identity (a model's form is read-only
+# once parsed): building a marshmallow schema costs more than loading a form with it.
+_SCHEMAS: dict[int, tuple[list, Schema]] = {}
+_SCHEMAS_KEPT = 256
+
+
 def schema_for(form: list[dict]) -> Schema:
     """A marshmallow schema for one task's form; unknown keys are refused."""
-    return Schema.from_dict({f["id"]: _field(f) for f in form}, name="TaskForm")()
+    cached = _SCHEMAS.get(id(form))
+    if cached is not None and cached[0] is form:
+        return cached[1]
+    schema = Schema.from_dict({f["id"]: _field(f) for f in form}, name="TaskForm")()
+    if len(_SCHEMAS) >= _SCHEMAS_KEPT:
+        _SCHEMAS.clear()
+    _SCHEMAS[id(form)] = (form, schema)
+    return schema
 
 
 def _blank(value: Any) -> bool:

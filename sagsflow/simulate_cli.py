@@ -40,8 +40,8 @@ def _days(interval: dict) -> str:
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the first replication.")
 @click.option("--replications", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs per variant (seeds S, S+1, ...): each measure gets a 95 % interval.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Parallel processes for the variants and replications.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Parallel processes for the variants and replications (default: one per core).")
 @click.option("--json", "as_json", is_flag=True, help="Print the measures per variant as JSON (docs/simulation.md).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write each run's simulated event log (XES, OCEL 2.0, CSV as 'sagsflow eventlog export').")
@@ -50,7 +50,7 @@ def simulate(ctx, scenario, variants, policies, cases, years, seed, replications
     """Run the case load of SCENARIO (default: the calibrated default scenario) through
     each variant's real models and policy on a virtual clock."""
     # imported here: the kernel needs SimPy, which no other command needs
-    from processes.simulation.runner import simulate_variants
+    from processes.simulation.runner import default_workers, simulate_variants
     loaded = load_scenario(scenario)
     names = [v.strip() for v in variants.split(",") if v.strip()]
     if not names:
@@ -70,6 +70,8 @@ def simulate(ctx, scenario, variants, policies, cases, years, seed, replications
         elif not as_json:
             click.echo(f"{done}/{_total} runs done", err=True)
 
+    if workers is None:
+        workers = default_workers(total)
     try:
         result = simulate_variants(names, loaded, seed=seed, replications=replications, workers=workers, cases=cases,
                                    years=years, policy=_policies(policies), database_url=url, progress=progress,

@@ -215,3 +215,15 @@ def test_cli_simulate_names_the_scenario_field_in_errors(tmp_path):
     assert "meetings.slots_per_day" in result.output
     result = CliRunner().invoke(main, ["simulate", "--variants", "aaby", "--policy", "aaby:ukendt=P1D"])
     assert result.exit_code != 0 and "ukendt" in result.output
+
+
+def test_runs_in_parallel_processes_give_the_same_results_as_in_one():
+    scenario = load_scenario({"period": {"years": 0.25, "warmup_weeks": 0}})
+    kwargs = dict(seed=4, replications=2, cases=3)
+    alone = simulate_variants(["aaby", "boegeby"], scenario, workers=1, **kwargs)
+    parallel = simulate_variants(["aaby", "boegeby"], scenario, workers=2, **kwargs)
+    def measures(o):
+        return [(v["variant"], v["summary"], [(r["seed"], r["measures"], r["stats"]["engine_steps"]) for r in v["runs"]])
+                for v in o["variants"]]
+    assert measures(alone) == measures(parallel)
+    assert all(r["stats"]["cases"] == 3 for v in parallel["variants"] for r in v["runs"])

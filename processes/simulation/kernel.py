@@ -20,7 +20,7 @@ and what it decides; SimPy orders simultaneous events by their scheduling order.
 """
 from __future__ import annotations
 
-import bisect
+import itertools
 import random
 import time as _time
 from dataclasses import dataclass, field
@@ -36,7 +36,7 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from processes import milestones
+from processes import compaction, milestones, projections
 from processes.analytics import CaseFacts, DeadlineFact, InstanceFact, TaskFact
 from processes.clock import FixedClock, use_clock
 from processes.engine import _deadline_timers, model_fault
@@ -56,6 +56,10 @@ FORM_ATTEMPTS = 6
 # A timer is woken this long after it falls due (Spiff fires a timer once its time has
 # passed; the persisted engine's clock steps just past it, the simulated one a second).
 WAKE_AFTER = timedelta(seconds=1)
+# Finished loop iterations leave the tree (processes/compaction.py) once it has grown by
+# this many tasks since the last cut: the engine cuts at every step; the tree the steps
+# walk stays as small within a few iterations, and the cut's own walk is paid rarely.
+COMPACT_GROWTH = 30
 
 
 def _rng(seed: int, *parts: Any) -> random.Random:
@@ -87,6 +91,7 @@ class SimTask:
     rule: str | None = None
     closed_at: datetime | None = None
     state: str = "open"
+    spiff: Any = field(default=None, repr=False)    # the READY Spiff task
 
 
 @dataclass
@@ -100,6 +105,9 @@ class SimInstance:
     wake_version: int = 0
     last_due: datetime | None = None
     letters: list = field(default_factory=list)
+    compacted_size: int = 0                            # tasks in the tree after the last compaction
+    known: dict = field(default_factory=dict)          # guid -> SimTask of the open user tasks
+    subscriptions: dict = field(default_factory=dict)  # guid -> (message name, waiting Spiff task)
 
 
 @dataclass
@@ -241,7 +249,8 @@ class MeetingSlots:
 class Simulation:
     def __init__(self, variant: Variant, scenario: dict, seed: int, cases: int | None = None,
                  years: float | None = None, progress: Callable[[float], None] | None = None,
-                 arrivals_at: list[tuple[datetime, str]] | None = None):
+                 arrivals_at: list[tuple[datetime, str]] | None = None, compact_state: bool = True):
+        self.compact_state = compact_state  # as the persisted engine (Engine.compact_state)
         self.variant, self.scenario, self.seed = variant, scenario, seed
         period = scenario.get("period", {})
         self.start = datetime.combine(date.fromisoformat(scenario["start"]), time(8), LOCAL)
@@ -296,7 +305,12 @@ class Simulation:
                                     timers=loaded.metadata.get("timers"))
 
     def _step(self, instance: SimInstance, action: Callable[[BpmnWorkflow], None] | None = None) -> None:
-        """One engine step, as :meth:`processes.engine.Engine.run_step` runs it."""
+        """One engine step, as :meth:`processes.engine.Engine.run_step` runs it: Spiff's
+        calls within one budget, then one walk of the tree for what the step changed
+        (:func:`processes.projections.project`: open user tasks, timers, message
+        subscriptions, the tasks completed in the step, whose milestones are dated by
+        :func:`processes.milestones.completed_marks`), then the finished loop iterations
+        leave the tree (:func:`processes.compaction.compact`), as in the persisted engine."""
         now = self.now()
         wf = instance.wf
         started = _time.time()
@@ -322,18 +336,26 @@ class Simulation:
                 return
         self.spiff_seconds += _time.perf_counter() - began
         self.engine_steps += steps
+        meta = instance.loaded.metadata
+        view = projections.project(wf, meta, completed_since=started)
         case = instance.case
-        for task, key, day in milestones.completed_marks(wf, instance.loaded.metadata.get("milestones"),
-                                                        started, now, instance.process_id):
-            if str(task.id) not in case.recorded:
-                case.recorded.add(str(task.id))
+        for task, key, day in milestones.completed_marks(wf, meta.get("milestones"), started, now,
+                                                        instance.process_id, tasks=view.completed):
+            if task.id not in case.recorded:
+                case.recorded.add(task.id)
                 case.milestones.append((key, day, now))
-        if wf.is_completed() and instance.completed_at is None:
+        if instance.completed_at is None and wf.is_completed():
             instance.completed_at = now
-        for event in wf.get_events():
+        events = wf.get_events()
+        if self.compact_state:
+            size = len(wf.tasks) + sum(len(sub.tasks) for sub in wf.subprocesses.values())
+            if size > instance.compacted_size + COMPACT_GROWTH:
+                compaction.compact(wf)
+                instance.compacted_size = len(wf.tasks) + sum(len(sub.tasks) for sub in wf.subprocesses.values())
+        for event in events:
             if isinstance(event.event_definition, MessageEventDefinition):
                 self._message(instance, event)
-        self._project(instance)
+        self._project(instance, view)
 
     def _message(self, source: SimInstance, event) -> None:
         ed, case = event.event_definition, source.case
@@ -347,57 +369,40 @@ class Simulation:
         for instance in case.instances:
             if instance is source or instance.completed_at is not None:
                 continue
-            for task in instance.wf.get_tasks(state=TaskState.WAITING):
-                waiting_ed = getattr(task.task_spec, "event_definition", None)
-                if isinstance(waiting_ed, MessageEventDefinition) and waiting_ed.name == ed.name:
+            for name, task in instance.subscriptions.values():
+                if name == ed.name and task.state == TaskState.WAITING:
                     payload, correlations = event.payload, event.correlations
                     self._step(instance, lambda wf, t=task: wf.send_event(
                         BpmnEvent(t.task_spec.event_definition, payload, correlations)))
                     return
         case.inbox.append(event)
 
-    def _project(self, instance: SimInstance) -> None:
+    def _project(self, instance: SimInstance, view: projections.Projection) -> None:
         """New user tasks get a worker process; the earliest timer wakes the instance."""
-        wf, meta = instance.wf, instance.loaded.metadata
-        timers_meta = meta.get("timers", {})
-        due_by_attached: dict[str, tuple[datetime, str | None]] = {}
-        earliest = None
-        for task in wf.get_tasks(state=TaskState.WAITING):
-            ed = getattr(task.task_spec, "event_definition", None)
-            if not isinstance(ed, TimerEventDefinition):
-                continue
-            value = ed.details(task).value
-            if not value:
-                continue
-            due = TimerEventDefinition.get_datetime(value)
-            earliest = due if earliest is None or due < earliest else earliest
-            tmeta = timers_meta.get(task.task_spec.bpmn_id, {})
-            if tmeta.get("attached_to"):
-                best = due_by_attached.get(tmeta["attached_to"])
-                if best is None or due < best[0]:
-                    due_by_attached[tmeta["attached_to"]] = (due, tmeta.get("deadline"))
-        known = getattr(instance, "_known", None)
-        if known is None:
-            known = instance._known = {}
-        ready = {str(t.id): t for t in wf.get_tasks(state=TaskState.READY, manual=True)}
-        for guid, sim_task in list(known.items()):
-            if guid not in ready and sim_task.state == "open":
-                sim_task.state, sim_task.closed_at = "cancelled", self.now()
-                del known[guid]
+        instance.subscriptions = view.subscriptions
+        meta_tasks = instance.loaded.metadata.get("tasks", {})
+        known, ready = instance.known, view.ready
+        now = self.now()
+        for guid in [g for g in known if g not in ready]:
+            sim_task = known.pop(guid)
+            if sim_task.state == "open":
+                sim_task.state, sim_task.closed_at = "cancelled", now
         for guid, task in ready.items():
             if guid in known:
                 continue
-            tmeta = meta.get("tasks", {}).get(task.task_spec.bpmn_id, {})
-            due, rule = due_by_attached.get(task.task_spec.bpmn_id, (None, None))
-            sim_task = SimTask(instance.case.number, instance, guid, task.task_spec.bpmn_id,
-                               tmeta.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
-                               tmeta.get("role") or task.task_spec.lane, self.now(), due, rule)
+            spec = task.task_spec
+            tmeta = meta_tasks.get(spec.bpmn_id, {})
+            due, rule = view.due.get(guid, (None, None))
+            sim_task = SimTask(instance.case.number, instance, guid, spec.bpmn_id,
+                               tmeta.get("name") or spec.bpmn_name or spec.bpmn_id,
+                               tmeta.get("role") or spec.lane, now, due, rule, spiff=task)
             known[guid] = sim_task
             self.tasks.append(sim_task)
             self.env.process(self._work(sim_task))
         instance.wake_version += 1
+        earliest = view.next_due_at
         if earliest is not None and instance.completed_at is None:
-            if earliest < self.now() - WAKE_AFTER and earliest == instance.last_due:
+            if earliest < now - WAKE_AFTER and earliest == instance.last_due:
                 # the timer did not fire when woken after it fell due: a model fault, not a loop
                 self.faults.append(f"case {instance.case.number} {instance.process_id}: a timer due {earliest} "
                                    "does not fire")
@@ -526,22 +531,21 @@ class Simulation:
 
     def _complete(self, task: SimTask, rng: random.Random) -> None:
         instance, case = task.instance, task.instance.case
-        wf = instance.wf
-        try:
-            spiff_task = wf.get_task_from_id(__import__("uuid").UUID(task.guid))
-        except Exception:  # noqa: BLE001 - dropped by a loop back: the task is gone
-            spiff_task = None
-        if spiff_task is None or spiff_task.state != TaskState.READY:
-            task.state, task.closed_at = "cancelled", self.now()
+        spiff_task = task.spiff
+        if spiff_task.state != TaskState.READY or spiff_task.workflow.tasks.get(spiff_task.id) is not spiff_task:
+            task.state, task.closed_at = "cancelled", self.now()  # dropped by a loop back: the task is gone
             return
         now = self.now()
         today = danish_date(now)
         form = instance.loaded.metadata.get("tasks", {}).get(task.bpmn_id, {}).get("form", [])
-        filler = FormFiller(rng, today, case.memory, self._booking_lead(), self.scenario.get("decisions"),
-                            task=task.bpmn_id)
+        books = any(f["id"] == "moededato" for f in form)
+        filler = FormFiller(rng, today, case.memory, self._booking_lead() if books else 0,
+                            self.scenario.get("decisions"), task=task.bpmn_id)
         prefill = {f["id"]: spiff_task.data[f["id"]] for f in form
                    if f.get("prefill") and spiff_task.data.get(f["id"]) not in (None, "", [])}
-        attempts = [filler.fill(form, prefill) for _ in range(FORM_ATTEMPTS)] + form_variants(form, today)
+        # tried one by one (the first is nearly always accepted); no later draw uses this rng
+        attempts = itertools.chain((filler.fill(form, prefill) for _ in range(FORM_ATTEMPTS)),
+                                   _later(lambda: form_variants(form, today)))
         meeting = None
         for values in attempts:
             if "moededato" in values:
@@ -552,13 +556,12 @@ class Simulation:
             if errors or check_form(form, clean, spiff_task.data):
                 continue
 
-            def apply(wf, clean=clean):
-                target = wf.get_task_from_id(spiff_task.id)
-                target.set_data(**clean)
-                target.run()
+            def apply(_wf, clean=clean):
+                spiff_task.set_data(**clean)
+                spiff_task.run()
 
             task.state, task.closed_at = "completed", now
-            instance._known.pop(task.guid, None)
+            instance.known.pop(task.guid, None)
             self.actions.append(Action(now, case.number, instance.process_id, task.bpmn_id, dict(values)))
             case.memory.update(values)
             self._step(instance, apply)
@@ -600,6 +603,10 @@ def _prune_events(wf: BpmnWorkflow) -> None:
         for task_id, task in list(manager.tasks.items()):
             if task.parent is None or task.workflow.tasks.get(task_id) is not task:
                 manager.tasks.pop(task_id, None)
+
+
+def _later(make):
+    yield from make()
 
 
 def simulate(variant: Variant, scenario: dict, seed: int, **kwargs) -> Result:

@@ -3,7 +3,9 @@ analytics functions (:func:`processes.analytics.measures`, the same definitions 
 actual figures) and give each measure an interval over the replications."""
 from __future__ import annotations
 
+import json
 import math
+import os
 import statistics
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -82,12 +84,27 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_=" else "_" for ch in name)
 
 
+# Variants resolved in this process during one simulate_variants call (parsed models,
+# policy): a process running several replications of a variant parses its models once.
+# Emptied at every call, so a long-lived process sees changed models and policies.
+_VARIANTS: dict[tuple, Variant] = {}
+
+
+def variant_for(name: str, policy: dict | None = None, database_url: str | None = None) -> Variant:
+    """The variant ``name`` (:func:`processes.simulation.variants.resolve`), parsed once per process."""
+    key = (name, json.dumps(policy or {}, sort_keys=True, default=str), database_url)
+    variant = _VARIANTS.get(key)
+    if variant is None:
+        sessions = None
+        if database_url:
+            from processes.runtime import open_runtime
+            sessions = open_runtime(database_url).sessions
+        variant = _VARIANTS[key] = resolve(name, sessions=sessions, policy=policy)
+    return variant
+
+
 def _run_job(job: Job, scenario: dict, cases, years, policy, database_url, out_dir=None) -> tuple[Job, dict, dict]:
-    sessions = None
-    if database_url:
-        from processes.runtime import open_runtime
-        sessions = open_runtime(database_url).sessions
-    variant = resolve(job.variant, sessions=sessions, policy=policy)
+    variant = variant_for(job.variant, policy, database_url)
     result = Simulation(variant, scenario, job.seed, cases=cases, years=years).run()
     stats = {"cases": len(result.cases), "engine_steps": result.engine_steps, "seconds": round(result.seconds, 2),
              "spiff_seconds": round(result.spiff_seconds, 2), "faults": result.faults[:20]}
@@ -125,18 +142,38 @@ def summarise(per_run: list[dict]) -> dict:
     return out
 
 
+def default_workers(jobs: int) -> int:
+    """One process per core, no more than there are runs."""
+    return max(1, min(jobs, os.cpu_count() or 1))
+
+
 def simulate_variants(variants: list[str], scenario: dict, seed: int = 1, replications: int = 1,
                       workers: int = 1, cases: int | None = None, years: float | None = None,
                       policy: dict | None = None, database_url: str | None = None,
                       progress: Callable[[int, int], None] | None = None, out_dir=None) -> dict:
     """Every variant, ``replications`` times each (seed, seed+1, ...; the same seeds for
-    every variant, so they see the same load); the measures per run and their intervals."""
+    every variant, so they see the same load); the measures per run and their intervals.
+    With ``workers`` > 1 the runs go to that many processes (``default_workers``: one per core)."""
     span = years if years is not None else scenario["period"].get("years", 1)
     if scenario["period"].get("warmup_weeks", 0) * 7 >= span * 365:
         raise InvalidInput("the warm-up is as long as the simulated period: nothing would be measured",
                            {"period.warmup_weeks": [f"{scenario['period'].get('warmup_weeks', 0)} weeks is not "
                                                     f"shorter than {span} years"]})
     jobs = [Job(v, r, seed + r) for v in variants for r in range(replications)]
+    _VARIANTS.clear()
+    try:
+        done = _run_jobs(jobs, scenario, workers, cases, years, policy, database_url, progress, out_dir)
+    finally:
+        _VARIANTS.clear()
+    out = {"scenario": scenario.get("name"), "seed": seed, "replications": replications, "variants": []}
+    for name in variants:
+        runs = sorted((d for d in done if d[0].variant == name), key=lambda d: d[0].replication)
+        out["variants"].append({"variant": name, "summary": summarise([m for _, m, _ in runs]),
+                                "runs": [{"seed": j.seed, "stats": s, "measures": m} for j, m, s in runs]})
+    return out
+
+
+def _run_jobs(jobs, scenario, workers, cases, years, policy, database_url, progress, out_dir):
     done: list[tuple[Job, dict, dict]] = []
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -150,12 +187,7 @@ def simulate_variants(variants: list[str], scenario: dict, seed: int = 1, replic
             done.append(_run_job(job, scenario, cases, years, policy, database_url, out_dir))
             if progress:
                 progress(len(done), len(jobs))
-    out = {"scenario": scenario.get("name"), "seed": seed, "replications": replications, "variants": []}
-    for name in variants:
-        runs = sorted((d for d in done if d[0].variant == name), key=lambda d: d[0].replication)
-        out["variants"].append({"variant": name, "summary": summarise([m for _, m, _ in runs]),
-                                "runs": [{"seed": j.seed, "stats": s, "measures": m} for j, m, s in runs]})
-    return out
+    return done
 
 
 # ------------------------------------------------------------------ event logs
