@@ -40,7 +40,7 @@ def create_app(target: Runtime | str | None = None, **config) -> Flask:
 
     from inbox import (
         admin, analytics, api, auth, case_search, cases, errors, formatting, limits, notifications, pages, security,
-        studio,
+        simulation, studio,
         tasks,
         vendor,
     )
@@ -57,6 +57,7 @@ def create_app(target: Runtime | str | None = None, **config) -> Flask:
     app.register_blueprint(vendor.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(analytics.bp)
+    app.register_blueprint(simulation.bp)
     app.register_blueprint(studio.bp)
     api.register(app)
     csrf.exempt(api.blp)

@@ -302,8 +302,20 @@ def compare_page(ctx: dict) -> dict:
         result = analytics.compare(db, ctx["own"].key, chosen, ctx["filters"], ctx["now"])
     columns = [c["name"] if c["key"] != "national" else _("Landsplan (median over alle sager)")
                for c in result["columns"]]
-    table = Table("sammenligning", _("Sammenligning: en række pr. mål, en kolonne pr. kommune"),
-                  [_("Mål")] + columns)
+    table, chart = comparison_table(result, columns, "sammenligning",
+                                    _("Sammenligning: en række pr. mål, en kolonne pr. kommune"), ctx["filters"])
+    fresh = {"source": result["source"], "computed_at": datetime.fromisoformat(result["computed_at"])}
+    return {"result": result, "chosen": chosen, "tables": [table], "chart": chart, "fresh": fresh}
+
+
+def comparison_table(result: dict, columns: list[str], table_id: str, caption: str,
+                     drill: Filters | None = None) -> tuple[Table, dict]:
+    """The Sammenlign table of ``result`` (columns of figures, as ``analytics.compare``
+    gives them; ``columns`` their headings): a row per measure
+    (``analytics.comparison_rows``), and its chart (lead time medians per column). With
+    ``drill``, the own column's figures link to the own cases behind them. The Simulér
+    page shows its results with the same table and chart."""
+    table = Table(table_id, caption, [_("Mål")] + columns)
     for row in analytics.comparison_rows(result):
         if row["group"] == "lead_time":
             label = _("%(label)s (median, dage)", label=LEAD_LABELS[row["key"]])
@@ -316,14 +328,14 @@ def compare_page(ctx: dict) -> dict:
         cells = [Cell(label)]
         for col, value in zip(result["columns"], row["values"]):
             # drill-down only from the own column: another municipality's cases are never listed
-            href = _drill(ctx["filters"], row["group"], row["key"]) if col["own"] and value is not None else None
+            href = (_drill(drill, row["group"], row["key"])
+                    if drill is not None and col["own"] and value is not None else None)
             cells.append(Cell(value if value is not None else "–", href))
         table.rows.append(cells)
     chart = {"type": "bar", "labels": [str(LEAD_LABELS[m.key]) for m in analytics.LEAD_TIMES],
              "datasets": [{"label": name, "data": [_median_number(m["median"]) for m in col["figures"]["lead_times"]]}
                           for name, col in zip(columns, result["columns"])]}
-    fresh = {"source": result["source"], "computed_at": datetime.fromisoformat(result["computed_at"])}
-    return {"result": result, "chosen": chosen, "tables": [table], "chart": chart, "fresh": fresh}
+    return table, chart
 
 
 def _median_number(q):
@@ -442,8 +454,13 @@ def cases():
 
 
 # ------------------------------------------------------------------ CSV of any table
+def _simulation_page(ctx: dict, actor: Actor) -> dict:
+    from inbox.simulation import csv_page  # the Simulér page's tables (it imports this module)
+    return csv_page(ctx, actor)
+
+
 PAGES = {"overblik": lambda ctx, actor: overview_page(ctx), "sammenlign": lambda ctx, actor: compare_page(ctx),
-         "diagram": lambda ctx, actor: heatmap_page(ctx), "sager": cases_page}
+         "diagram": lambda ctx, actor: heatmap_page(ctx), "sager": cases_page, "simulering": _simulation_page}
 
 
 @bp.route("/eksport.csv")

@@ -11,7 +11,7 @@ from datetime import date as date_type, datetime, timezone
 from typing import Any, Optional
 
 from sqlalchemy import (
-    JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator,
+    JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator,
     UniqueConstraint, text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -497,3 +497,34 @@ class AnalyticsSnapshot(Base):
     figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     __table_args__ = (Index("ix_analytics_snapshot_lookup", "case_type", "municipality_id"),)
+
+
+class SimulationRun(Base):
+    """A leder's what-if simulation (the *Simulér* page, ``processes.simulation.runs``):
+    what was asked (``request``: variants, seed, replications; ``scenario``: the changes
+    laid over the default scenario), its state (``queued`` → ``running`` → ``done`` or
+    ``failed``), progress, and the result with the own municipality's actual figures.
+    ``created_at`` is case time; ``started_at``, ``heartbeat_at`` and ``finished_at`` are
+    wall-clock time (is the worker running it alive?)."""
+
+    __tablename__ = "simulation_run"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    title: Mapped[str] = mapped_column(String(200))
+    request: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    scenario: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued | running | done | failed
+    progress: Mapped[float] = mapped_column(Float, default=0.0)        # 0..1
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker_id: Mapped[Optional[str]] = mapped_column(String(100))
+    started_at: Mapped[Optional[datetime]]
+    heartbeat_at: Mapped[Optional[datetime]]
+    finished_at: Mapped[Optional[datetime]]
+    note: Mapped[Optional[str]] = mapped_column(Text)    # the last thing that happened to it (restart, ...)
+    error: Mapped[Optional[str]] = mapped_column(Text)   # why it failed
+    result: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_simulation_run_municipality", "municipality_id", "id"),
+                      Index("ix_simulation_run_status", "status", "id"))

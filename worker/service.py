@@ -2,11 +2,13 @@
 
 Each poll fires due instances one transaction at a time (:mod:`worker.timers`), delivers
 messages between instances, queues deadline notifications (:mod:`worker.escalation`),
-delivers the outbox (:mod:`worker.outbox`) and writes a heartbeat. APScheduler runs
-with its in-memory job store only, as the tick: business timers live in the database.
-On the real clock the worker schedules its next tick at the next due time, and on
-PostgreSQL it also LISTENs on :data:`processes.engine.WORK_CHANNEL` so a step that
-leaves work due soon wakes it at once.
+delivers the outbox (:mod:`worker.outbox`) and writes a heartbeat. Beside the poll, a job
+of its own refreshes the managers' analytics snapshot and a thread of its own runs the
+leders' what-if simulation runs (:mod:`processes.simulation.runs`: one at a time, put
+back in the queue when the worker stops). APScheduler runs with its in-memory job store
+only, as the tick: business timers live in the database. On the real clock the worker
+schedules its next tick at the next due time, and on PostgreSQL it also LISTENs on
+:data:`processes.engine.WORK_CHANNEL` so a step that leaves work due soon wakes it at once.
 
 SIGTERM or SIGINT (or ``stop_event``) stops it gracefully: the current step finishes,
 no new one is claimed, and the heartbeat says "stopped".
@@ -37,12 +39,14 @@ from processes import absence, analytics, timekeeping
 from processes.engine import WORK_CHANNEL
 from processes.models import ProcessInstance
 from processes.runtime import Runtime, open_runtime
+from processes.simulation import runs as simulation_runs
 from worker import escalation, status
 from worker.outbox import Transport, default_transports, deliver_next
 from worker.timers import fire_next
 
 log = logging.getLogger("sagsflow.worker")
 BEAT_EVERY = 5.0  # seconds of wall time between heartbeats inside a long poll
+SIMULATION_EVERY = 2.0  # seconds between looks for a queued simulation run
 
 
 class Worker:
@@ -149,6 +153,30 @@ class Worker:
             log.exception("analytics refresh failed", extra={"event": "analytics_failed", "worker_id": self.worker_id})
             return 0
 
+    def run_simulation(self):
+        """Run one queued simulation run of the *Simulér* page, after putting back in the
+        queue (or failing) runs whose worker died (``processes.simulation.runs.run_next``).
+        Its own thread (:meth:`_simulation_loop`), so a long run never delays timers; a
+        stop puts the run back in the queue. Returns ``(run id, status)`` or None when
+        nothing was queued."""
+        try:
+            if self._last_beat == 0.0:
+                self._beat()  # the run names this worker: let others see it is alive
+            done = simulation_runs.run_next(self.rt.sessions, self.worker_id, lambda: self.stopping)
+            if done:
+                log.info("simulation run", extra={"event": "simulation", "worker_id": self.worker_id,
+                                                  "run": done[0], "status": done[1]})
+            return done
+        except Exception:  # noqa: BLE001 - the worker must go on
+            log.exception("simulation job failed", extra={"event": "simulation_failed", "worker_id": self.worker_id})
+            return None
+
+    def _simulation_loop(self) -> None:
+        """Run queued simulation runs one after another; look again every few seconds."""
+        while not self.stopping:
+            if self.run_simulation() is None:
+                self.stop_event.wait(SIMULATION_EVERY)
+
     # -------------------------------------------------------------- schedule
     def _tick(self) -> None:
         try:
@@ -218,6 +246,8 @@ class Worker:
         self._scheduler.add_job(self.refresh_analytics, IntervalTrigger(seconds=60, timezone=timezone.utc),
                                 id="analytics", executor="analytics", next_run_time=datetime.now(timezone.utc))
         self._scheduler.start()
+        simulations = threading.Thread(target=self._simulation_loop, name="sagsflow-simulation", daemon=True)
+        simulations.start()
         listener = None
         if self.rt.db.dialect.name == "postgresql":
             listener = threading.Thread(target=self._listen, name="sagsflow-listen", daemon=True)
@@ -229,6 +259,7 @@ class Worker:
         finally:
             self.stop_event.set()
             self._scheduler.shutdown(wait=True)  # lets the current step finish
+            simulations.join(timeout=30.0)  # a running simulation goes back to the queue at its next report
             if listener is not None:
                 listener.join(timeout=2.0)
             try:
