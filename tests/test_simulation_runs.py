@@ -318,3 +318,17 @@ def test_a_worker_restart_puts_the_run_back_and_the_next_worker_takes_it(rt):
     assert get_run(rt, run_id).status == "queued"  # stopped again: back in the queue, not lost
     with rt.sessions.begin() as db:  # leave nothing queued for the other tests
         db.get(SimulationRun, run_id).status = "failed"
+
+
+def test_claiming_and_recovery_on_both_databases(runtime):
+    """One claim per run however many workers ask (PostgreSQL: FOR UPDATE SKIP LOCKED and
+    a conditional update), a dead worker's run back in the queue, then run to the end."""
+    run_id = queue(runtime)
+    assert runs.claim_next(runtime.sessions, "a") == run_id
+    assert runs.claim_next(runtime.sessions, "b") is None
+    assert get_run(runtime, run_id).worker_id == "a"  # "a" has no heartbeat: it is gone
+    assert runs.recover(runtime.sessions) == [(run_id, "queued")]
+    assert runs.run_next(runtime.sessions, "c") == (run_id, "done")
+    run = get_run(runtime, run_id)
+    assert (run.status, run.attempts, run.worker_id) == ("done", 2, "c")
+    assert run.result["variants"][0]["summary"]["cases"]["mean"] == 4
