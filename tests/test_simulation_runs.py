@@ -4,9 +4,14 @@ between municipalities, and a run surviving a worker restart or death. Runs are 
 (a handful of cases over a quarter of a year) so each takes a second or two."""
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -21,6 +26,7 @@ from processes.simulation import runs
 from test_inbox import Browser
 from worker.service import Worker, start_background
 
+ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"per_week": "2", "cases": "4", "years": "0,25", "warmup_weeks": "0", "replications": "2", "seed": "1",
          "slots": "7", "own": "1"}
 SMALL_SCENARIO = {"period": {"years": 0.25, "warmup_weeks": 0, "cases": 4},
@@ -332,3 +338,32 @@ def test_claiming_and_recovery_on_both_databases(runtime):
     run = get_run(runtime, run_id)
     assert (run.status, run.attempts, run.worker_id) == ("done", 2, "c")
     assert run.result["variants"][0]["summary"]["cases"]["mean"] == 4
+
+
+def test_a_killed_worker_process_loses_no_run(rt, tmp_path):
+    """A real ``sagsflow worker`` is killed (SIGKILL) in the middle of a run: the run stays
+    ``running`` under the dead worker until its heartbeat is stale (30 s; aged here instead
+    of waited for), then the next worker puts it back in the queue and runs it."""
+    run_id = queue(rt, scenario={"period": {"years": 1, "warmup_weeks": 0},
+                                 "arrivals": {"rehabilitering": {"per_week": 4}}}, replications=2)
+    process = subprocess.Popen([sys.executable, "-m", "sagsflow.cli", "--database-url", rt.url, "worker"], cwd=ROOT,
+                               env=dict(os.environ, PYTHONUNBUFFERED="1"), stderr=open(tmp_path / "worker.log", "w"))
+    try:
+        taken = _wait(lambda: (r := get_run(rt, run_id)).status == "running" and r.progress > 0 and r, timeout=120)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+    run = get_run(rt, run_id)
+    assert run.status == "running" and run.worker_id == taken.worker_id  # nobody handed it back
+    assert runs.recover(rt.sessions) == []  # its heartbeat is still fresh: it might be alive
+    with rt.sessions.begin() as db:
+        beat = db.get(WorkerHeartbeat, taken.worker_id)
+        assert beat.status == "running"  # a killed worker cannot say it stopped
+        beat.last_tick_at -= runs.WORKER_STALE_AFTER + timedelta(seconds=1)
+    assert runs.recover(rt.sessions) == [(run_id, "queued")]
+    run = get_run(rt, run_id)
+    assert run.note == f"put back in the queue: worker {taken.worker_id} stopped while running it"
+    assert run.attempts == 1  # the killed attempt counts
+    with rt.sessions.begin() as db:  # smaller now, so the test ends soon: the next worker runs it to the end
+        db.get(SimulationRun, run_id).scenario = SMALL_SCENARIO
+    assert Worker(rt).run_simulation() == (run_id, "done")
