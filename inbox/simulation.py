@@ -325,6 +325,32 @@ def _scenario_rows(run: SimulationRun) -> list[tuple[str, str]]:
     return rows
 
 
+def note_text(text: str | None) -> str | None:
+    """The worker's note or reason (English, from ``processes.simulation.runs``) in the
+    UI's language; what it does not know is shown as written."""
+    if not text:
+        return text
+    if text == "put back in the queue: the worker was stopped":
+        return _("Sat i kø igen: baggrundsprocessen blev stoppet.")
+    if match := re.fullmatch(r"put back in the queue: worker (\S+) stopped while running it", text):
+        return _("Sat i kø igen: baggrundsprocessen %(worker)s stoppede under kørslen.", worker=match.group(1))
+    if match := re.fullmatch(r"put back in the queue: no progress from worker (\S+) for (.+)", text):
+        return _("Sat i kø igen: baggrundsprocessen %(worker)s meldte ikke fremskridt i %(time)s.",
+                 worker=match.group(1), time=match.group(2))
+    if match := re.fullmatch(r"interrupted (\d+) times \(last: (.+)\); not tried again", text):
+        return _("Kørslen blev afbrudt %(n)s gange og prøves ikke igen. Sidst: %(last)s", n=match.group(1),
+                 last=note_text("put back in the queue: " + match.group(2)))
+    return text
+
+
+def error_text(text: str | None) -> str | None:
+    """Why a run failed, in the UI's language: interrupted too often, or the error itself."""
+    if not text:
+        return text
+    translated = note_text(text)
+    return translated if translated != text else _("Teknisk fejl: %(error)s", error=text)
+
+
 @bp.route("/<int:run_id>")
 @login_required
 def run(run_id: int):
@@ -333,7 +359,8 @@ def run(run_id: int):
     with runtime().sessions() as db:
         own_name = db.get(Municipality, actor.municipality_id).name
     results = result_tables(found, own_name) if found.status == "done" and found.result else None
-    return render_template("simulation_run.html", run=found, results=results, status_labels=STATUS_LABELS, own_name=own_name,
+    return render_template("simulation_run.html", run=found, results=results, status_labels=STATUS_LABELS,
+                           own_name=own_name, note=note_text(found.note), error=error_text(found.error),
                            kind_labels=KIND_LABELS, scenario_rows=_scenario_rows(found),
                            worker_alive=_worker_alive(), query={"run": found.id})
 
@@ -345,7 +372,8 @@ def status(run_id: int):
     found = _run(_leder(), run_id)
     return jsonify({"status": found.status, "label": str(STATUS_LABELS[found.status]),
                     "progress": round(found.progress or 0.0, 4), "percent": round((found.progress or 0.0) * 100),
-                    "note": found.note, "error": found.error, "worker_alive": _worker_alive()})
+                    "note": note_text(found.note), "error": error_text(found.error),
+                    "worker_alive": _worker_alive()})
 
 
 def csv_page(ctx: dict, actor: Actor) -> dict:

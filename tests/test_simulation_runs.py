@@ -260,6 +260,8 @@ def test_a_run_whose_worker_died_is_picked_up_again(app, rt):
     run = get_run(rt, run_id)
     assert run.status == "done" and run.attempts == 2 and run.worker_id == worker.worker_id
     assert run.note == "put back in the queue: worker dead:1 stopped while running it"
+    page = text(Browser(app, "aaby.leder").get(f"/analytik/simuler/{run_id}"))
+    assert "Bemærkning: Sat i kø igen: baggrundsprocessen dead:1 stoppede under kørslen." in page
     # a worker that is alive and beating keeps its run
     alive = queue(rt)
     _claimed_by_dead_worker(rt, alive, attempts=1, last_tick_ago=timedelta(seconds=1))
@@ -276,7 +278,9 @@ def test_a_run_interrupted_too_often_fails_with_the_reason(app, rt):
     run = get_run(rt, run_id)
     assert run.status == "failed" and "interrupted 3 times" in run.error
     page = text(Browser(app, "aaby.leder").get(f"/analytik/simuler/{run_id}"))
-    assert "Kørslen fejlede" in page and "interrupted 3 times" in page
+    assert "Kørslen fejlede" in page
+    assert ("Kørslen blev afbrudt 3 gange og prøves ikke igen. Sidst: Sat i kø igen: baggrundsprocessen dead:1 "
+            "stoppede under kørslen.") in page
     with rt.sessions() as db:
         assert db.scalar(select(AuditEvent.action).where(AuditEvent.action == "simulation.failed",
                                                          AuditEvent.detail["run"].as_integer() == run_id)) is not None
@@ -290,6 +294,8 @@ def test_a_failing_run_says_why_and_the_worker_goes_on(rt):
     good = queue(rt)
     drain(rt)
     assert get_run(rt, bad).status == "failed" and "nowhere" in get_run(rt, bad).error
+    page = text(Browser(create_app(rt, TESTING=True), "aaby.leder").get(f"/analytik/simuler/{bad}"))
+    assert "Teknisk fejl: variant &#39;nowhere&#39;: no such municipality or folder" in page
     assert get_run(rt, good).status == "done"
 
 

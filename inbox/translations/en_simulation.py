@@ -135,4 +135,12 @@ ENGLISH = {
         "Simulated figures are means over the replications; the actual figures are %(name)s's own cases of the same "
         "case type from %(from)s to %(to)s, computed %(when)s with the same definitions (Overview and Compare).",
     "Forløbstider, median i dage, pr. variant og faktisk": "Lead times, median in days, per variant and actual",
+    "Sat i kø igen: baggrundsprocessen blev stoppet.": "Put back in the queue: the worker was stopped.",
+    "Sat i kø igen: baggrundsprocessen %(worker)s stoppede under kørslen.":
+        "Put back in the queue: the worker %(worker)s stopped while running it.",
+    "Sat i kø igen: baggrundsprocessen %(worker)s meldte ikke fremskridt i %(time)s.":
+        "Put back in the queue: the worker %(worker)s reported no progress for %(time)s.",
+    "Kørslen blev afbrudt %(n)s gange og prøves ikke igen. Sidst: %(last)s":
+        "The run was interrupted %(n)s times and is not tried again. Last: %(last)s",
+    "Teknisk fejl: %(error)s": "Technical error: %(error)s",
 }
