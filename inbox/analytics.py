@@ -17,15 +17,18 @@ from datetime import date, datetime, timedelta
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
+from lxml import etree
 from sqlalchemy import select
 
 from inbox.access import LEDER, current_actor, login_required, require_role, runtime
-from inbox.formatting import CASE_TYPES, STATE_LABELS, iso_date, role_name
+from inbox.formatting import CASE_TYPES, STATE_LABELS, iso_date, language, role_name
 from processes import analytics, timekeeping
 from processes.analytics import Filters
 from processes.engine import Actor, Engine, mask_cpr
 from processes.errors import InvalidInput
 from processes.catalogue import version_in_force
+from processes.library import _SAFE_PARSER
+from processes.model_text import english_names, name_in
 from processes.models import HumanTask, ModelVersion, Municipality, PolicyVersion
 from processes.scripting import danish_date
 
@@ -372,6 +375,9 @@ def heatmap_page(ctx: dict) -> dict:
     with runtime().sessions() as db:
         task_names = dict(db.execute(select(HumanTask.bpmn_id, HumanTask.name).where(
             HumanTask.municipality_id == ctx["own"].id, HumanTask.process_id == case_type)).all())
+    if model is not None:  # the model in force names its tasks, in the page's language
+        task_names.update({bid: name_in(t, language(), task_names.get(bid, bid))
+                           for bid, t in (model.metadata_json or {}).get("tasks", {}).items()})
     for row in heat:
         table.rows.append([Cell(task_names.get(row["bpmn_id"], row["bpmn_id"])), _cell(row["count"]),
                            _cell(row["median_wait_days"]), _cell(row["breaches"])])
@@ -400,6 +406,10 @@ def model_xml():
         abort(404)
     with runtime().sessions() as db:
         xml = db.get(ModelVersion, model.id).bpmn_xml
+    if language() == "en":  # the element names in English, as the case page's diagrams
+        root = etree.fromstring(xml.encode("utf-8"), parser=_SAFE_PARSER)
+        english_names(root)
+        xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     return Response(xml, mimetype="application/xml")
 
 

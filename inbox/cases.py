@@ -11,11 +11,13 @@ from sqlalchemy import select
 from inbox.access import (
     STARTS_CASES, case_for, current_actor, instance_for, login_required, require_role, runtime,
 )
+from inbox.formatting import language, milestone_label
 from inbox.queries import due_state, process_choices
 from processes.engine import CITIZEN_NAME_LENGTH
 from processes.errors import InvalidInput, NotFound
 from processes.forms import text_errors
-from processes.milestones import BY_KEY as MILESTONES
+from processes.library import _SAFE_PARSER, _q
+from processes.model_text import english_names, name_in
 from processes.models import Document, User
 from processes.roles import ROLES
 from processes.scripting import danish_date
@@ -28,13 +30,14 @@ def case_view(case_id: int, actor=None) -> dict:
     """The engine's case detail (the view is audited) plus users, letters and diagram marks;
     ``actor`` defaults to the signed-in user (the API passes its token's user)."""
     actor = actor or current_actor()
+    lang = language()
     with runtime().sessions() as db:
         case_for(db, actor, case_id)
     detail = runtime().engine.case_detail(case_id, actor)
     with runtime().sessions() as db:
         user_ids = {t.completed_by_id for t in detail["tasks"]} | {t.claimed_by_id for t in detail["tasks"]}
         detail["users"] = {u.id: u for u in db.scalars(select(User).where(User.id.in_(user_ids - {None})))}
-        detail["timeline"] = case_timeline(db, case_id)
+        detail["timeline"] = case_timeline(db, case_id, language=lang)
         names = {e.actor for e in detail["timeline"]} | {e.detail.get("to") for e in detail["timeline"]}
         detail["people"] = dict(db.execute(select(User.username, User.full_name).where(
             User.municipality_id == detail["case"].municipality_id, User.username.in_(names - {None}))).all())
@@ -58,8 +61,8 @@ def case_view(case_id: int, actor=None) -> dict:
     detail["marks"] = marks
     detail["due_state"] = lambda when: due_state(when, detail["now"])
     detail["today"] = danish_date(detail["now"])
-    detail["milestone_label"] = lambda key: MILESTONES[key].label if key in MILESTONES else key
-    timer_names = {(i.id, bid): t.get("name") or bid for i in detail["instances"]
+    detail["milestone_label"] = milestone_label
+    timer_names = {(i.id, bid): name_in(t, lang, bid) for i in detail["instances"]
                    for bid, t in (i.model_version.metadata_json or {}).get("timers", {}).items()}
     detail["timer_name"] = lambda instance_id, bpmn_id: timer_names.get((instance_id, bpmn_id), bpmn_id)
     if "teamleder" in actor.roles:
@@ -99,12 +102,16 @@ def diagram(case_id: int, instance_id: int):
 
 @lru_cache(maxsize=64)
 def _lanes_by_role_name(version_id: int, locale: str, xml: str) -> bytes:
-    """A model version is immutable, so its diagram is renamed once per language."""
-    root = etree.fromstring(xml.encode("utf-8"))
-    for lane in root.iter("{http://www.omg.org/spec/BPMN/20100524/MODEL}lane"):
+    """A model version is immutable, so its diagram is renamed once per language: lanes by
+    their role's name, and in English every element by the English its model declares
+    beside the Danish (``name_en``)."""
+    root = etree.fromstring(xml.encode("utf-8"), parser=_SAFE_PARSER)
+    for lane in root.iter(_q("bpmn:lane")):
         names = ROLES.get((lane.get("name") or "").strip())
         if names:
             lane.set("name", names[1] if locale == "en" else names[0])
+    if locale == "en":
+        english_names(root)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 

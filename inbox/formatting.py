@@ -8,7 +8,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date as babel_format_date
-from flask import Flask, url_for
+from flask import Flask, g, url_for
 from flask_babel import format_datetime, get_locale, lazy_gettext as _l
 
 from processes.engine import mask_cpr
@@ -128,9 +128,33 @@ LETTER_NAMES = {
 
 def rule_name(key: str | None) -> str:
     """A deadline rule (a policy parameter key) by its name in the policy catalogue."""
-    from processes.policy import BY_KEY
-    param = BY_KEY.get(key or "")
-    return param.label if param else (key or "")
+    from processes.policy import label_in
+    return label_in(key, language()) if key else ""
+
+
+def language() -> str:
+    """The page's language (``da`` or ``en``): which of a model's texts it shows."""
+    return str(get_locale())
+
+
+def task_name(row) -> str:
+    """A stored task's name (``HumanTask``) in the page's language: the English its model
+    declares beside the Danish (``docs/modelling.md``, "English"), else the Danish."""
+    if row is None:
+        return ""
+    if language() != "en":
+        return row.name
+    if "model_names" not in g:  # once per page: the index is rebuilt only when a model is added
+        from inbox.access import runtime
+        from processes.model_text import name_index
+        with runtime().sessions() as db:
+            g.model_names = name_index(db)
+    return g.model_names.name(row, "en")
+
+
+def milestone_label(key: str) -> str:
+    from processes.milestones import BY_KEY
+    return BY_KEY[key].label_in(language()) if key in BY_KEY else key
 
 
 def letter_name(template: str | None) -> str:
@@ -162,9 +186,9 @@ def register(app: Flask) -> None:
         case_type=case_type_name, due_label=lambda s: str(DUE_LABELS.get(s, s)),
         state_label=lambda s: str(STATE_LABELS.get(s, s)), answer_value=answer_value,
         day=local_day, letter_name=letter_name, date_input=date_input,
-        rule_name=rule_name)
+        rule_name=rule_name, task_name=task_name, milestone_label=milestone_label)
     from inbox.access import current_user
     app.jinja_env.globals.update(ROLES=ROLES, CASE_TYPES=CASE_TYPES, DUE_LABELS=DUE_LABELS,
                                  current_user=current_user, get_locale=get_locale,
-                                 url_pattern=url_pattern, labels=labels)
+                                 url_pattern=url_pattern, labels=labels, model_language=language)
     app.jinja_env.add_extension("jinja2.ext.do")

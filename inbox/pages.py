@@ -9,6 +9,7 @@ from inbox.access import (
     TEAMLEDER, current_actor, current_user, login_required, require_role, runtime, task_for,
 )
 from inbox.auth import _safe_next
+from inbox.formatting import task_name
 from inbox.queries import InboxQuery, inbox_page, process_choices
 from processes import timekeeping
 from processes.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -70,7 +71,7 @@ def _back():
 def claim(task_id: int):
     try:
         task = runtime().engine.claim_task(task_id, current_actor())
-        flash(_("Du har taget opgaven »%(name)s«.", name=task.name), "success")
+        flash(_("Du har taget opgaven »%(name)s«.", name=task_name(task)), "success")
     except Conflict:
         flash(_("Opgaven er allerede taget af en anden."), "error")
     return _back()
@@ -81,7 +82,7 @@ def claim(task_id: int):
 def unclaim(task_id: int):
     try:
         task = runtime().engine.claim_task(task_id, current_actor(), unclaim=True)
-        flash(_("Du har sluppet opgaven »%(name)s«.", name=task.name), "success")
+        flash(_("Du har sluppet opgaven »%(name)s«.", name=task_name(task)), "success")
     except Conflict:
         flash(_("Opgaven er taget af en anden og kan ikke slippes."), "error")
     return _back()
@@ -100,7 +101,7 @@ def reassign(task_id: int):
         raise NotFound("no such user")
     try:
         task = runtime().engine.reassign_task(task_id, to_user, actor)
-        flash(_("Opgaven »%(name)s« er givet til %(user)s.", name=task.name, user=to_user.full_name), "success")
+        flash(_("Opgaven »%(name)s« er givet til %(user)s.", name=task_name(task), user=to_user.full_name), "success")
     except (Conflict, InvalidInput) as exc:
         flash(_("Opgaven kunne ikke fordeles: %(reason)s", reason=str(exc)), "error")
     return _back()

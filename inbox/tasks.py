@@ -17,11 +17,12 @@ from sqlalchemy import select
 
 from inbox.access import TEAMLEDER, current_actor, login_required, readable_task, runtime
 from inbox.pages import _colleagues
-from inbox.formatting import iso_date, role_name
+from inbox.formatting import iso_date, language, role_name, task_name
 from inbox.queries import due_state
 from processes import task_context, timekeeping
 from processes.engine import Engine
 from processes.errors import Conflict, InvalidInput
+from processes.model_text import localize_errors, localize_form
 from processes.models import Case, HumanTask, User
 
 bp = Blueprint("tasks", __name__)
@@ -71,16 +72,17 @@ def load_task_view(task_id: int, audit: bool = True) -> dict:
     written to the audit log."""
     actor = current_actor()
     engine = runtime().engine
+    lang = language()
     with runtime().sessions.begin() as db:
         task = readable_task(db, actor, task_id)
         case = db.get(Case, task.case_id)
         claimer = db.get(User, task.claimed_by_id) if task.claimed_by_id else None
         completer = db.get(User, task.completed_by_id) if task.completed_by_id else None
         now = timekeeping.now(db)
-        shown = task_context.shown_items(db, task)
+        shown = task_context.shown_items(db, task, language=lang)
         papers = task_context.case_papers(db, task.case_id)
         history = task_context.recent_history(db, task.case_id)
-        escalation = task_context.escalation(db, task, now) if TEAMLEDER in actor.roles else None
+        escalation = task_context.escalation(db, task, now, language=lang) if TEAMLEDER in actor.roles else None
         colleagues = _colleagues(db, actor.municipality_id) if TEAMLEDER in actor.roles else {}
         holders = {t.claimed_by_id for t, _days in escalation.late} if escalation else set()
         people = {u.id: u for u in db.scalars(select(User).where(User.id.in_(
@@ -88,9 +90,11 @@ def load_task_view(task_id: int, audit: bool = True) -> dict:
         if audit:
             Engine.audit(db, actor, "task.view", task.municipality_id, task.case_id, task.instance_id,
                          {"task": task.bpmn_id}, now)
+    form = engine.task_form(task)
     return {"task": task, "case": case, "claimer": claimer, "completer": completer, "now": now,
             "due": due_state(task.due_at, now), "shown": shown, "papers": papers, "history": history,
-            "people": people, "form": engine.task_form(task), "escalation": escalation, "colleagues": colleagues,
+            "people": people, "form": localize_form(form, lang), "model_form": form, "escalation": escalation,
+            "colleagues": colleagues,
             "can_complete": task.role in actor.roles or (TEAMLEDER in actor.roles
                                                           and task.claimed_by_id == actor.user_id)}
 
@@ -121,7 +125,7 @@ def show(task_id: int):
             done = runtime().engine.complete_task(task_id, values, current_actor(), revision=revision,
                                                   idempotency_key=request.form.get("idempotency_key", "")[:100] or None)
         except InvalidInput as exc:
-            errors, status = _web_errors(exc.errors), 422
+            errors, status = _web_errors(localize_errors(view["model_form"], exc.errors, language())), 422
         except Conflict:
             conflict, status = _("Opgaven er blevet ændret, mens du havde den åben: en anden har taget, "
                                  "fordelt eller afsluttet den. Se opgaven igen, før du indsender."), 409
@@ -140,11 +144,11 @@ def _web_errors(errors: dict) -> dict:
 
 def _flash_next(done: HumanTask, new: list[HumanTask]) -> None:
     mine = current_actor().roles
-    flash(_("Opgaven »%(name)s« er afsluttet.", name=done.name), "success")
+    flash(_("Opgaven »%(name)s« er afsluttet.", name=task_name(done)), "success")
     if done.replayed:
         return
     for t in new:
         where = _("din indbakke") if t.role in mine else _("indbakken for %(role)s", role=role_name(t.role))
-        flash(_("Næste opgave: »%(name)s« er lagt i %(where)s.", name=t.name, where=where), "info")
+        flash(_("Næste opgave: »%(name)s« er lagt i %(where)s.", name=task_name(t), where=where), "info")
     if not new:
         flash(_("Der er ingen ny opgave endnu: sagen venter på andre opgaver, en frist eller en hændelse."), "info")

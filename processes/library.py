@@ -69,6 +69,16 @@ class Problem:
         return f"{where}: {self.message}"
 
 
+# English beside the Danish (docs/modelling.md, "English"): a property on the element or
+# the form field, read by the parser, never by Spiff (which ignores camunda:properties).
+NAME_EN = "name_en"            # element (task, event, sub-process ...): its name in English
+LABEL_EN = "label_en"          # form field: its label in English
+OPTION_EN = "name_en:"         # form field: ``name_en:<value id>``, an enum value's name in English
+CHECK_MESSAGE_EN = "check_message_en"
+ITEM_FIELDS_EN = "item_fields_en"  # list field: ``column=Label;column:value=Label`` in English
+SHOW_EN = "show_en"            # user task: ``entry=Label`` for the entries ``show`` labels
+
+
 class ModelInvalid(ValueError):
     """A model (or a municipality's configuration) that Sagsflow refuses."""
 
@@ -86,6 +96,8 @@ class ParsedModel:
     spec: Any
     subprocess_specs: dict
     metadata: dict = field(default_factory=dict)
+    # Not errors: a draft with them saves and publishes (a missing English text).
+    warnings: list[Problem] = field(default_factory=list)
 
 
 def _q(tag: str) -> str:
@@ -121,6 +133,27 @@ def parse_item_fields(text: str) -> tuple[list[dict], list[str]]:
     return items, problems
 
 
+def parse_english_pairs(text: str | None) -> dict[str, str]:
+    """``key=Text;key2=Text 2`` (``item_fields_en``, ``show_en``) -> {key: text}."""
+    pairs = {}
+    for part in (text or "").split(";"):
+        key, sep, value = part.partition("=")
+        if sep and key.strip() and value.strip():
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _english_items(items: list[dict], text: str | None) -> None:
+    """Put the English of ``item_fields_en`` on a list field's columns and their enum values."""
+    english = parse_english_pairs(text)
+    for item in items:
+        if english.get(item["id"]):
+            item["label_en"] = english[item["id"]]
+        for option in item.get("options", []):
+            if english.get(f"{item['id']}:{option['id']}"):
+                option["name_en"] = english[f"{item['id']}:{option['id']}"]
+
+
 def _field(node) -> dict:
     spec: dict[str, Any] = {
         "id": node.get("id"), "label": node.get("label") or node.get("id"),
@@ -128,6 +161,8 @@ def _field(node) -> dict:
         "options": [{"id": v.get("id"), "name": v.get("name") or v.get("id")}
                     for v in node.findall("camunda:value", NS)],
     }
+    english_options: dict[str, str] = {}
+    items_en = None
     if node.get("defaultValue") is not None:
         spec["default"] = node.get("defaultValue")
     for constraint in node.findall("camunda:validation/camunda:constraint", NS):
@@ -146,11 +181,58 @@ def _field(node) -> dict:
             spec["items"], spec["item_problems"] = parse_item_fields(value)
         elif name == "rows" and (value or "").isdigit():
             spec["rows"] = int(value)
+        elif name in (LABEL_EN, CHECK_MESSAGE_EN) and (value or "").strip():
+            spec[name] = value.strip()
+        elif (name or "").startswith(OPTION_EN) and (value or "").strip():
+            english_options[name[len(OPTION_EN):]] = value.strip()
+        elif name == ITEM_FIELDS_EN:
+            items_en = value
+    for option in spec["options"]:
+        if english_options.get(option["id"]):
+            option["name_en"] = english_options[option["id"]]
     if spec["type"] == "list":
         spec.setdefault("rows", DEFAULT_LIST_ROWS)
         if "items" not in spec:
             spec["items"], spec["item_problems"] = [], ["a list field needs item_fields"]
+        _english_items(spec["items"], items_en)
     return spec
+
+
+def missing_english(meta: dict) -> list[tuple[str, str]]:
+    """``(element id, what)`` for every model text the UI shows that has no English beside
+    the Danish: user task names, form labels, enum values, list columns, check messages,
+    the labels a task's ``show`` gives, and deadline timers' names. A warning, not an
+    error: the UI falls back to the Danish."""
+    found = []
+    for tid, task in meta.get("tasks", {}).items():
+        if not task.get("name_en"):
+            found.append((tid, f"task name {task['name']!r} has no English ({NAME_EN})"))
+        for spec in task.get("form", []):
+            fid = spec["id"]
+            if not spec.get("label_en"):
+                found.append((tid, f"form field {fid!r}: label {spec['label']!r} has no English ({LABEL_EN})"))
+            for option in spec.get("options", []):
+                if not option.get("name_en"):
+                    found.append((tid, f"form field {fid!r}: enum value {option['id']!r} ({option['name']!r}) "
+                                       f"has no English ({OPTION_EN}{option['id']})"))
+            if spec.get("check_message") and not spec.get("check_message_en"):
+                found.append((tid, f"form field {fid!r}: check_message has no English ({CHECK_MESSAGE_EN})"))
+            for item in spec.get("items", []):
+                if not item.get("label_en"):
+                    found.append((tid, f"list field {fid!r}: column {item['id']!r} has no English "
+                                       f"({ITEM_FIELDS_EN}: {item['id']}=...)"))
+                for option in item.get("options", []):
+                    if not option.get("name_en"):
+                        found.append((tid, f"list field {fid!r}: column {item['id']!r} value {option['id']!r} "
+                                           f"has no English ({ITEM_FIELDS_EN}: {item['id']}:{option['id']}=...)"))
+        for entry in task.get("show", []):
+            if entry.get("label") and not entry.get("label_en"):
+                ref = entry.get("field") or f"milestone:{entry.get('milestone')}"
+                found.append((tid, f"show entry {ref!r}: label {entry['label']!r} has no English ({SHOW_EN})"))
+    for eid, timer in meta.get("timers", {}).items():
+        if timer["name"] != eid and not timer.get("name_en"):  # the case page lists timers by name
+            found.append((eid, f"timer {timer['name']!r} has no English name ({NAME_EN})"))
+    return found
 
 
 def _properties(node) -> dict[str, str]:
@@ -208,13 +290,15 @@ def unreachable_user_tasks(proc) -> list[str]:
             if task.get("id") not in reached]
 
 
-def parse_show(text: str | None) -> tuple[list[dict], list[str]]:
+def parse_show(text: str | None, english: str | None = None) -> tuple[list[dict], list[str]]:
     """A user task's ``show`` property: what of the case the task page shows.
 
     ``field[=Label];milestone:key[=Label];...``: an earlier task's form field (shown with
     the label of the form that set it unless a label is given) or a milestone of the case.
-    Returns the declarations and problems (the earlier-task check is :func:`check_show`)."""
+    Returns the declarations and problems (the earlier-task check is :func:`check_show`).
+    ``english`` is the task's ``show_en``: ``entry=Label`` (``field`` or ``milestone:key``)."""
     shown, problems = [], []
+    labels_en = parse_english_pairs(english)
     for part in (text or "").split(";"):
         if not part.strip():
             continue
@@ -226,9 +310,16 @@ def parse_show(text: str | None) -> tuple[list[dict], list[str]]:
             if key not in MILESTONES:
                 problems.append(f"show entry {part.strip()!r}: milestone {key!r} is not in the catalogue "
                                 f"(processes/milestones.py)")
-            shown.append({"milestone": key, "label": label or (MILESTONES[key].label if key in MILESTONES else key)})
+            entry = {"milestone": key, "label": label or (MILESTONES[key].label if key in MILESTONES else key)}
+            english = labels_en.get(ref) or (None if label or key not in MILESTONES else MILESTONES[key].label_en)
+            if english:
+                entry["label_en"] = english
+            shown.append(entry)
         else:
-            shown.append({"field": key, "label": label or None})
+            entry = {"field": key, "label": label or None}
+            if label and labels_en.get(ref):
+                entry["label_en"] = labels_en[ref]
+            shown.append(entry)
     return shown, problems
 
 
@@ -460,18 +551,22 @@ def parse_model(xml: str | bytes, file_name: str, policy: dict | None = None,
                             problems.append(Problem(file_name, tid, f"check of field {f['id']!r} reads unknown "
                                                                   f"policy parameter {key!r}"))
         props = _properties(task)
-        shown, show_problems = parse_show(props.get("show"))
+        shown, show_problems = parse_show(props.get("show"), props.get(SHOW_EN))
         problems.extend(Problem(file_name, tid, issue) for issue in show_problems)
         meta["tasks"][tid] = {"name": task.get("name") or tid, "role": role, "form": fields,
                               "owner_task": props.get("owner_task") == "true",
                               "takes_ownership": props.get("takes_ownership") == "true",
                               "show": shown}
+        if (props.get(NAME_EN) or "").strip():
+            meta["tasks"][tid]["name_en"] = props[NAME_EN].strip()
     problems.extend(Problem(file_name, tid, issue) for tid, issue in check_show(proc, meta["tasks"]))
 
     for node in proc.iter():
         if not isinstance(node.tag, str) or node.find("bpmn:extensionElements", NS) is None:
             continue
         props = _properties(node)
+        if (props.get(NAME_EN) or "").strip() and node.get("id"):
+            meta.setdefault("names_en", {})[node.get("id")] = props[NAME_EN].strip()
         if "milestone" not in props:
             continue
         key, when = props["milestone"], props.get("milestone_date")
@@ -550,6 +645,8 @@ def parse_model(xml: str | bytes, file_name: str, policy: dict | None = None,
                 "interrupting": event.get("cancelActivity", "true") != "false",
                 "deadline": props.get("deadline"),
             }
+            if (props.get(NAME_EN) or "").strip():
+                meta["timers"][eid]["name_en"] = props[NAME_EN].strip()
             expressions.append((eid, kind, expr))
             problems.extend(_check_deadline_tag(file_name, eid, props.get("deadline"), expr))
 
@@ -596,7 +693,8 @@ def parse_model(xml: str | bytes, file_name: str, policy: dict | None = None,
             problems.append(Problem(file_name, "", f"does not parse: {exc}"))
     if problems:
         raise ModelInvalid(problems)
-    return ParsedModel(process_id, file_name, text, hashlib.sha256(raw).hexdigest(), spec, subs, meta)
+    warnings = [Problem(file_name, eid, message) for eid, message in missing_english(meta)]
+    return ParsedModel(process_id, file_name, text, hashlib.sha256(raw).hexdigest(), spec, subs, meta, warnings)
 
 
 def parse_file(path: Path, policy: dict | None = None, expected_process: str | None = None) -> ParsedModel:

@@ -37,36 +37,40 @@ class MilestoneDef:
     process: str
     label: str          # Danish, shown on the case page
     definition: str     # English: exactly when it is recorded
+    label_en: str = ""  # the label in English (the case page in English)
+
+    def label_in(self, language: str) -> str:
+        return self.label_en if language == "en" and self.label_en else self.label
 
 
 M = MilestoneDef
 MILESTONES: tuple[MilestoneDef, ...] = (
     M("forberedelse_startet", "rehabilitering", "Forberedelse startet",
-      "The rehabilitering case starts: preparation of the forberedende del begins."),
+      "The rehabilitering case starts: preparation of the forberedende del begins.", "Preparation started"),
     M("forberedende_del_underskrevet", "rehabilitering", "Forberedende del underskrevet",
-      "The citizen signed the forberedende del (date: the signature date)."),
+      "The citizen signed the forberedende del (date: the signature date).", "Preparatory part signed"),
     M("moede_holdt", "rehabilitering", "Rehabiliteringsmøde holdt",
-      "The rehabiliteringsteam meeting was held (date: the meeting date)."),
+      "The rehabiliteringsteam meeting was held (date: the meeting date).", "Rehabilitation team meeting held"),
     M("indstilling_afgivet", "rehabilitering", "Indstilling afgivet",
-      "The team's indstilling was given and sent to the citizen."),
+      "The team's indstilling was given and sent to the citizen.", "Recommendation given"),
     M("afgoerelse", "rehabilitering", "Afgørelse truffet",
-      "The decision on the case, after the team or without it (date: the decision date)."),
+      "The decision on the case, after the team or without it (date: the decision date).", "Decision made"),
     M("overdraget_pension", "foertidspension", "Oversendt til pensionsbehandling",
-      "FØP: the case was transferred to the pensionsteam."),
+      "FØP: the case was transferred to the pensionsteam.", "Sent for pension processing"),
     M("foep_afgoerelse", "foertidspension", "Afgørelse om førtidspension",
-      "FØP: the pensionsteam decided (date: the decision date)."),
+      "FØP: the pensionsteam decided (date: the decision date).", "Decision on disability pension"),
     M("koordinator_tildelt", "ressourceforloeb", "Koordinerende sagsbehandler tildelt",
-      "RF: the koordinerende sagsbehandler was assigned."),
+      "RF: the koordinerende sagsbehandler was assigned.", "Coordinating caseworker assigned"),
     M("foerste_samtale_rf", "ressourceforloeb", "Første samtale i ressourceforløbet",
-      "RF: the first talk was held (date: the talk date)."),
+      "RF: the first talk was held (date: the talk date).", "First talk in the resource programme"),
     M("foerste_indsats_startet", "ressourceforloeb", "Første indsats startet",
-      "RF: the first intervention actually started (date: its actual start)."),
+      "RF: the first intervention actually started (date: its actual start).", "First intervention started"),
     M("visitation", "fleksjob", "Visiteret til fleksjob",
-      "Fleksjob: the visitation decision (date: the visitation date)."),
+      "Fleksjob: the visitation decision (date: the visitation date).", "Referred to flex job"),
     M("foerste_samtale_fj", "fleksjob", "Første samtale i fleksjob",
-      "Fleksjob: the first talk was held (date: the talk date)."),
+      "Fleksjob: the first talk was held (date: the talk date).", "First talk in flex job"),
     M("job_startet", "fleksjob", "Fleksjob startet",
-      "Fleksjob: employment started (date: the job start)."),
+      "Fleksjob: employment started (date: the job start).", "Flex job started"),
 )
 BY_KEY: dict[str, MilestoneDef] = {m.key: m for m in MILESTONES}
 

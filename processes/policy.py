@@ -235,3 +235,51 @@ def split_by_case_type(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for key, value in values.items():
         out[BY_KEY[key].case_type][key] = value
     return out
+
+
+# The parameters' labels in English: a deadline shown by its rule's name on an English page.
+LABELS_EN: dict[str, str] = {
+    "sdp_opfoelgning_interval": "Follow-up talk at least every",
+    "sdp_partshoering_svarfrist": "Reply period for the consultation before stopping",
+    "rf_opfoelgning_interval": "Follow-up talk at least every",
+    "rf_varighed": "Standard length of the resource programme",
+    "rf_naeste_skridt_foer_udloeb": "Decide the next step at the latest before the end",
+    "rf_naeste_skridt_varsel": "The 'next step' task opens before the end",
+    "rf_foerste_samtale_efter_afgoerelse": "First talk at the latest after the decision",
+    "rf_ny_koordinerende_sagsbehandler": "New coordinating caseworker takes over (handover meeting)",
+    "rf_forlaengelse_uden_team": "Extension without the rehabilitation team",
+    "fj_foerste_samtale": "First talk after referral",
+    "fj_ly_kontakt_interval": "Contact talk on unemployment benefit at least every",
+    "fj_anden_aktoer_mulig": "Other provider possible after (on unemployment benefit)",
+    "fj_partshoering_svarfrist": "Reply period for the consultation before unemployment benefit stops",
+    "fj_anden_aktoer": "Other provider at the latest after (on unemployment benefit)",
+    "fj_revurdering": "Reassessment after (on unemployment benefit)",
+    "fj_opfoelgning": "Follow-up in flex job at the latest after employment",
+    "fj_tidlig_opfoelgning": "Early local follow-up in flex job",
+    "fj_tidlig_opfoelgning_efter": "Early follow-up after employment",
+    "fj_status": "Status in temporary flex job after employment",
+    "fj_periode": "Temporary flex job granted for",
+    "foep_overfoersel": "Transfer to the pension team after the recommendation",
+    "foep_afgoerelse": "Decision after transfer",
+    "foep_partshoering_svarfrist": "Reply period for the consultation before the decision",
+    "foep_forsinkelse_varsel": "Delay letter considered at the latest before the deadline",
+    "rehab_booking_frist": "The meeting is booked at least this far ahead",
+    "rehab_invitation_frist": "Invitation sent at the latest before the meeting",
+    "rehab_indstilling_arbejdsdage": "Recommendation written within (working days after the meeting)",
+    "rehab_partshoering_svarfrist": "Reply period for a written consultation",
+    "rehab_laege_paamindelse": "Reminder for the medical certificate (LÆ 265) after",
+    "rehab_forberedelse_frist": "Preparatory part finished at the latest after the start",
+    "rehab_afgoerelse_frist": "Decision at the latest after the recommendation/consultation",
+    "maal_underskrift_moede": "Service target: from signed preparatory part to meeting",
+    "maal_forberedelse_afgoerelse": "Service target: from start of preparation to decision",
+    "maal_afgoerelse_foerste_samtale": "Service target: from decision to first talk in the resource programme",
+    "maal_moede_foerste_indsats": "Service target: from rehabilitation team meeting to first intervention",
+}
+
+
+def label_in(key: str, language: str) -> str:
+    """A parameter's label in ``language`` (``da`` or ``en``); the key if it is unknown."""
+    param = BY_KEY.get(key)
+    if param is None:
+        return key
+    return LABELS_EN.get(key, param.label) if language == "en" else param.label

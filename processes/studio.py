@@ -171,14 +171,18 @@ def validate(session: Session, municipality_id: int, case_type: str, xml: str, n
     findings = [f.as_dict() for f in unsupported_elements(xml)]
     names = _names(xml)
     policy = policy_values(session, municipality_id, case_type, now)
+    def shown(p, severity: str) -> dict:
+        return {"element": p.element if p.element in names else "", "name": names.get(p.element, ""),
+                "message": p.message if p.element in names or not p.element else f"{p.element}: {p.message}",
+                "severity": severity}
+
     try:
-        parse_model(xml.encode("utf-8"), f"{case_type}.bpmn", policy=policy, expected_process=case_type)
+        parsed = parse_model(xml.encode("utf-8"), f"{case_type}.bpmn", policy=policy, expected_process=case_type)
     except ModelInvalid as exc:
-        problems = [{"element": p.element if p.element in names else "", "name": names.get(p.element, ""),
-                     "message": p.message if p.element in names or not p.element else f"{p.element}: {p.message}",
-                     "severity": "error"} for p in exc.problems]
+        problems = [shown(p, "error") for p in exc.problems]
         return problems + [f for f in findings if f not in problems]
-    return findings
+    # A missing English text is a warning: the draft saves and publishes, the UI shows the Danish.
+    return findings + [shown(p, "warning") for p in parsed.warnings]
 
 
 def _names(xml: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from processes.model_text import ENGLISH, localize_field, name_in
 from processes.models import DeadlineEvent, Document, HumanTask, Milestone, ModelVersion, Outbox, ProcessInstance
 
 HISTORY_LENGTH = 5
@@ -38,9 +39,11 @@ def task_metadata(session: Session, instance_id: int) -> dict[str, dict]:
     return (meta or {}).get("tasks", {})
 
 
-def shown_items(session: Session, task: HumanTask, tasks_meta: dict[str, dict] | None = None) -> list[Shown]:
+def shown_items(session: Session, task: HumanTask, tasks_meta: dict[str, dict] | None = None,
+                language: str = "da") -> list[Shown]:
     """The declared items of ``task`` with the values the case holds now: a field's value
-    from the latest completed task of the same process instance whose form set it."""
+    from the latest completed task of the same process instance whose form set it. Labels
+    and enum values are in ``language`` where the model gives it (else Danish)."""
     tasks_meta = tasks_meta if tasks_meta is not None else task_metadata(session, task.instance_id)
     declared = tasks_meta.get(task.bpmn_id, {}).get("show", [])
     if not declared:
@@ -56,7 +59,8 @@ def shown_items(session: Session, task: HumanTask, tasks_meta: dict[str, dict] |
     for entry in declared:
         if "milestone" in entry:
             row = milestones.get(entry["milestone"])
-            items.append(Shown(entry["label"], day=row.date if row else None, missing=row is None, kind="milestone"))
+            label = entry.get("label_en") if language == ENGLISH and entry.get("label_en") else entry["label"]
+            items.append(Shown(label, day=row.date if row else None, missing=row is None, kind="milestone"))
             continue
         key = entry["field"]
         source = next((t for t in done if t.data and key in t.data), None)
@@ -65,7 +69,12 @@ def shown_items(session: Session, task: HumanTask, tasks_meta: dict[str, dict] |
             spec = next((f for f in tasks_meta.get(candidate, {}).get("form", []) if f["id"] == key), None)
             if spec:
                 break
-        label = entry.get("label") or (spec or {}).get("label") or key
+        if spec is not None:
+            spec = localize_field(spec, language)
+        if entry.get("label"):
+            label = entry.get("label_en") if language == ENGLISH and entry.get("label_en") else entry["label"]
+        else:
+            label = (spec or {}).get("label") or key
         value = source.data.get(key) if source else None
         items.append(Shown(label, value, spec, source, missing=source is None))
     return items
@@ -108,7 +117,7 @@ class Escalation:
 
 
 def escalation(session: Session, task: HumanTask, now: datetime,
-               tasks_meta: dict[str, dict] | None = None) -> Escalation | None:
+               tasks_meta: dict[str, dict] | None = None, language: str = "da") -> Escalation | None:
     """The deadline breach that opened ``task`` (fired in the step that created it) and
     the task it concerns: the task the timer is attached to, or, for a deadline on a
     sub-process, the open tasks inside it that carry that deadline. None for other tasks."""
@@ -126,7 +135,7 @@ def escalation(session: Session, task: HumanTask, now: datetime,
         (HumanTask.bpmn_id == timer.get("attached_to")) | (HumanTask.due_at == breach.due_at))
         .order_by(HumanTask.created_at.desc(), HumanTask.id.desc())))
     late = [t for t in candidates if t.state == "open"] or candidates[:1]
-    return Escalation(breach, timer.get("name") or breach.bpmn_id,
+    return Escalation(breach, name_in(timer, language, breach.bpmn_id),
                       [(t, _days_between(breach.due_at, t.closed_at or now)) for t in late])
 
 

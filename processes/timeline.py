@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from processes.model_text import localize_form, name_in
 from processes.models import AuditEvent, DeadlineEvent, HumanTask, ModelVersion, Outbox, ProcessInstance
 
 # Audit actions that are events of the case, in the words of the timeline's ``kind``.
@@ -53,8 +54,9 @@ class Entry:
         return self.recorded_at
 
 
-def case_timeline(session: Session, case_id: int) -> list[Entry]:
-    """Every event of the case, oldest first."""
+def case_timeline(session: Session, case_id: int, language: str = "da") -> list[Entry]:
+    """Every event of the case, oldest first; the model's texts (decisions, timer and
+    deadline names) in ``language`` where the model gives it, else Danish."""
     instances = {i.id: i for i in session.scalars(select(ProcessInstance).where(ProcessInstance.case_id == case_id))}
     metas = {v.id: (v.metadata_json or {}) for v in session.scalars(
         select(ModelVersion).where(ModelVersion.id.in_({i.model_version_id for i in instances.values()})))}
@@ -74,9 +76,16 @@ def case_timeline(session: Session, case_id: int) -> list[Entry]:
         task = task_rows.get(detail.get("task_id")) if detail.get("task_id") else None
         if task is None and detail.get("task") and event.instance_id is not None:
             task = _task_at(tasks, event.instance_id, detail["task"], event.at)
+        meta = meta_of.get(event.instance_id, {})
         if event.action == "task.complete":
-            detail["decisions"] = _decisions(meta_of.get(event.instance_id, {}), detail.get("task"),
-                                             detail.get("data") or {})
+            detail["decisions"] = _decisions(meta, detail.get("task"), detail.get("data") or {}, language)
+        elif event.action == "timer.fire" and detail.get("timers"):
+            timers = meta.get("timers", {})
+            detail["timer_names"] = [name_in(timers.get(bid), language, bid) for bid in detail["timers"]]
+        elif event.action == "policy.apply" and detail.get("deadlines"):
+            timers = meta.get("timers", {})
+            detail["deadlines"] = [dict(m, name=name_in(timers.get(m.get("timer")), language, m.get("name") or ""))
+                                   for m in detail["deadlines"]]
         kind = ACTIONS[event.action]
         if event.action == "case.start":  # the first starts the case, later ones a process in it (hand-off)
             kind, started = ("process_started" if started else kind), True
@@ -85,7 +94,7 @@ def case_timeline(session: Session, case_id: int) -> list[Entry]:
     for breach in session.scalars(select(DeadlineEvent).where(DeadlineEvent.case_id == case_id)):
         timer = meta_of.get(breach.instance_id, {}).get("timers", {}).get(breach.bpmn_id, {})
         entries.append(Entry(breach.fired_at, "deadline_breached", None, breach.process_id,
-                             {"name": timer.get("name") or breach.bpmn_id, "rule": breach.deadline_rule,
+                             {"name": name_in(timer, language, breach.bpmn_id), "rule": breach.deadline_rule,
                               "due_at": breach.due_at}, order=3))
     for letter in session.scalars(select(Outbox).where(Outbox.case_id == case_id, Outbox.kind == "letter")):
         process = instances[letter.instance_id].process_id if letter.instance_id in instances else None
@@ -102,10 +111,10 @@ def _task_at(tasks: list[HumanTask], instance_id: int, bpmn_id: str, at: datetim
     return max(runs, key=lambda t: (t.created_at, t.id)) if runs else None
 
 
-def _decisions(meta: dict, bpmn_id: str | None, data: dict) -> list[tuple[str, str]]:
+def _decisions(meta: dict, bpmn_id: str | None, data: dict, language: str = "da") -> list[tuple[str, str]]:
     """The choices made in a completed form: ``(field label, option label)`` of its enum
-    fields that were answered, in form order."""
-    form = meta.get("tasks", {}).get(bpmn_id or "", {}).get("form", [])
+    fields that were answered, in form order, in ``language``."""
+    form = localize_form(meta.get("tasks", {}).get(bpmn_id or "", {}).get("form", []), language)
     chosen = []
     for spec in form:
         if spec["type"] != "enum" or data.get(spec["id"]) in (None, ""):

@@ -428,6 +428,10 @@ def municipality_add(ctx, path, username, demo_users, update):
             setup.seed_demo_users(session, now)
     click.echo(f"registered {config.key} ({config.name}): "
                + ", ".join(f"{ct}={'shared' if shared else m.file_name}" for ct, (m, shared) in config.models.items()))
+    # Not errors (the models are registered): texts without English show in Danish.
+    for model, _shared in config.models.values():
+        for problem in model.warnings:
+            click.echo(f"warning: {problem}", err=True)
 
 
 @municipality.command("list")

@@ -144,9 +144,26 @@ def test_designer_adds_a_task_with_form_and_deadline_fixes_the_error_tests_publi
     page.wait_for_timeout(500)
     page.get_by_role("button", name="Gem og kontrollér").click()
     expect(page.locator("#studio-status")).to_have_text("Gemt. Ingen fejl.")
+    expect(badge).to_have_text("1")  # the warning below
+    expect(page.locator("#publish-blocked")).to_be_hidden()
+    # no errors left; the new texts have no English beside the Danish: warnings (issue 14.7),
+    # which neither count as errors nor block publishing
+    english = page.locator("#problem-list li.problem-warning", has_text="has no English")
+    expect(english).to_have_count(3)
+    expect(page.locator("#problem-count")).to_have_text("0")
+    # the designer writes the English in the Sagsflow group, beside the Danish
+    page.evaluate(SELECT, "forbered_samtale")
+    _sagsflow_group(panel, "Navn på engelsk").fill("Prepare the first talk")
+    page.wait_for_timeout(500)  # the panel's input debounce
+    panel.get_by_label("Feltets etiket på engelsk (forberedt)").fill("Prepared")
+    page.wait_for_timeout(500)
+    page.evaluate(SELECT, "frist_forbered_samtale")
+    _sagsflow_group(panel, "Navn på engelsk").fill("Deadline: first talk")
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name="Gem og kontrollér").click()
+    expect(page.locator("#studio-status")).to_have_text("Gemt. Ingen fejl.")
     expect(page.locator("#problem-list")).to_have_text("Ingen problemer.")
     expect(badge).to_have_count(0)
-    expect(page.locator("#publish-blocked")).to_be_hidden()
 
     # the shipped scenario still expects the first talk at once: it fails, on that element
     page.get_by_role("button", name="Kør scenarietests").click()
@@ -207,6 +224,14 @@ def test_designer_adds_a_task_with_form_and_deadline_fixes_the_error_tests_publi
     expect(fleksjob).to_contain_text("Sagsbehandleren forbereder første samtale")
     expect(fleksjob).to_contain_text("boegeby.procesdesigner")
     assert page.errors == []
+
+
+def _sagsflow_group(panel, label: str):
+    """A field of the properties panel's Sagsflow group, opening the group if it is closed."""
+    field = panel.get_by_label(label, exact=True)
+    if not field.is_visible():
+        panel.get_by_text("Sagsflow", exact=True).click()
+    return field
 
 
 def test_a_foreign_file_opens_in_the_editor_with_what_sagsflow_does_not_run_listed_per_element(server, page, tmp_path):

@@ -53,7 +53,8 @@ def test_a_task_shows_fields_an_earlier_task_sets_and_milestones():
     parsed = _model(second="vurdering=Sagsbehandlerens vurdering;milestone:moede_holdt")
     assert parsed.metadata["tasks"]["second"]["show"] == [
         {"field": "vurdering", "label": "Sagsbehandlerens vurdering"},
-        {"milestone": "moede_holdt", "label": "Rehabiliteringsmøde holdt"}]
+        {"milestone": "moede_holdt", "label": "Rehabiliteringsmøde holdt",
+         "label_en": "Rehabilitation team meeting held"}]  # the catalogue's label in both languages
 
 
 @pytest.mark.parametrize("first,second,problem", [

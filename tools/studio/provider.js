@@ -2,7 +2,8 @@
 // task's explicit role, owner tasks, deadlines (a timer reading a policy parameter, tagged
 // with the rule), letters (the letter service operator with a template) and milestones.
 // Form fields are edited in the Camunda panel's "Forms" group (camunda:formData), which
-// this panel includes. Choices come from the server's catalogue (/studio/katalog.json).
+// this panel includes; the English beside the Danish (names, field labels, enum values) is
+// edited here. Choices come from the server's catalogue (/studio/katalog.json).
 import htm from 'htm';
 import { h } from '@bpmn-io/properties-panel/preact';
 import {
@@ -232,6 +233,108 @@ function MilestoneDate(props) {
     setValue=${(value) => setProperty(element, injector, 'milestone_date', value)} />`;
 }
 
+// ------------------------------------------------- English beside the Danish
+// docs/modelling.md "English": name_en on the element; label_en, name_en:<value>,
+// check_message_en and item_fields_en on a form field; show_en on the task.
+function formFields(element) {
+  const formData = extensionValues(getBusinessObject(element), 'camunda:FormData')[0];
+  return formData ? formData.get('fields') || [] : [];
+}
+
+function getFieldProperty(field, key) {
+  const props = field.get('properties');
+  const found = props && props.get('values').find((p) => (p.id || p.name) === key);
+  return found ? found.value : undefined;
+}
+
+export function setFieldProperty(element, injector, field, key, value) {
+  const modeling = injector.get('modeling');
+  const bpmnFactory = injector.get('bpmnFactory');
+  let props = field.get('properties');
+  const existing = props && props.get('values').find((p) => (p.id || p.name) === key);
+  if (!value) {
+    if (existing) modeling.updateModdleProperties(element, props, { values: props.get('values').filter((p) => p !== existing) });
+    return;
+  }
+  if (existing) {
+    modeling.updateModdleProperties(element, existing, { value: String(value) });
+    return;
+  }
+  const prop = bpmnFactory.create('camunda:Property', { id: key, value: String(value) });
+  if (!props) {
+    props = bpmnFactory.create('camunda:Properties', { values: [ prop ] });
+    modeling.updateModdleProperties(element, field, { properties: props });
+    return;
+  }
+  modeling.updateModdleProperties(element, props, { values: [ ...props.get('values'), prop ] });
+}
+
+function text(props) {
+  const { element, id, label, description, get, set } = props;
+  return html`<${TextFieldEntry} element=${element} id=${id} label=${label} description=${description}
+    debounce=${useService('debounceInput')} getValue=${get} setValue=${set} />`;
+}
+
+function NameEnglish(props) {
+  const { element } = props;
+  const injector = useService('injector');
+  const translate = useService('translate');
+  return text({
+    element, id: 'sagsflow-name-en', label: translate('Navn på engelsk'),
+    description: getBusinessObject(element).get('name') || '',
+    get: () => getProperty(element, 'name_en') || '',
+    set: (value) => setProperty(element, injector, 'name_en', (value || '').trim()),
+  });
+}
+
+function FieldEnglish(props) {
+  const { element, field, property, id, label, description } = props;
+  const injector = useService('injector');
+  return text({
+    element, id, label, description,
+    get: () => getFieldProperty(field, property) || '',
+    set: (value) => setFieldProperty(element, injector, field, property, (value || '').trim()),
+  });
+}
+
+function ShowEnglish(props) {
+  const { element } = props;
+  const injector = useService('injector');
+  const translate = useService('translate');
+  return text({
+    element, id: 'sagsflow-show-en', label: translate('Det viste på engelsk (show_en)'),
+    description: `felt=Label;milestone:nøgle=Label · ${getProperty(element, 'show')}`,
+    get: () => getProperty(element, 'show_en') || '',
+    set: (value) => setProperty(element, injector, 'show_en', (value || '').trim()),
+  });
+}
+
+// The components are module functions, not closures made per call: the panel keeps an
+// entry's input (and what is being typed in it) only while its component stays the same.
+function englishEntries(element, add) {
+  if (is(element, 'bpmn:FlowNode') && !is(element, 'bpmn:SequenceFlow')) add('sagsflow-name-en', NameEnglish, isTextFieldEntryEdited);
+  if (!is(element, 'bpmn:UserTask') && !is(element, 'bpmn:ManualTask')) return;
+  if (getProperty(element, 'show')) add('sagsflow-show-en', ShowEnglish, isTextFieldEntryEdited);
+  formFields(element).forEach((field, i) => {
+    const fid = field.get('id') || `${i}`;
+    const base = `sagsflow-field-${i}`;
+    const english = (id, property, label, description) => add(id, FieldEnglish, isTextFieldEntryEdited,
+      { field, property, label, description });
+    english(`${base}-label-en`, 'label_en', `Feltets etiket på engelsk (${fid})`, field.get('label') || fid);
+    (field.get('values') || []).forEach((value, j) => {
+      const vid = value.get('id') || `${j}`;
+      english(`${base}-value-${j}-en`, `name_en:${vid}`, `Værdien på engelsk (${fid}: ${vid})`, value.get('name') || vid);
+    });
+    if (getFieldProperty(field, 'check_message')) {
+      english(`${base}-check-en`, 'check_message_en', `Fejlbeskeden på engelsk (${fid})`, getFieldProperty(field, 'check_message'));
+    }
+    if (getFieldProperty(field, 'item_fields')) {
+      english(`${base}-items-en`, 'item_fields_en', `Kolonner på engelsk (${fid})`,
+        `kolonne=Label;kolonne:værdi=Label · ${getFieldProperty(field, 'item_fields')}`);
+    }
+  });
+}
+
 function entries(element, catalogue) {
   const list = [];
   const add = (id, component, isEdited, extra = {}) => list.push({ id, component, isEdited, element, catalogue, ...extra });
@@ -250,6 +353,7 @@ function entries(element, catalogue) {
     add('sagsflow-milestone', MilestoneKey, isSelectEntryEdited);
     if (getProperty(element, 'milestone')) add('sagsflow-milestone-date', MilestoneDate, isTextFieldEntryEdited);
   }
+  englishEntries(element, add);
   return list;
 }
 
