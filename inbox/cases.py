@@ -1,13 +1,17 @@
 """The case page (everything about one citizen), starting a case, diagrams and letters."""
 from __future__ import annotations
 
+import hashlib
+import json
 from functools import lru_cache
+from pathlib import Path
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext as _
 from lxml import etree
 from sqlalchemy import select
 
+from inbox import vendor
 from inbox.access import (
     STARTS_CASES, case_for, current_actor, instance_for, login_required, require_role, runtime,
 )
@@ -76,7 +80,24 @@ def case_view(case_id: int, actor=None) -> dict:
 @login_required
 def show(case_id: int):
     detail = case_view(case_id)
-    return render_template("case.html", **detail)
+    locale = str(get_locale())
+    return render_template("case.html", diagram_key=lambda version: diagram_key(version.sha256, locale),
+                           viewer_url=url_for("vendor.bpmn_js", filename=vendor.ALLOWED[0]), **detail)
+
+
+def diagram_key(sha256: str, locale: str) -> str:
+    """The key under which a browser keeps a model version's drawn diagram (diagram.js):
+    the model's content, the language (lanes are named by role) and what draws it (the
+    role names and the bpmn-js version), so a change to any of them draws it anew."""
+    return f"{sha256[:20]}.{locale}.{_renderer()}"
+
+
+@lru_cache(maxsize=1)
+def _renderer() -> str:
+    """A short fingerprint of the role names and the installed bpmn-js."""
+    package = Path(current_app.config["BPMN_JS_DIR"]).parent / "package.json"
+    version = json.loads(package.read_text(encoding="utf-8")).get("version", "") if package.is_file() else ""
+    return hashlib.sha256(repr((sorted(ROLES.items()), version)).encode("utf-8")).hexdigest()[:10]
 
 
 @bp.route("/sager/<int:case_id>/ejer", methods=["POST"])

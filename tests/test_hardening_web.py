@@ -455,7 +455,7 @@ def test_pages_run_under_the_policy_in_a_real_browser(sqlite_runtime):
             page.locator("button.datefield-open").first.click()      # the calendar (cally) draws
             page.locator("calendar-date").first.wait_for()
             page.goto(f"{base}/sager/{instance.case_id}")
-            page.locator(".djs-container svg").first.wait_for()
+            page.locator(".diagram[data-ready='true'] svg.diagram-svg").first.wait_for()   # drawn by bpmn-js
             browser.close()
     finally:
         httpd.close()

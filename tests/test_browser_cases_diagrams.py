@@ -1,0 +1,131 @@
+"""Issue 14 points 6 and 9 in a real Chromium: the case page's diagrams are drawn by
+bpmn-js once per model version and browser, then shown from the browser's cache with each
+case's own marks, without loading bpmn-js; what is shown is the model (its shapes and
+labels), fitted to the running part, with the controls and keys working."""
+from __future__ import annotations
+
+from browser import axe_violations, needs_chromium, page, screenshot, server, sign_in  # noqa: F401 (fixtures)
+from test_cases_timeline import decided_in_writing
+
+pytestmark = needs_chromium
+
+BUNDLE = "bpmn-navigated-viewer.production.min.js"
+
+
+def _diagrams(page) -> dict[str, dict]:
+    """Per diagram on the page: how it was drawn, its marks and what it shows."""
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('.diagram[data-xml]')].map(d => {
+        const shapes = [...d.querySelectorAll('svg.diagram-svg [data-element-id]')];
+        const marked = cls => shapes.filter(s => s.classList.contains(cls)).map(s => s.getAttribute('data-element-id'));
+        return [d.id, {by: d.getAttribute('data-drawn-by'), scale: parseFloat(d.getAttribute('data-scale')),
+                       shapes: shapes.length, current: marked('sf-current'), done: marked('sf-done'),
+                       text: [...d.querySelectorAll('svg.diagram-svg text')].map(t => t.textContent).join(' '),
+                       viewBox: d.querySelector('svg.diagram-svg').getAttribute('viewBox'),
+                       logo: !!d.querySelector('a.bjs-powered-by[href="https://bpmn.io"] svg')}];
+    }))""")
+
+
+def _shown(page, diagram_id: str, element_id: str) -> bool:
+    """Whether the element is drawn with a size and lies inside the diagram's box on the screen."""
+    return page.evaluate(
+        "([d, e]) => { const box = document.getElementById(d).getBoundingClientRect();"
+        " const el = document.querySelector(`#${d} [data-element-id='${e}']`);"
+        " if (!el) return false; const r = el.getBoundingClientRect();"
+        " return r.width > 20 && r.height > 20 && r.left >= box.left && r.right <= box.right"
+        " && r.top >= box.top && r.bottom <= box.bottom; }", [diagram_id, element_id])
+
+
+def _visit(page, server, case_id: int) -> tuple[dict, list[str]]:
+    """Open the case page and wait until every diagram is drawn; what they show and the
+    URLs the page requested."""
+    requests: list[str] = []
+
+    def record(request):
+        requests.append(request.url)
+    page.on("request", record)
+    page.goto(f"{server}/sager/{case_id}")
+    page.wait_for_function("() => [...document.querySelectorAll('.diagram[data-xml]')]"
+                           ".every(d => d.getAttribute('data-ready') === 'true')")
+    page.remove_listener("request", record)
+    return _diagrams(page), requests
+
+
+def _instance_ids(rt, case_id: int) -> dict[str, int]:
+    from sqlalchemy import select
+    from processes.models import ProcessInstance
+    with rt.sessions() as session:
+        return {i.process_id: i.id for i in session.scalars(select(ProcessInstance).where(ProcessInstance.case_id == case_id))}
+
+
+def test_bpmn_js_draws_a_model_once_then_the_cache_shows_it_with_each_cases_marks(server, page, sqlite_runtime):
+    from playwright.sync_api import expect
+    fresh = sqlite_runtime.engine.start_case("boegeby", "rehabilitering", "020290-2345", "Carl Carlsen")
+    first_task = sqlite_runtime.engine.open_tasks(case_id=fresh.case_id)[0]
+    decided = decided_in_writing(sqlite_runtime)
+    fresh_rehab = f"diagram-{fresh.id}"
+    decided_ids = _instance_ids(sqlite_runtime, decided.case_id)
+    decided_rehab, decided_fleksjob = (f"diagram-{decided_ids[p]}" for p in ("rehabilitering", "fleksjob"))
+    sign_in(page, server, "boegeby.sagsbehandler")
+
+    # 1. the first case page in this browser: bpmn-js draws the model, and it is the model
+    shown, requests = _visit(page, server, fresh.case_id)
+    assert any(BUNDLE in url for url in requests)
+    d = shown[fresh_rehab]
+    assert d["by"] == "bpmn-js" and d["logo"]
+    assert d["shapes"] > 30                                           # the whole model, not an empty box
+    assert first_task.name.split()[0] in d["text"]                    # with the task names as labels
+    assert d["current"] == [first_task.bpmn_id] and d["done"] == []   # this case's marks
+    assert d["scale"] >= 0.6 and _shown(page, fresh_rehab, first_task.bpmn_id)
+
+    # 2. another case on the same model version: from the cache, bpmn-js not even loaded;
+    # the other case's marks (finished: the last step in view), not the first case's
+    shown, requests = _visit(page, server, decided.case_id)
+    assert shown[decided_rehab]["by"] == "cache"
+    assert shown[decided_fleksjob]["by"] == "bpmn-js"                # a model this browser had not drawn
+    assert shown[decided_rehab]["shapes"] == d["shapes"] and shown[decided_rehab]["logo"]
+    assert shown[decided_rehab]["current"] == [] and first_task.bpmn_id in shown[decided_rehab]["done"]
+    assert "traef_afgoerelse" in shown[decided_rehab]["done"]
+    assert _shown(page, decided_rehab, "traef_afgoerelse")
+    current = page.locator(f"#{decided_fleksjob}").get_attribute("data-current").split()
+    assert shown[decided_fleksjob]["current"] == current and _shown(page, decided_fleksjob, current[0])
+
+    # 3. and again: everything from the cache, no bpmn-js, no model XML fetched
+    shown, requests = _visit(page, server, decided.case_id)
+    assert {v["by"] for v in shown.values()} == {"cache"}
+    assert not [url for url in requests if BUNDLE in url or url.endswith("diagram.bpmn")]
+    assert page.evaluate("() => typeof window.BpmnJS") == "undefined"
+    assert _shown(page, decided_fleksjob, current[0])
+    screenshot(page, "case-diagrams-from-cache")
+    assert axe_violations(page) == []
+
+    # the controls and keys work on a diagram shown from the cache
+    running = page.locator(f"#{decided_fleksjob}")
+    running.focus()
+    page.keyboard.press("0")
+    whole = float(running.get_attribute("data-scale"))
+    page.keyboard.press("+")
+    assert float(running.get_attribute("data-scale")) > whole
+    before = _diagrams(page)[decided_fleksjob]["viewBox"]
+    page.keyboard.press("ArrowRight")
+    assert _diagrams(page)[decided_fleksjob]["viewBox"] != before
+    page.keyboard.press("1")
+    assert _shown(page, decided_fleksjob, current[0])
+    page.get_by_role("toolbar", name="Diagram for Fleksjob").get_by_role("button", name="Vis hele processen").click()
+    assert float(running.get_attribute("data-scale")) == whole
+    page.get_by_role("toolbar", name="Diagram for Fleksjob").get_by_role("button", name="Zoom ud").click()
+    assert float(running.get_attribute("data-scale")) < whole
+    expect(running.locator("a.bjs-powered-by")).to_be_visible()
+
+
+def test_an_unreadable_cache_entry_is_drawn_again_by_bpmn_js(server, page, sqlite_runtime):
+    instance = sqlite_runtime.engine.start_case("aaby", "rehabilitering", "020290-2345", "Carl Carlsen")
+    task = sqlite_runtime.engine.open_tasks(case_id=instance.case_id)[0]
+    sign_in(page, server, "aaby.sagsbehandler")
+    shown, _ = _visit(page, server, instance.case_id)
+    assert shown[f"diagram-{instance.id}"]["by"] == "bpmn-js"
+    page.evaluate("""() => Object.keys(localStorage).filter(k => k.startsWith('sf-diagram'))
+        .forEach(k => localStorage.setItem(k, JSON.stringify({svg: '<p>no svg</p>', box: [0, 0, 1, 1], bounds: {}})))""")
+    shown, _ = _visit(page, server, instance.case_id)
+    d = shown[f"diagram-{instance.id}"]
+    assert d["by"] == "bpmn-js" and d["shapes"] > 30 and d["current"] == [task.bpmn_id]
+    assert _shown(page, f"diagram-{instance.id}", task.bpmn_id)
