@@ -314,7 +314,7 @@ def _scenario_rows(run: SimulationRun) -> list[tuple[str, str]]:
     arrivals = next(iter(scenario.get("arrivals", {}).values()), {})
     days = len(default_scenario()["meetings"]["weekdays"])
     rows = [(_("Nye sager pr. uge"), _num(arrivals.get("per_week", 0))),
-            (_("Højst antal sager"), str(period["cases"]) if period.get("cases") else _("ingen grænse")),
+            (_("Højst antal sager"), str(period["cases"]) if period.get("cases") else _("ubegrænset")),
             (_("Periode (år)"), _num(period.get("years", 0))),
             (_("Indkøringsperiode (uger)"), str(period.get("warmup_weeks", 0))),
             (_("Mødepladser pr. uge"), str(scenario.get("meetings", {}).get("slots_per_day", 0) * days)),

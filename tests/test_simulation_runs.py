@@ -201,6 +201,12 @@ def test_a_run_from_the_form_through_the_worker_to_the_results(app, rt):
     assert events["simulation.start"].actor == "aaby.leder"
     assert events["simulation.start"].detail["variants"] == ["aaby", "boegeby", "aaby:rehab_partshoering_svarfrist=P10D"]
     assert "simulation.done" in events
+    # in English too
+    manager.post("/sprog", data={"lang": "en", "next": "/"})
+    english = text(manager.get(f"/analytik/simuler/{run_id}"))
+    assert "Simulated: Bøgeby Kommune" in english and "Actual: Aaby Kommune" in english
+    assert '<span id="status-tekst">Done</span>' in english
+    assert "Choose at least one variant to simulate." in text(manager.post("/analytik/simuler/", data={**SMALL, "own": ""}))
 
 
 def test_a_studio_draft_of_the_own_municipality_can_be_simulated(app, rt):

@@ -67,6 +67,7 @@ ENGLISH = {
     "Startværdi": "Seed",
     "Medarbejdere": "Staff",
     "ingen begrænsning": "no limit",
+    "ubegrænset": "unlimited",
     "Simulér": "Simulate",
     "Simulér: %(name)s": "Simulate: %(name)s",
     "Hvad sker der med ventetider, frister og udfald, hvis vi arbejder som en anden kommune, ændrer politikken eller "
