@@ -24,6 +24,7 @@ from processes.errors import InvalidInput
 from processes.models import AuditEvent, Municipality, SimulationRun, WorkerHeartbeat
 from processes.simulation import runs
 from test_inbox import Browser
+from worker import status as worker_status
 from worker.service import Worker, start_background
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -342,8 +343,12 @@ def test_claiming_and_recovery_on_both_databases(runtime):
     """One claim per run however many workers ask (PostgreSQL: FOR UPDATE SKIP LOCKED and
     a conditional update), a dead worker's run back in the queue, then run to the end."""
     run_id = queue(runtime)
+    with runtime.sessions() as db:
+        assert worker_status.collect(db)["simulations"] == {"queued": 1, "running": 0}
     assert runs.claim_next(runtime.sessions, "a") == run_id
     assert runs.claim_next(runtime.sessions, "b") is None
+    with runtime.sessions() as db:  # what `sagsflow worker --status` shows
+        assert "simulation: 0 run(s) queued, 1 running" in worker_status.render(worker_status.collect(db))
     assert get_run(runtime, run_id).worker_id == "a"  # "a" has no heartbeat: it is gone
     assert runs.recover(runtime.sessions) == [(run_id, "queued")]
     assert runs.run_next(runtime.sessions, "c") == (run_id, "done")

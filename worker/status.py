@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from processes import timekeeping
-from processes.models import Message, Outbox, ProcessInstance, Timer, WorkerHeartbeat
+from processes.models import Message, Outbox, ProcessInstance, SimulationRun, Timer, WorkerHeartbeat
 
 STALE_AFTER = timedelta(seconds=30)
 
@@ -58,6 +58,9 @@ def collect(session: Session) -> dict:
                                   .group_by(Outbox.kind)).all())
     failing = list(session.scalars(select(Outbox).where(Outbox.sent_at.is_(None), Outbox.last_error.isnot(None))
                                    .order_by(Outbox.id).limit(20)))
+    simulations = dict(session.execute(select(SimulationRun.status, func.count(SimulationRun.id))
+                                       .where(SimulationRun.status.in_(("queued", "running")))
+                                       .group_by(SimulationRun.status)).all())
     wall = wall_now()
     workers = []
     for hb in session.scalars(select(WorkerHeartbeat).order_by(WorkerHeartbeat.started_at)):
@@ -73,6 +76,7 @@ def collect(session: Session) -> dict:
         "overdue_timers": overdue_timers, "due_instances": due_instances, "deferred_after_error": deferred,
         "messages_pending": messages, "messages_failed": message_errors,
         "outbox_pending": outbox,
+        "simulations": {"queued": simulations.get("queued", 0), "running": simulations.get("running", 0)},
         "outbox_failing": [{"id": o.id, "kind": o.kind, "case_id": o.case_id, "attempts": o.attempts,
                             "next_attempt_at": o.next_attempt_at, "error": o.last_error} for o in failing],
         "workers": workers,
@@ -99,6 +103,8 @@ def render(status: dict) -> str:
     for item in status["outbox_failing"]:
         lines.append(f"  failing #{item['id']} {item['kind']} case {item['case_id']}: {item['attempts']} attempt(s),"
                      f" next {_fmt(item['next_attempt_at'])}: {item['error']}")
+    lines.append(f"simulation: {status['simulations']['queued']} run(s) queued, "
+                 f"{status['simulations']['running']} running (the Simulér page)")
     lines.append(f"last tick:  {_fmt(status['last_tick_at']) if status['last_tick_at'] else 'never'}")
     lines.append(f"workers:    {len(status['workers'])}")
     for w in status["workers"]:
