@@ -214,6 +214,8 @@ def index():
     actor = _leder()
     page = _page_context(actor)
     shown, errors = _defaults(), {}
+    if request.method == "GET" and (request.args.get("fra") or "").isdigit():
+        shown = shown_from_run(_run(actor, int(request.args["fra"])), page)
     if request.method == "POST":
         shown, errors, asked = read_form(request.form, page["own"], page["others"], page["drafts"],
                                          page["policy_in_force"])
@@ -231,6 +233,37 @@ def index():
     return render_template("simulation.html", **page, shown=shown, errors=errors, params=params,
                            staff_roles=STAFF_ROLES, status_labels=STATUS_LABELS,
                            worker_alive=_worker_alive()), 422 if errors else 200
+
+
+def _value_text(value) -> str:
+    if isinstance(value, bool):
+        return "ja" if value else "nej"
+    return str(value)
+
+
+def shown_from_run(run: SimulationRun, page: dict) -> dict:
+    """The form filled in with an earlier run's settings ("Ny kørsel med disse
+    indstillinger"); others and drafts that are gone are left out."""
+    shown = _defaults()
+    scenario, asked = run.scenario, run.request
+    period = scenario.get("period", {})
+    arrivals = next(iter(scenario.get("arrivals", {}).values()), {})
+    days = len(default_scenario()["meetings"]["weekdays"])
+    shown.update(title=run.title, per_week=_num(arrivals.get("per_week", 0)), cases=str(period.get("cases") or ""),
+                 years=_num(period.get("years", 1)), warmup_weeks=str(period.get("warmup_weeks", 0)),
+                 slots=str(scenario.get("meetings", {}).get("slots_per_day", 1) * days),
+                 replications=str(asked["replications"]), seed=str(asked["seed"]))
+    shown.update({f"staff_{role}": str(spec["count"]) for role, spec in (scenario.get("staff") or {}).items()
+                  if role in STAFF_ROLES})
+    variants = asked["variants"]
+    shown["own"] = any(v["kind"] == "own" for v in variants)
+    shown["others"] = [v["key"] for v in variants if v["kind"] == "other" and v["key"] in page["others"]]
+    shown["drafts"] = [v["draft_id"] for v in variants if v["kind"] == "draft" and v["draft_id"] in page["drafts"]]
+    policy = next((v for v in variants if v["kind"] == "policy"), None)
+    if policy:
+        (key, value), = policy["changes"].items()
+        shown.update(policy_param=key, policy_value=_value_text(value))
+    return shown
 
 
 def _worker_alive() -> bool:

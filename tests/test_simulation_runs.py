@@ -202,6 +202,14 @@ def test_a_run_from_the_form_through_the_worker_to_the_results(app, rt):
     assert events["simulation.start"].actor == "aaby.leder"
     assert events["simulation.start"].detail["variants"] == ["aaby", "boegeby", "aaby:rehab_partshoering_svarfrist=P10D"]
     assert "simulation.done" in events
+    # a new run from these settings: the form filled in as this one was asked for
+    again = text(manager.get(f"/analytik/simuler/?fra={run_id}"))
+    for field, value in (("per_week", "2"), ("cases", "4"), ("years", "0,25"), ("replications", "2"),
+                         ("staff_sagsbehandler", "3"), ("policy_value", "P10D")):
+        assert re.search(rf'id="felt-{field}" name="{field}" value="{re.escape(value)}"', again), field
+    assert 'value="Som Bøgeby?"' in again and re.search(r'value="boegeby" checked', again)
+    assert re.search(r'<option value="rehab_partshoering_svarfrist" selected', again)
+    assert Browser(app, "boegeby.leder").get(f"/analytik/simuler/?fra={run_id}").status_code == 404
     # in English too
     manager.post("/sprog", data={"lang": "en", "next": "/"})
     english = text(manager.get(f"/analytik/simuler/{run_id}"))

@@ -144,4 +144,5 @@ ENGLISH = {
     "Kørslen blev afbrudt %(n)s gange og prøves ikke igen. Sidst: %(last)s":
         "The run was interrupted %(n)s times and is not tried again. Last: %(last)s",
     "Teknisk fejl: %(error)s": "Technical error: %(error)s",
+    "Ny kørsel med disse indstillinger": "New run with these settings",
 }
