@@ -42,6 +42,21 @@ def _date_parts(page, field_id: str) -> list[str]:
     return [n.get("name", {}).get("value", "") for n in tree["nodes"] if n.get("role", {}).get("value") == "spinbutton"]
 
 
+def _focus_in_calendar(page) -> None:
+    """Wait, as a keyboard user watching the focus would, until the opened calendar has it:
+    the calendar (cally) moves the focus to the day in a timer of its own, which a busy
+    machine runs late; a key pressed before that goes to the button (and Enter closes it)."""
+    page.wait_for_function("() => { const d = document.querySelector('.datefield-popup[role=dialog]:not([hidden])');"
+                           " return !!d && d.contains(document.activeElement); }")
+
+
+def _focus_on_day(page, day: str) -> None:
+    """Wait until the calendar's focus is on ``day`` (an arrow key moves it in a timer too)."""
+    page.wait_for_function("day => { const m = document.activeElement;"
+                           " const b = m && m.shadowRoot && m.shadowRoot.activeElement;"
+                           " return !!b && b.textContent.trim() === day; }", arg=day)
+
+
 def test_date_fields_are_danish_with_a_keyboard_calendar(server, page, sqlite_runtime):
     """Chromium draws a native date input in its own language's order (mm/dd/yyyy here,
     even for a da-DK page); the date field is a Danish text field with a calendar."""
@@ -63,10 +78,12 @@ def test_date_fields_are_danish_with_a_keyboard_calendar(server, page, sqlite_ru
     page.keyboard.press("Enter")
     calendar = page.get_by_role("dialog", name="Kalender: Ansøgningsdato (ansøgning om førtidspension)")
     expect(calendar).to_be_visible()
+    _focus_in_calendar(page)
     expect(calendar).to_contain_text("januar 2027")              # Danish month names, opened on the field's date
     screenshot(page, "task-date-field-calendar")
     assert axe_violations(page) == []
     page.keyboard.press("ArrowRight")                            # 4 -> 5 January
+    _focus_on_day(page, "5")
     page.keyboard.press("Enter")
     expect(calendar).to_be_hidden()
     expect(field).to_have_value("05.01.2027")
@@ -74,6 +91,7 @@ def test_date_fields_are_danish_with_a_keyboard_calendar(server, page, sqlite_ru
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
     expect(calendar).to_be_visible()
+    _focus_in_calendar(page)
     page.keyboard.press("Escape")
     expect(calendar).to_be_hidden()
     expect(field).to_be_focused()

@@ -57,13 +57,30 @@
       button.setAttribute("aria-expanded", "false");
       if (focusInput) { input.focus(); }
     }
+    // The calendar follows the field as it is typed in, so it is drawn on the right date
+    // before it opens and takes the focus at once: a key pressed right after opening goes
+    // to the calendar, not to the button (which it would close again).
+    function follow() {
+      var value = iso(input.value);
+      if (value && calendar.getAttribute("value") !== value) {
+        calendar.setAttribute("value", value);
+        calendar.setAttribute("focused-date", value);
+      }
+    }
+    follow();
+    input.addEventListener("input", follow);
+    input.addEventListener("change", follow);
     button.addEventListener("click", function () {
       if (!popup.hidden) { close(true); return; }
-      var value = iso(input.value);
-      if (value) { calendar.setAttribute("value", value); calendar.setAttribute("focused-date", value); }
+      follow();
       popup.hidden = false;
       button.setAttribute("aria-expanded", "true");
-      setTimeout(function () { if (calendar.focus) { calendar.focus(); } });
+      calendar.focus();
+      // not drawn yet (the calendar's script still loading): once it is
+      setTimeout(function () { if (!popup.hidden && !popup.contains(document.activeElement)) { calendar.focus(); } });
+    });
+    button.addEventListener("keydown", function (event) {   // Escape closes it from the button too
+      if (event.key === "Escape" && !popup.hidden) { event.preventDefault(); close(true); }
     });
     calendar.addEventListener("change", function () {
       input.value = danish(calendar.value);
