@@ -249,6 +249,10 @@ def _finish(sessions, run_id: int, worker_id: str, status: str, result: dict | N
 def run_next(sessions, worker_id: str, should_stop: Callable[[], bool] = lambda: False) -> tuple[int, str] | None:
     """What the worker's simulation job does each tick: recover orphaned runs, claim the
     oldest queued one and run it. Returns ``(run id, final status)`` or None if none was queued."""
+    with sessions() as session:  # one short look when there is nothing to do (every few seconds)
+        if session.scalar(select(SimulationRun.id).where(SimulationRun.status.in_(("queued", "running")))
+                          .limit(1)) is None:
+            return None
     recover(sessions)
     if should_stop():
         return None
