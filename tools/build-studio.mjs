@@ -20,6 +20,31 @@ const rc = JSON.parse(readFileSync(join(root, '.bpmnlintrc'), 'utf8'));
 const lintConfig = join(generated, 'bpmnlint-config.js');
 writeFileSync(lintConfig, await compileConfig(rc, new NodeResolver({ require })));
 
+// bpmn-js-properties-panel creates its two containers from HTML with inline style
+// attributes, which the page's Content-Security-Policy (style-src 'self', no
+// 'unsafe-inline') blocks and reports as violations. The bundle gets them without the
+// attributes; tools/studio/studio.css gives the same rules. The build fails if the
+// library's text changes, so an upgrade cannot bring the violations back unnoticed.
+const PANEL_INLINE_STYLES = [
+  [ '<div style="height: 100%" tabindex="-1" class="bio-properties-panel-container">',
+    '<div tabindex="-1" class="bio-properties-panel-container">' ],
+  [ '<div style="flex: none; height: auto" class="bio-properties-panel bio-theme-parent bio-properties-panel-header-container">',
+    '<div class="bio-properties-panel bio-theme-parent bio-properties-panel-header-container">' ],
+];
+const noInlineStyles = {
+  name: 'no-inline-styles',
+  setup(pluginBuild) {
+    pluginBuild.onLoad({ filter: /bpmn-js-properties-panel[\\/]dist[\\/]index(\.esm)?\.js$/ }, (args) => {
+      let contents = readFileSync(args.path, 'utf8');
+      for (const [ from, to ] of PANEL_INLINE_STYLES) {
+        if (!contents.includes(from)) throw new Error(`${args.path}: no ${from} (see tools/build-studio.mjs)`);
+        contents = contents.replaceAll(from, to);
+      }
+      return { contents, loader: 'js' };
+    });
+  },
+};
+
 await build({
   entryPoints: { editor: join(root, 'tools/studio/editor.js'), diff: join(root, 'tools/studio/diff.js') },
   outdir: join(root, 'inbox/static/build'),
@@ -30,6 +55,7 @@ await build({
   legalComments: 'linked',
   logLevel: 'warning',
   alias: { 'sagsflow-bpmnlint-config': lintConfig },
+  plugins: [ noInlineStyles ],
   nodePaths: [join(root, 'node_modules')],
   loader: { '.woff': 'file', '.woff2': 'file', '.eot': 'file', '.ttf': 'file', '.svg': 'file' },
   define: { 'process.env.NODE_ENV': '"production"' },
