@@ -102,10 +102,10 @@ def test_designer_adds_a_task_with_form_and_deadline_fixes_the_error_tests_publi
     page.evaluate(ADD_TASK)
     panel = page.locator("#properties")
     expect(panel).to_contain_text("Forbered første samtale")
-    panel.get_by_text("Forms", exact=True).click()
+    panel.get_by_text("Formularer", exact=True).click()
     panel.get_by_label("Type", exact=True).select_option("formData")
     fields = panel.locator("[data-group-id='group-CamundaPlatform__FormData']")
-    fields.get_by_role("button", name="Create new list item").first.click()
+    fields.get_by_role("button", name="Opret nyt element i listen").first.click()
     field = "#bio-properties-panel-forbered_samtale-formField-0-formField"
     panel.locator(f"{field}ID").fill("forberedt")
     panel.locator(f"{field}Label").fill("Forberedt")

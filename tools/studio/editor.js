@@ -21,6 +21,7 @@ import lintConfig from 'sagsflow-bpmnlint-config';
 
 import spiffModdle from './spiffworkflow.json';
 import SagsflowPropertiesProvider from './provider.js';
+import translateModule, { uiLanguage } from './translate.js';
 
 const root = document.getElementById('studio-editor');
 const data = JSON.parse(document.getElementById('studio-data').textContent);
@@ -36,7 +37,7 @@ const modeler = new BpmnModeler({
   propertiesPanel: { parent: '#properties' },
   additionalModules: [
     BpmnPropertiesPanelModule, BpmnPropertiesProviderModule, CamundaPlatformPropertiesProviderModule,
-    CamundaBehaviorsModule, lintModule, sagsflowModule,
+    CamundaBehaviorsModule, lintModule, sagsflowModule, translateModule(uiLanguage()),
   ],
   moddleExtensions: { camunda: camundaModdle, spiffworkflow: spiffModdle },
   linting: { bpmnlint: lintConfig, active: true },
@@ -118,6 +119,7 @@ function renderProblems() {
 }
 
 modeler.on('linting.completed', ({ issues }) => {
+  const translate = modeler.get('translate');
   lintList.replaceChildren();
   const registry = modeler.get('elementRegistry');
   for (const [ id, found ] of Object.entries(issues)) {
@@ -125,7 +127,7 @@ modeler.on('linting.completed', ({ issues }) => {
       // an element without a shape is reported on the diagram's root: name the element itself
       const element = registry.get(issue.id || id);
       const name = element && element.businessObject ? element.businessObject.name : '';
-      entry(lintList, `${issue.message} [${issue.rule}]`, issue.id || id, name, issue.category === 'error' ? 'error' : 'warning');
+      entry(lintList, `${translate(issue.message)} [${issue.rule}]`, issue.id || id, name, issue.category === 'error' ? 'error' : 'warning');
     }
   }
   if (!lintList.children.length) {

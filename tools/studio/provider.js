@@ -96,8 +96,10 @@ function letterTemplate(element) {
 function select(props) {
   const { element, id, label, options, get, set, description } = props;
   const translate = useService('translate');
-  return html`<${SelectEntry} element=${element} id=${id} label=${translate(label)} description=${description}
-    getValue=${get} setValue=${set} getOptions=${() => options} />`;
+  // the placeholder choices (value '') are Sagsflow's texts; the others come from the catalogue
+  const choices = options.map((o) => (o.value === '' ? { ...o, label: translate(o.label) } : o));
+  return html`<${SelectEntry} element=${element} id=${id} label=${translate(label)}
+    description=${description && translate(description)} getValue=${get} setValue=${set} getOptions=${() => choices} />`;
 }
 
 function LaneRole(props) {
