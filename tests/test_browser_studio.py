@@ -93,7 +93,7 @@ def test_designer_adds_a_task_with_form_and_deadline_fixes_the_error_tests_publi
     # open the model in force as a draft
     page.get_by_role("button", name="Ny kladde af Fleksjob").click()
     editor = page.locator("#studio-editor")
-    expect(editor).to_have_attribute("data-ready", "yes")
+    expect(editor).to_have_attribute("data-ready", "yes", timeout=60000)
     expect(page.locator("#studio-status")).to_have_text("Modellen er åbnet.")
     expect(page.locator("#problem-list")).to_have_text("Ingen problemer.")
     expect(page.locator("#lint-list li").first).to_contain_text("[")  # bpmnlint ran in the browser
@@ -105,7 +105,7 @@ def test_designer_adds_a_task_with_form_and_deadline_fixes_the_error_tests_publi
     panel.get_by_text("Formularer", exact=True).click()
     panel.get_by_label("Type", exact=True).select_option("formData")
     fields = panel.locator("[data-group-id='group-CamundaPlatform__FormData']")
-    fields.get_by_role("button", name="Opret nyt element i listen").first.click()
+    fields.get_by_role("button", name="Create new list item").first.click()
     field = "#bio-properties-panel-forbered_samtale-formField-0-formField"
     panel.locator(f"{field}ID").fill("forberedt")
     panel.locator(f"{field}Label").fill("Forberedt")
@@ -182,7 +182,7 @@ def test_designer_adds_a_task_with_form_and_deadline_fixes_the_error_tests_publi
     page.get_by_role("button", name="Udgiv ny version").click()
     expect(page.locator(".flash-success")).to_contain_text("Version 1 af fleksjob er udgivet", timeout=60000)
     diff = page.locator("#studio-diff")
-    expect(diff).to_have_attribute("data-ready", "yes")
+    expect(diff).to_have_attribute("data-ready", "yes", timeout=60000)
     expect(page.locator("#diff-count-added")).not_to_have_text("0")
     expect(page.locator("#diff-new g.djs-element.diff-added[data-element-id='forbered_samtale']")).to_have_count(1)
     expect(page.locator("#diff-new g.djs-element.diff-added[data-element-id='frist_forbered_samtale']")).to_have_count(1)
@@ -243,7 +243,7 @@ def test_a_foreign_file_opens_in_the_editor_with_what_sagsflow_does_not_run_list
     page.get_by_label("Sagstype").select_option("sygedagpenge")
     page.get_by_label("Fil", exact=True).set_input_files(str(path))
     page.get_by_role("button", name="Importér").click()
-    expect(page.locator("#studio-editor")).to_have_attribute("data-ready", "yes")
+    expect(page.locator("#studio-editor")).to_have_attribute("data-ready", "yes", timeout=60000)
     problems = page.locator("#problem-list")
     for element, name in (("send_brev", "Send brev"), ("kompleks", "Kompleks"), ("kald", "Kald andet forløb"),
                           ("mf_brev", "Brev"), ("note", "note")):
