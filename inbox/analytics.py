@@ -47,15 +47,16 @@ LEAD_LABELS = {
     "forberedelse_afgoerelse": _l("Fra forberedelse startet til afgørelse"),
 }
 FUNNEL_LABELS = {
-    "anbefalet": _l("Indsatser anbefalet og ressourceforløb bevilget"),
-    "i_plan": _l("Indsatser i indsatsplanen (første samtale holdt)"),
-    "startet": _l("Første indsats startet"),
+    "anbefalet": _l("Indsatser anbefalet af rehabiliteringsteamet"),
+    "i_plan": _l("Indsatser i indsatsplanen"),
+    "startet": _l("Indsatser startet"),
 }
 OUTCOME_LABELS = {
-    "foertidspension": _l("Førtidspension (oversendt til pensionsteamet)"),
+    "foertidspension": _l("Førtidspension tilkendt"),
     "ressourceforloeb": _l("Ressourceforløb"),
     "fleksjob": _l("Fleksjob"),
-    "andet": _l("Andet (anden indsats, afslag)"),
+    "andet": _l("Andet (anden indsats, afslag, også afslag på førtidspension)"),
+    "afventer": _l("Venter på afgørelse om førtidspension (ikke i andelene)"),
 }
 
 
@@ -179,7 +180,8 @@ def _tile_subsets(facts: analytics.Facts) -> dict[str, analytics.Facts]:
     members: dict[str, set[int]] = {}
     starts = [analytics.LEAD_BY_KEY[key].start for key in ("forberedelse_afgoerelse", "underskrift_moede")]
     for case in facts.cases:
-        for day in [case.first(k) for k in starts] + [case.first_of(analytics.OUTCOME_DECIDED)]:
+        decided = analytics.decision(case)
+        for day in [case.first(k) for k in starts] + [decided[1] if decided else None]:
             if day is not None:
                 members.setdefault(day.isoformat()[:7], set()).add(case.case_id)
     for d in facts.deadlines:
@@ -259,15 +261,18 @@ def _own_tables(fig: dict, filters: Filters) -> list[Table]:
                           _cell(r["n"], _drill(filters, "compliance", r["rule"])), _cell(r["met"]),
                           _cell(r["breached"]), _cell(r["overdue"]), _cell(r["open"]), Cell(_pct(r["share_met"])),
                           Cell(_pct(r["share_breached"]))])
-    funnel = Table("tragt", _("Tragt: indsatser anbefalet, i plan, startet (sager)"),
-                   [_("Trin"), _("Sager"), _("Andel")])
+    funnel = Table("tragt", _("Tragt: indsatser anbefalet, i plan, startet"),
+                   [_("Trin"), _("Indsatser"), _("Sager"), _("Andel af de anbefalede")])
     for s in fig["funnel"]["stages"]:
-        funnel.rows.append([Cell(str(FUNNEL_LABELS[s["stage"]])), _cell(s["count"], _drill(filters, "funnel", s["stage"])),
-                            Cell(_pct(s["share"]))])
+        funnel.rows.append([Cell(str(FUNNEL_LABELS[s["stage"]])), _cell(s["count"]),
+                            _cell(s["cases"], _drill(filters, "funnel", s["stage"])), Cell(_pct(s["share"]))])
     outcome = Table("udfald", _("Udfald af afgjorte sager"), [_("Udfald"), _("Sager"), _("Andel")])
     for o in fig["outcomes"]["outcomes"]:
         outcome.rows.append([Cell(str(OUTCOME_LABELS[o["outcome"]])),
                              _cell(o["count"], _drill(filters, "outcome", o["outcome"])), Cell(_pct(o["share"]))])
+    pending = fig["outcomes"]["pending"]["count"]
+    outcome.rows.append([Cell(str(OUTCOME_LABELS["afventer"])), _cell(pending, _drill(filters, "outcome", "afventer")),
+                         Cell("–")])
     flow = Table("bestand", _("Tilgang, afgang og bestand pr. ordning og måned"),
                  [_("Ordning"), _("Måned"), _("Tilgang"), _("Afgang"), _("Bestand ved månedens slut")])
     for r in fig["stock_flow"]:

@@ -250,7 +250,8 @@ def get_case(case_id: int):
                      "title": documents[o.id].title if o.id in documents else None} for o in detail["letters"]],
         "owner": detail["owner"].username if detail["owner"] else None,
         "milestones": [{"key": m.key, "label": MILESTONES[m.key].label if m.key in MILESTONES else m.key,
-                        "date": m.date.isoformat(), "process": m.process_id, "instance_id": m.instance_id,
+                        "item": m.item or None, "date": m.date.isoformat(), "process": m.process_id,
+                        "instance_id": m.instance_id,
                         "recorded_at": m.recorded_at, "actor": m.actor} for m in detail["milestones"]],
         "service_targets": [{k: t[k] for k in ("key", "label", "start", "due", "end", "state", "duration")}
                             for t in detail["targets"]],

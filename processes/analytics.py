@@ -74,23 +74,27 @@ LEAD_TIMES: tuple[LeadTime, ...] = (
 )
 LEAD_BY_KEY = {m.key: m for m in LEAD_TIMES}
 
-# The funnel counts cases (milestone rows name no single intervention): a ressourceforløb
-# granted with the team's recommended interventions -> an intervention plan made at the
-# first talk -> the first intervention started.
+# The funnel counts interventions, each by its item milestones (an intervention is its
+# name within the case): recommended in the team's indstilling for a ressourceforløb ->
+# in the intervention plan (planned or started) -> started.
 FUNNEL: tuple[tuple[str, str, str], ...] = (
-    ("anbefalet", "Indsatser anbefalet og ressourceforløb bevilget", "koordinator_tildelt"),
-    ("i_plan", "Indsatser i indsatsplanen (første samtale holdt)", "foerste_samtale_rf"),
-    ("startet", "Første indsats startet", "foerste_indsats_startet"),
+    ("anbefalet", "Indsatser anbefalet af rehabiliteringsteamet", "indsats_anbefalet"),
+    ("i_plan", "Indsatser i indsatsplanen", "indsats_planlagt"),
+    ("startet", "Indsatser startet", "indsats_startet"),
 )
 
-# Outcome of a decided case, by the first follow-on milestone the decision led to.
+# Outcome of a decided case: where the decision led (the follow-on milestones), and for
+# førtidspension what the pensionsteam decided.
 OUTCOMES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("foertidspension", "Førtidspension (oversendt til pensionsteamet)", ("overdraget_pension", "foep_afgoerelse")),
+    ("foertidspension", "Førtidspension tilkendt", ("foep_tilkendt",)),
     ("ressourceforloeb", "Ressourceforløb", ("koordinator_tildelt",)),
     ("fleksjob", "Fleksjob", ("visitation",)),
-    ("andet", "Andet (anden indsats, afslag)", ()),
+    ("andet", "Andet (anden indsats, afslag, også afslag på førtidspension)", ()),
 )
 OUTCOME_DECIDED = ("afgoerelse", "overdraget_pension", "foep_afgoerelse")
+PENDING = ("afventer", "Venter på afgørelse om førtidspension (ikke i andelene)")
+PENSION_ROUTE = ("overdraget_pension", "foep_afgoerelse", "foep_tilkendt", "foep_afslag")
+PENSION_DECIDED = ("foep_tilkendt", "foep_afslag", "foep_afgoerelse")
 
 QUANTILES = (("q1", 0.25), ("median", 0.5), ("q3", 0.75), ("p90", 0.9))
 
@@ -106,6 +110,14 @@ class CaseFacts:
     model_version: int | None = None
     policy_version: int | None = None
     dates: dict[str, list[date]] = field(default_factory=dict)
+    # milestones recorded per item: key -> item (its :func:`item_key`) -> every date, sorted
+    items: dict[str, dict[str, list[date]]] = field(default_factory=dict)
+
+    def first_item(self, key: str, item: str, on_or_after: date | None = None) -> date | None:
+        for day in self.items.get(key, {}).get(item, ()):
+            if on_or_after is None or day >= on_or_after:
+                return day
+        return None
 
     def first(self, key: str, on_or_after: date | None = None) -> date | None:
         for day in self.dates.get(key, ()):
@@ -206,20 +218,42 @@ def make_filters(today: date, start: str | date | None = None, end: str | date |
     return Filters(first, last, case_type or None, model_version, policy_version)
 
 
-def facts_from_rows(rows: Iterable[tuple[int, str, str, date]],
+def item_key(item: str) -> str:
+    """Items of one case are the same intervention when their names are, ignoring case and
+    surrounding spaces."""
+    return " ".join(str(item).split()).casefold()
+
+
+def add_milestone(facts: CaseFacts, key: str, day: date, item: str = "") -> None:
+    """Add one milestone row to a case's facts (dates unsorted: :func:`sort_facts`)."""
+    facts.dates.setdefault(key, []).append(day)
+    if item:
+        facts.items.setdefault(key, {}).setdefault(item_key(item), []).append(day)
+
+
+def sort_facts(facts: CaseFacts) -> None:
+    for days in facts.dates.values():
+        days.sort()
+    for by_item in facts.items.values():
+        for days in by_item.values():
+            days.sort()
+
+
+def facts_from_rows(rows: Iterable[tuple],
                     cases: dict[int, tuple[str, int | None, int | None]]) -> list[CaseFacts]:
-    """CaseFacts from milestone rows ``(case_id, municipality, key, date)`` and, per case,
-    ``(case_type, model_version, policy_version)``. A simulation that produces the same
-    rows gets the same measures."""
+    """CaseFacts from milestone rows ``(case_id, municipality, key, date)`` or
+    ``(case_id, municipality, key, date, item)`` (``item`` "" for a plain milestone) and,
+    per case, ``(case_type, model_version, policy_version)``. A simulation that produces
+    the same rows gets the same measures."""
     by_case: dict[int, CaseFacts] = {}
-    for case_id, municipality, key, day in rows:
+    for row in rows:
+        case_id, municipality, key, day = row[:4]
         if case_id not in by_case:
             case_type, model_version, policy_version = cases[case_id]
             by_case[case_id] = CaseFacts(case_id, municipality, case_type, model_version, policy_version)
-        by_case[case_id].dates.setdefault(key, []).append(day)
+        add_milestone(by_case[case_id], key, day, row[4] if len(row) > 4 else "")
     for facts in by_case.values():
-        for days in facts.dates.values():
-            days.sort()
+        sort_facts(facts)
     return sorted(by_case.values(), key=lambda f: f.case_id)
 
 
@@ -305,43 +339,89 @@ def _lead_figure(measure: LeadTime, hist: Counter, case_ids: list[int] | None) -
 
 
 def funnel(facts: Iterable[CaseFacts], filters: Filters) -> dict:
-    """Cases entering the funnel (first stage milestone) in the period, and how far they got."""
-    cohort = [c for c in facts if filters.in_period(c.first(FUNNEL[0][2]))]
-    ids = {key: [c.case_id for c in cohort if c.first(milestone) is not None] for key, _label, milestone in FUNNEL}
-    return _funnel_figure(len(cohort), {k: len(v) for k, v in ids.items()}, ids)
+    """Interventions recommended in the period (the first recommendation of an intervention
+    in a case), and how many of them reached the plan and started (the same intervention
+    of the same case, recorded on or after the recommendation). Counts are interventions;
+    ``cases`` are the cases they belong to (suppression counts cases)."""
+    counts: Counter = Counter()
+    ids: dict[str, list[int]] = {key: [] for key, _label, _m in FUNNEL}
+    first_stage = FUNNEL[0][2]
+    for case in facts:
+        reached: Counter = Counter()
+        for item, days in case.items.get(first_stage, {}).items():
+            if not filters.in_period(days[0]):
+                continue
+            reached[FUNNEL[0][0]] += 1
+            for key, _label, milestone in FUNNEL[1:]:
+                if case.first_item(milestone, item, days[0]) is not None:
+                    reached[key] += 1
+        counts.update(reached)
+        for key in reached:
+            ids[key].append(case.case_id)
+    return _funnel_figure(counts, {k: len(v) for k, v in ids.items()}, ids)
 
 
-def _funnel_figure(n: int, counts: dict[str, int], ids: dict[str, list[int]] | None) -> dict:
+def _funnel_figure(counts: dict[str, int], cases: dict[str, int], ids: dict[str, list[int]] | None) -> dict:
+    first = FUNNEL[0][0]
+    n = counts.get(first, 0)
     stages = []
     for key, label, milestone in FUNNEL:
         stage = {"stage": key, "label": label, "milestone": milestone, "count": counts.get(key, 0),
-                 "share": _share(counts.get(key, 0), n)}
+                 "cases": cases.get(key, 0), "share": _share(counts.get(key, 0), n)}
         if ids is not None:
             stage["case_ids"] = ids[key]
         stages.append(stage)
-    return {"n": n, "stages": stages}
+    return {"n": n, "cases": cases.get(first, 0), "stages": stages}
+
+
+def decision(case: CaseFacts) -> tuple[str, date] | None:
+    """``(outcome, decided)`` of a case, or ``("afventer", transferred)`` while its
+    førtidspension is not decided yet, or None before any decision.
+
+    The first decision (``afgoerelse``, or the transfer to or decision by the pensionsteam)
+    leads on: to førtidspension when a pension milestone follows on or after it, then
+    decided by the pensionsteam's result (``foep_tilkendt``: granted, on its date;
+    ``foep_afslag``, or a FØP decision recorded without a result: other); else to a
+    ressourceforløb (``koordinator_tildelt``) or a fleksjob (``visitation``), on the first
+    decision's date; else other (anden indsats, a refusal, a case still waiting for its
+    follow-on process)."""
+    first = case.first_of(OUTCOME_DECIDED)
+    if first is None:
+        return None
+    if case.first_of(PENSION_ROUTE, first) is not None:
+        decided = case.first_of(PENSION_DECIDED, first)
+        if decided is None:
+            return "afventer", case.first_of(PENSION_ROUTE, first)
+        granted = case.first("foep_tilkendt", first)
+        return ("foertidspension", granted) if granted == decided else ("andet", decided)
+    for key, _label, milestones in OUTCOMES:
+        if key != "foertidspension" and milestones and case.first_of(milestones, first) is not None:
+            return key, first
+    return "andet", first
 
 
 def outcome_of(case: CaseFacts) -> str | None:
-    decided = case.first_of(OUTCOME_DECIDED)
-    if decided is None:
-        return None
-    for key, _label, milestones in OUTCOMES:
-        if milestones and case.first_of(milestones, decided) is not None:
-            return key
-    return "andet"
+    """The outcome of a decided case (None before the decision, ``"afventer"`` while the
+    pensionsteam has not decided): :func:`decision`."""
+    found = decision(case)
+    return found[0] if found else None
 
 
 def outcomes(facts: Iterable[CaseFacts], filters: Filters) -> dict:
-    """Shares of the outcomes of the cases decided in the period (decision date)."""
+    """Shares of the outcomes of the cases decided in the period (the date of the decision
+    that settled the outcome: for førtidspension the pensionsteam's). ``pending``: cases
+    sent to the pensionsteam in the period and not decided yet (in no share)."""
     by: dict[str, list[int]] = defaultdict(list)
     for case in facts:
-        if filters.in_period(case.first_of(OUTCOME_DECIDED)):
-            by[outcome_of(case)].append(case.case_id)
-    return _outcomes_figure({k: len(v) for k, v in by.items()}, by)
+        found = decision(case)
+        if found is not None and filters.in_period(found[1]):
+            by[found[0]].append(case.case_id)
+    pending = by.pop("afventer", [])
+    return _outcomes_figure({k: len(v) for k, v in by.items()}, len(pending), by, pending)
 
 
-def _outcomes_figure(counts: dict[str, int], ids: dict[str, list[int]] | None) -> dict:
+def _outcomes_figure(counts: dict[str, int], pending: int, ids: dict[str, list[int]] | None,
+                     pending_ids: list[int] | None = None) -> dict:
     n = sum(counts.values())
     rows = []
     for key, label, _ in OUTCOMES:
@@ -349,7 +429,10 @@ def _outcomes_figure(counts: dict[str, int], ids: dict[str, list[int]] | None) -
         if ids is not None:
             row["case_ids"] = ids.get(key, [])
         rows.append(row)
-    return {"n": n, "outcomes": rows}
+    out = {"n": n, "outcomes": rows, "pending": {"count": pending}}
+    if pending_ids is not None:
+        out["pending"]["case_ids"] = pending_ids
+    return out
 
 
 def compliance(deadlines: Iterable[DeadlineFact], filters: Filters, now: datetime) -> list[dict]:
@@ -499,13 +582,15 @@ def merge(figures: list[dict]) -> dict:
             cases[r["rule"]] += r["n"]
     out["compliance"] = [_compliance_figure(rule, states[rule], None, cases[rule]) for rule in sorted(states)]
     stage_counts: Counter = Counter()
+    stage_cases: Counter = Counter()
     for f in figures:
         stage_counts.update({s["stage"]: s["count"] for s in f["funnel"]["stages"]})
-    out["funnel"] = _funnel_figure(sum(f["funnel"]["n"] for f in figures), stage_counts, None)
+        stage_cases.update({s["stage"]: s["cases"] for s in f["funnel"]["stages"]})
+    out["funnel"] = _funnel_figure(stage_counts, stage_cases, None)
     outcome_counts: Counter = Counter()
     for f in figures:
         outcome_counts.update({o["outcome"]: o["count"] for o in f["outcomes"]["outcomes"]})
-    out["outcomes"] = _outcomes_figure(outcome_counts, None)
+    out["outcomes"] = _outcomes_figure(outcome_counts, sum(f["outcomes"]["pending"]["count"] for f in figures), None)
     flow: dict[tuple[str, str], Counter] = defaultdict(Counter)
     for f in figures:
         for r in f["stock_flow"]:
@@ -556,13 +641,17 @@ def suppress(figures: dict) -> dict:
                                        r["met"] + r["breached"] + r["overdue"])}
         for r in figures["compliance"]]
     fn = figures["funnel"]
-    out["funnel"] = {"n": _count(fn["n"]), "stages": [
-        {**{k: v for k, v in s.items() if k not in INTERNAL}, "count": _count(s["count"]),
-         "share": _hide_share(s["share"], s["count"], fn["n"])} for s in fn["stages"]]}
+    # interventions are counted, but a figure is about as many citizens as it has cases
+    out["funnel"] = {"n": _hide(_count(fn["n"]), fn["cases"]), "cases": _count(fn["cases"]), "stages": [
+        {**{k: v for k, v in s.items() if k not in INTERNAL}, "count": _hide(_count(s["count"]), s["cases"]),
+         "cases": _count(s["cases"]),
+         "share": _hide_share(_hide_share(s["share"], s["count"], fn["n"]), s["cases"], fn["cases"])}
+        for s in fn["stages"]]}
     oc = figures["outcomes"]
     out["outcomes"] = {"n": _count(oc["n"]), "outcomes": [
         {**{k: v for k, v in o.items() if k not in INTERNAL}, "count": _count(o["count"]),
-         "share": _hide_share(o["share"], o["count"], oc["n"])} for o in oc["outcomes"]]}
+         "share": _hide_share(o["share"], o["count"], oc["n"])} for o in oc["outcomes"]],
+        "pending": {"count": _count(oc["pending"]["count"])}}
     out["stock_flow"] = [{**r, "inflow": _count(r["inflow"]), "outflow": _count(r["outflow"]),
                           "stock": _count(r["stock"])} for r in figures["stock_flow"]]
     out["workload"] = [
@@ -630,9 +719,9 @@ def load_facts(session: Session, municipality_ids: list[int] | None = None) -> F
     def scoped(stmt, column):
         return stmt if municipality_ids is None else stmt.where(column.in_(municipality_ids))
 
-    rows = session.execute(scoped(select(Milestone.case_id, Milestone.key, Milestone.date), Milestone.municipality_id)
-                           .order_by(Milestone.case_id, Milestone.date))
-    case_facts = facts_from_rows(((cid, cases[cid][0], key, day) for cid, key, day in rows if cid in cases),
+    rows = session.execute(scoped(select(Milestone.case_id, Milestone.key, Milestone.date, Milestone.item),
+                                  Milestone.municipality_id).order_by(Milestone.case_id, Milestone.date))
+    case_facts = facts_from_rows(((cid, cases[cid][0], key, day, item) for cid, key, day, item in rows if cid in cases),
                                  {cid: v[1:] for cid, v in cases.items()})
     seen = {f.case_id for f in case_facts}
     # a case without milestones still counts (workload, stock and flow filter on its type)
@@ -837,6 +926,8 @@ def drilldown(session: Session, municipality_id: int, kind: str, key: str, filte
         found = [s for s in figures["funnel"]["stages"] if s["stage"] == key]
     elif kind == "outcome":
         found = [o for o in figures["outcomes"]["outcomes"] if o["outcome"] == key]
+        if key == "afventer":
+            found = [figures["outcomes"]["pending"]]
     elif kind == "workload":
         found = [r for r in figures["workload"] if r["role"] == key]
     else:

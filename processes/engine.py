@@ -330,12 +330,15 @@ class Engine:
 
     def _record_milestones(self, writes, row, wf, loaded, now, actor, completed: list) -> None:
         """Record a milestone for every marked flow node that completed in this step."""
-        done = milestones.completed_marks(wf, loaded.metadata.get("milestones"), 0.0, now, row.id, tasks=completed)
+        done = [(task, key, "", day) for task, key, day in milestones.completed_marks(
+            wf, loaded.metadata.get("milestones"), 0.0, now, row.id, tasks=completed)]
+        done += milestones.completed_item_marks(wf, loaded.metadata.get("item_milestones"), 0.0, now, row.id,
+                                                tasks=completed)
         writes.insert(Milestone.__table__, [
             {"municipality_id": row.municipality_id, "case_id": row.case_id, "instance_id": row.id,
              "process_id": row.process_id, "bpmn_id": task.task_spec.bpmn_id, "task_guid": str(task.id),
-             "key": key, "date": day, "recorded_at": now, "actor": actor.name}
-            for task, key, day in done], ignore_conflicts=True)  # a milestone is recorded once
+             "key": key, "item": item, "date": day, "recorded_at": now, "actor": actor.name}
+            for task, key, item, day in done], ignore_conflicts=True)  # recorded once per run, key and item
 
     @staticmethod
     def _audit(writes: Writes, actor: Actor, action: str, municipality_id, case_id, instance_id, detail, now) -> None:

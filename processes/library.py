@@ -567,6 +567,20 @@ def parse_model(xml: str | bytes, file_name: str, policy: dict | None = None,
         props = _properties(node)
         if (props.get(NAME_EN) or "").strip() and node.get("id"):
             meta.setdefault("names_en", {})[node.get("id")] = props[NAME_EN].strip()
+        for name, expression in props.items():
+            if not (name or "").startswith("milestone_items:"):
+                continue
+            item_key = name.split(":", 1)[1]
+            if item_key not in MILESTONES:
+                problems.append(Problem(file_name, node.get("id"), f"milestone {item_key!r} is not in the catalogue "
+                                                                  f"(processes/milestones.py)"))
+            try:
+                compile_expression(expression or "")
+            except ScriptRejected as exc:
+                problems.append(Problem(file_name, node.get("id"), f"{name} refused by the restricted "
+                                                                  f"evaluator: {exc}"))
+            meta.setdefault("item_milestones", {}).setdefault(node.get("id"), []).append(
+                {"key": item_key, "items": expression, "date": props.get("milestone_date")})
         if "milestone" not in props:
             continue
         key, when = props["milestone"], props.get("milestone_date")

@@ -55,16 +55,29 @@ MILESTONES: tuple[MilestoneDef, ...] = (
       "The team's indstilling was given and sent to the citizen.", "Recommendation given"),
     M("afgoerelse", "rehabilitering", "Afgørelse truffet",
       "The decision on the case, after the team or without it (date: the decision date).", "Decision made"),
+    M("indsats_anbefalet", "rehabilitering", "Indsats anbefalet",
+      "Per intervention (item: its name): the team's indstilling for a ressourceforløb recommends it "
+      "(date: the indstilling date).", "Intervention recommended"),
     M("overdraget_pension", "foertidspension", "Oversendt til pensionsbehandling",
       "FØP: the case was transferred to the pensionsteam.", "Sent for pension processing"),
     M("foep_afgoerelse", "foertidspension", "Afgørelse om førtidspension",
       "FØP: the pensionsteam decided (date: the decision date).", "Decision on disability pension"),
+    M("foep_tilkendt", "foertidspension", "Førtidspension tilkendt",
+      "FØP: the pensionsteam granted førtidspension (date: the decision date).", "Disability pension granted"),
+    M("foep_afslag", "foertidspension", "Afslag på førtidspension",
+      "FØP: the pensionsteam refused førtidspension (date: the decision date).", "Disability pension refused"),
     M("koordinator_tildelt", "ressourceforloeb", "Koordinerende sagsbehandler tildelt",
       "RF: the koordinerende sagsbehandler was assigned.", "Coordinating caseworker assigned"),
     M("foerste_samtale_rf", "ressourceforloeb", "Første samtale i ressourceforløbet",
       "RF: the first talk was held (date: the talk date).", "First talk in the resource programme"),
     M("foerste_indsats_startet", "ressourceforloeb", "Første indsats startet",
       "RF: the first intervention actually started (date: its actual start).", "First intervention started"),
+    M("indsats_planlagt", "ressourceforloeb", "Indsats i indsatsplanen",
+      "Per intervention (item: its name): the plan made at the first talk, or a revision, lists it "
+      "as planned or started (date: the talk date, else the day of the revision).", "Intervention in the plan"),
+    M("indsats_startet", "ressourceforloeb", "Indsats startet",
+      "Per intervention (item: its name): the plan records it as started (date: its actual start).",
+      "Intervention started"),
     M("visitation", "fleksjob", "Visiteret til fleksjob",
       "Fleksjob: the visitation decision (date: the visitation date).", "Referred to flex job"),
     M("foerste_samtale_fj", "fleksjob", "Første samtale i fleksjob",
@@ -129,6 +142,58 @@ def completed_marks(wf, marks: dict | None, started: float, now: datetime, insta
                 log.warning("milestone %s of instance %s: date %r fails (%s); using today",
                             mark["key"], instance, mark["date"], exc)
         out.append((task, mark["key"], date.fromisoformat(day)))
+    return out
+
+
+ITEM_LENGTH = 200
+
+
+def completed_item_marks(wf, marks: dict | None, started: float, now: datetime, instance: object = None,
+                         tasks: list | None = None) -> list[tuple[object, str, str, date]]:
+    """``(spiff task, key, item, Danish date)`` for every item of every node marked
+    ``milestone_items:<key>`` that completed since ``started`` (as :func:`completed_marks`).
+
+    The mark's expression, over the task data, gives a list of items: a string (an
+    intervention's name, a decision's result), dated by the node's ``milestone_date``
+    (else the day of ``now``), or a pair ``[item, date]`` with its own date. Items are
+    stripped and cut to :data:`ITEM_LENGTH`; empty ones, and repeats within the node, are
+    left out. A node may carry several keys."""
+    if not marks:
+        return []
+    out = []
+    for task in tasks if tasks is not None else wf.get_tasks(state=TaskState.COMPLETED, updated_ts=started):
+        node_marks = marks.get(task.task_spec.bpmn_id)
+        if not node_marks:
+            continue
+        evaluate = wf.script_engine.environment.evaluate
+        for mark in node_marks:
+            try:
+                items = evaluate(mark["items"], dict(task.data)) or []
+            except Exception as exc:  # noqa: BLE001 - a model's data error must not stop the step
+                log.warning("milestone items %s of instance %s: %r fails (%s); none recorded",
+                            mark["key"], instance, mark["items"], exc)
+                continue
+            default = None
+            if mark.get("date"):
+                try:
+                    value = evaluate(mark["date"], dict(task.data))
+                    default = danish_date(value) if value else None
+                except Exception as exc:  # noqa: BLE001 - a missing date falls back to today
+                    log.warning("milestone items %s of instance %s: date %r fails (%s); using today",
+                                mark["key"], instance, mark["date"], exc)
+            seen = set()
+            for entry in items if isinstance(items, (list, tuple)) else [items]:
+                day = default or danish_date(now)
+                if isinstance(entry, (list, tuple)) and len(entry) == 2:
+                    entry, when = entry
+                    try:
+                        day = danish_date(when) if when else day
+                    except Exception:  # noqa: BLE001 - an unreadable date: the node's
+                        pass
+                item = str(entry if entry is not None else "").strip()[:ITEM_LENGTH]
+                if item and item not in seen:
+                    seen.add(item)
+                    out.append((task, mark["key"], item, date.fromisoformat(day)))
     return out
 
 

@@ -308,7 +308,9 @@ class Milestone(Base):
     """A dated step of a case that waiting times are measured between (``processes.milestones``).
 
     Recorded when a flow node marked ``milestone`` completes; ``date`` is a Danish
-    calendar date. A key may occur many times on a case; measures use the first."""
+    calendar date. A key may occur many times on a case; measures use the first. A node
+    marked ``milestone_items:<key>`` records a row per item (``item``: the intervention,
+    the decision's result), each with its own date."""
 
     __tablename__ = "milestone"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -317,13 +319,17 @@ class Milestone(Base):
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
     process_id: Mapped[str] = mapped_column(String(100))
     bpmn_id: Mapped[str] = mapped_column(String(200))
-    task_guid: Mapped[str] = mapped_column(String(36), unique=True)
+    task_guid: Mapped[str] = mapped_column(String(36))
     key: Mapped[str] = mapped_column(String(64))
+    # what the milestone is about when a node records one per item ("milestone_items:<key>":
+    # an intervention's name, a decision's result); "" for a plain milestone
+    item: Mapped[str] = mapped_column(String(200), default="", server_default="")
     date: Mapped[date_type] = mapped_column(Date)
     recorded_at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(100))
 
-    __table_args__ = (Index("ix_milestone_municipality_key", "municipality_id", "key", "date"),)
+    __table_args__ = (Index("ix_milestone_municipality_key", "municipality_id", "key", "date"),
+                      UniqueConstraint("task_guid", "key", "item", name="uq_milestone_task_key_item"))
 
 
 class ClockSetting(Base):

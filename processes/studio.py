@@ -455,7 +455,8 @@ def facts(xml: str) -> dict[str, dict]:
                 entry["form"] = "; ".join(_field_text(f) for f in fields)
             for prop in node.findall("bpmn:extensionElements/camunda:properties/camunda:property", NS):
                 key = prop.get("name") or prop.get("id")
-                if key in ("deadline", "milestone", "milestone_date", "owner_task", "takes_ownership"):
+                if key in ("deadline", "milestone", "milestone_date", "owner_task", "takes_ownership") \
+                        or key.startswith("milestone_items:"):
                     entry[key] = prop.get("value")
             ted = node.find("bpmn:timerEventDefinition", NS)
             if ted is not None:

@@ -26,8 +26,13 @@ from walk import Walk
 LOCAL = ZoneInfo("Europe/Copenhagen")
 NOW = datetime.combine(datetime(2027, 7, 1).date(), time(9), LOCAL).astimezone(timezone.utc)
 KEYS = ("forberedelse_startet", "forberedende_del_underskrevet", "moede_holdt", "indstilling_afgivet",
-        "afgoerelse", "overdraget_pension", "foep_afgoerelse", "koordinator_tildelt", "foerste_samtale_rf",
-        "foerste_indsats_startet")
+        "afgoerelse", "overdraget_pension", "foep_afgoerelse", "foep_tilkendt", "foep_afslag", "koordinator_tildelt",
+        "foerste_samtale_rf", "foerste_indsats_startet")
+# Milestones per intervention: the step names the interventions in ``emner``, comma
+# separated, each dated ``dato`` or its own ``navn@YYYY-MM-DD``.
+ITEM_KEYS = ("indsats_anbefalet", "indsats_planlagt", "indsats_startet")
+ITEMS = ('[[e.split("@")[0], e.split("@")[1] if "@" in e else dato] '
+         'for e in (emner or "").split(",") if e.strip()]')
 
 # The first talk's deadline: a rule of the case type's own policy (a model reads only its
 # own case type's parameters): 3 weeks in fleksjob, 4 weeks (rehab_afgoerelse_frist) in
@@ -36,7 +41,7 @@ RULES = {"fleksjob": "fj_foerste_samtale", "rehabilitering": "rehab_afgoerelse_f
 
 
 def registration_model(process_id: str, title: str = "Registrering") -> str:
-    values = "".join(f'<camunda:value id="{k}" name="{k}"/>' for k in (*KEYS, "visitation", "slut"))
+    values = "".join(f'<camunda:value id="{k}" name="{k}"/>' for k in (*KEYS, *ITEM_KEYS, "visitation", "slut"))
     nodes, flows = [], []
     for k in KEYS:
         nodes.append(f'''<bpmn:scriptTask id="m_{k}" name="{k}" scriptFormat="python">
@@ -46,8 +51,17 @@ def registration_model(process_id: str, title: str = "Registrering") -> str:
         flows.append(f'<bpmn:sequenceFlow id="f_to_{k}" sourceRef="gw_valg" targetRef="m_{k}">'
                      f'<bpmn:conditionExpression>naeste == "{k}"</bpmn:conditionExpression></bpmn:sequenceFlow>'
                      f'<bpmn:sequenceFlow id="f_from_{k}" sourceRef="m_{k}" targetRef="gw_join"/>')
+    items = ITEMS.replace('"', "&quot;")
+    for k in ITEM_KEYS:
+        nodes.append(f'''<bpmn:scriptTask id="m_{k}" name="{k}" scriptFormat="python">
+      <bpmn:extensionElements><camunda:properties><camunda:property name="milestone_items:{k}" value="{items}"/>
+        </camunda:properties></bpmn:extensionElements>
+      <bpmn:script>registreret = naeste</bpmn:script></bpmn:scriptTask>''')
+        flows.append(f'<bpmn:sequenceFlow id="f_to_{k}" sourceRef="gw_valg" targetRef="m_{k}">'
+                     f'<bpmn:conditionExpression>naeste == "{k}"</bpmn:conditionExpression></bpmn:sequenceFlow>'
+                     f'<bpmn:sequenceFlow id="f_from_{k}" sourceRef="m_{k}" targetRef="gw_join"/>')
     rule = RULES[process_id]
-    script_refs = "".join(f"<bpmn:flowNodeRef>m_{k}</bpmn:flowNodeRef>" for k in KEYS)
+    script_refs = "".join(f"<bpmn:flowNodeRef>m_{k}</bpmn:flowNodeRef>" for k in (*KEYS, *ITEM_KEYS))
     return f'''<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
     xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="defs_{process_id}"
@@ -73,6 +87,7 @@ def registration_model(process_id: str, title: str = "Registrering") -> str:
         <camunda:formField id="naeste" label="Næste" type="enum">{values}
           <camunda:validation><camunda:constraint name="required"/></camunda:validation></camunda:formField>
         <camunda:formField id="dato" label="Dato" type="date"/>
+        <camunda:formField id="emner" label="Indsatser" type="string"/>
       </camunda:formData></bpmn:extensionElements>
     </bpmn:userTask>
     <bpmn:sequenceFlow id="f_valg" sourceRef="vaelg" targetRef="gw_valg"/>
@@ -131,31 +146,45 @@ CASES = [
     ("maaleby", "M7", "fleksjob", "2027-03-01"),
     ("maaleby", "M8", "fleksjob", "2027-06-01"),
     ("maaleby", "M9", "fleksjob", "2027-06-20"),
+    ("maaleby", "M10", "rehabilitering", "2027-03-01"),
+    ("maaleby", "M11", "rehabilitering", "2027-06-07"),
     *[("naboby", f"N{i}", "rehabilitering", "2027-01-04") for i in range(1, 6)],
 ]
 # (day, case, step): a milestone key recorded on that date, "visitation", "samtale" (the
-# first fleksjob talk held that day) or "slut" (the case's process ends).
+# first fleksjob talk held that day) or "slut" (the case's process ends); or
+# (day, case, item key, interventions) for the milestones per intervention.
 STEPS = [
     *[("2027-01-04", f"M{i}", "forberedelse_startet") for i in range(1, 7)],
     ("2027-01-11", "M1", "forberedende_del_underskrevet"), ("2027-02-01", "M1", "moede_holdt"),
-    ("2027-02-01", "M1", "indstilling_afgivet"), ("2027-02-08", "M1", "afgoerelse"),
+    ("2027-02-01", "M1", "indstilling_afgivet"),
+    ("2027-02-01", "M1", "indsats_anbefalet", "Mentorstøtte, Virksomhedspraktik,Smerteforløb"),
+    ("2027-02-08", "M1", "afgoerelse"),
     ("2027-02-08", "M1", "koordinator_tildelt"), ("2027-02-22", "M1", "foerste_samtale_rf"),
+    # planned: two of the three recommended (another case and spelling) and one not recommended
+    ("2027-02-22", "M1", "indsats_planlagt", "mentorstøtte,Virksomhedspraktik ,Jobklub"),
+    # started: the mentor on 02-26; a pain course "started" before it was recommended does not count
+    ("2027-03-01", "M1", "indsats_startet", "Mentorstøtte@2027-02-26,Smerteforløb@2027-01-20"),
     ("2027-03-01", "M1", "foerste_indsats_startet"), ("2027-03-01", "M1", "slut"),
     ("2027-01-18", "M2", "forberedende_del_underskrevet"), ("2027-02-15", "M2", "moede_holdt"),
     ("2027-02-16", "M2", "indstilling_afgivet"), ("2027-03-01", "M2", "afgoerelse"),
     ("2027-03-01", "M2", "visitation"), ("2027-03-15", "M2", "samtale"), ("2027-03-15", "M2", "slut"),
     ("2027-01-25", "M3", "forberedende_del_underskrevet"), ("2027-03-01", "M3", "moede_holdt"),
     ("2027-03-01", "M3", "indstilling_afgivet"), ("2027-03-08", "M3", "overdraget_pension"),
-    ("2027-05-03", "M3", "foep_afgoerelse"), ("2027-05-03", "M3", "slut"),
+    ("2027-05-03", "M3", "foep_afgoerelse"), ("2027-05-03", "M3", "foep_tilkendt"), ("2027-05-03", "M3", "slut"),
     ("2027-02-01", "M4", "forberedende_del_underskrevet"), ("2027-03-15", "M4", "moede_holdt"),
     ("2027-03-22", "M4", "indstilling_afgivet"), ("2027-04-05", "M4", "afgoerelse"), ("2027-04-05", "M4", "slut"),
     ("2027-02-01", "M5", "forberedende_del_underskrevet"), ("2027-04-05", "M5", "moede_holdt"),
-    ("2027-04-05", "M5", "indstilling_afgivet"), ("2027-04-12", "M5", "afgoerelse"),
+    ("2027-04-05", "M5", "indstilling_afgivet"), ("2027-04-05", "M5", "indsats_anbefalet", "Psykologforløb,Jobklub"),
+    ("2027-04-12", "M5", "afgoerelse"),
     ("2027-04-12", "M5", "koordinator_tildelt"),
     ("2027-03-01", "M6", "forberedende_del_underskrevet"),
     ("2027-03-01", "M7", "visitation"), ("2027-03-29", "M7", "samtale"),
     ("2027-06-01", "M8", "visitation"),
     ("2027-06-20", "M9", "visitation"),
+    # M10: sent straight to the pensionsteam, refused; M11: sent 06-07, not decided yet
+    ("2027-03-01", "M10", "overdraget_pension"), ("2027-04-26", "M10", "foep_afgoerelse"),
+    ("2027-04-26", "M10", "foep_afslag"), ("2027-04-26", "M10", "slut"),
+    ("2027-06-07", "M11", "overdraget_pension"), ("2027-06-07", "M11", "slut"),
     *[("2027-01-04", f"N{i}", "forberedelse_startet") for i in range(1, 6)],
     *[("2027-01-04", f"N{i}", "forberedende_del_underskrevet") for i in range(1, 6)],
     *[(day, f"N{i}", "moede_holdt") for i, day in
@@ -181,8 +210,9 @@ def build_history(rt, tmp_path) -> dict[str, int]:
     walks: dict[str, Walk] = {}
     starts = {name: (m, t, day) for m, name, t, day in CASES}
     events = sorted([(day, 0, name, "start") for name, (_m, _t, day) in starts.items()]
-                    + [(day, 1 + i, name, step) for i, (day, name, step) in enumerate(STEPS)])
-    for serial, (day, _order, name, step) in enumerate(events):
+                    + [(day, 1 + i, name, step) for i, (day, name, step, *_) in enumerate(STEPS)])
+    emner = {1 + i: rest[0] for i, (_d, _n, _s, *rest) in enumerate(STEPS) if rest}
+    for serial, (day, order, name, step) in enumerate(events):
         move_clock(rt, day)
         if step == "start":
             municipality, case_type, _ = starts[name]
@@ -191,6 +221,8 @@ def build_history(rt, tmp_path) -> dict[str, int]:
             walks[name] = walk
         elif step == "samtale":
             walks[name].complete("foerste_samtale", samtaledato=day)
+        elif order in emner:
+            walks[name].complete("vaelg", naeste=step, dato=day, emner=emner[order])
         else:
             walks[name].complete("vaelg", naeste=step, dato=day)
     move_clock(rt, "2027-07-01")

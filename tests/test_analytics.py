@@ -68,8 +68,9 @@ def test_lead_times_quartiles_p90_and_open_cases_as_at_least(history):
     # visitation -> first fleksjob talk: M2 14, M7 28, M8 >= 30, M9 >= 11
     assert stats("visitation_foerste_samtale_fj") == (4, 2, 2, q(13.25, True), q(21, True), q(28.5, True),
                                                       q(29.4, True))
-    # transfer -> FØP decision: M3 56
-    assert stats("overdragelse_foep_afgoerelse") == (1, 1, 0, q(56), q(56), q(56), q(56))
+    # transfer -> FØP decision: M3 56, M10 56 (refused), M11 still waiting since 06-07: >= 24,
+    # which lies below every rank used: all only "at least"
+    assert stats("overdragelse_foep_afgoerelse") == (3, 2, 1, q(40, True), q(56, True), q(56, True), q(56, True))
     # preparation -> decision: 35, 56, 119, 91, 98, M6 >= 178
     assert stats("forberedelse_afgoerelse") == (6, 5, 1, q(64.75), q(94.5), q(113.75), q(148.5, True))
 
@@ -101,30 +102,63 @@ def test_compliance_per_rule_met_breached_overdue_open(history):
     assert fj["case_ids"] == ids_of(ids, "M7", "M8", "M9")
 
 
-def test_funnel_and_outcomes(history):
+def test_funnel_counts_interventions(history):
     rt, ids = history
     f = figures(rt)
-    # RF granted (koordinator_tildelt): M1, M5; M1 had its first talk and started an intervention
-    assert [(s["stage"], s["count"], s["share"]) for s in f["funnel"]["stages"]] == [
-        ("anbefalet", 2, 1.0), ("i_plan", 1, 0.5), ("startet", 1, 0.5)]
-    assert f["funnel"]["stages"][2]["case_ids"] == ids_of(ids, "M1")
-    # decided: M1 RF, M2 fleksjob, M3 FØP, M4 other, M5 RF
-    assert f["outcomes"]["n"] == 5
+    # recommended: M1 three (02-01), M5 two (04-05). In M1's plan: Mentorstøtte and
+    # Virksomhedspraktik (spelt differently; Jobklub was not recommended in M1, only in
+    # M5, whose plan is not made yet). Started: M1's Mentorstøtte on 02-26; its
+    # Smerteforløb "started" 01-20, before the recommendation, does not count.
+    assert (f["funnel"]["n"], f["funnel"]["cases"]) == (5, 2)
+    assert [(s["stage"], s["count"], s["cases"], s["share"]) for s in f["funnel"]["stages"]] == [
+        ("anbefalet", 5, 2, 1.0), ("i_plan", 2, 1, 0.4), ("startet", 1, 1, 0.2)]
+    assert [s["case_ids"] for s in f["funnel"]["stages"]] == [ids_of(ids, "M1", "M5"), ids_of(ids, "M1"),
+                                                               ids_of(ids, "M1")]
+    # the cohort is the recommendation's date: April holds M5's two, none planned
+    april = figures(rt, filters=Filters(date(2027, 4, 1), date(2027, 4, 30)))["funnel"]
+    assert [(s["count"], s["cases"]) for s in april["stages"]] == [(2, 1), (0, 0), (0, 0)]
+    # the rows: one per intervention and step, the item as the step named it (stripped)
+    with rt.sessions() as session:
+        rows = session.execute(select(Milestone.key, Milestone.item, Milestone.date).where(
+            Milestone.case_id == ids["M1"], Milestone.item != "").order_by(Milestone.id)).all()
+    assert [(k, i, d.isoformat()) for k, i, d in rows] == [
+        ("indsats_anbefalet", "Mentorstøtte", "2027-02-01"), ("indsats_anbefalet", "Virksomhedspraktik", "2027-02-01"),
+        ("indsats_anbefalet", "Smerteforløb", "2027-02-01"), ("indsats_planlagt", "mentorstøtte", "2027-02-22"),
+        ("indsats_planlagt", "Virksomhedspraktik", "2027-02-22"), ("indsats_planlagt", "Jobklub", "2027-02-22"),
+        ("indsats_startet", "Mentorstøtte", "2027-02-26"), ("indsats_startet", "Smerteforløb", "2027-01-20")]
+
+
+def test_outcomes_as_decided(history):
+    rt, ids = history
+    f = figures(rt)
+    # decided: M1 RF, M2 fleksjob, M3 FØP granted (05-03), M4 other, M5 RF, M10 FØP refused
+    # (other, 04-26); M11 is with the pensionsteam, not decided: pending, in no share
+    assert f["outcomes"]["n"] == 6
     assert [(o["outcome"], o["count"], o["share"]) for o in f["outcomes"]["outcomes"]] == [
-        ("foertidspension", 1, 0.2), ("ressourceforloeb", 2, 0.4), ("fleksjob", 1, 0.2), ("andet", 1, 0.2)]
+        ("foertidspension", 1, 0.1667), ("ressourceforloeb", 2, 0.3333), ("fleksjob", 1, 0.1667),
+        ("andet", 2, 0.3333)]
+    assert f["outcomes"]["pending"] == {"count": 1, "case_ids": ids_of(ids, "M11")}
+    # the cohort is the date of the decision that settled it: the pensionsteam's for M3
+    march = figures(rt, filters=Filters(date(2027, 3, 1), date(2027, 3, 31)))["outcomes"]
+    assert [(o["outcome"], o["count"]) for o in march["outcomes"]] == [
+        ("foertidspension", 0), ("ressourceforloeb", 0), ("fleksjob", 1), ("andet", 0)]
+    may = figures(rt, filters=Filters(date(2027, 5, 1), date(2027, 5, 31)))["outcomes"]
+    assert [(o["outcome"], o["count"]) for o in may["outcomes"]] == [
+        ("foertidspension", 1), ("ressourceforloeb", 0), ("fleksjob", 0), ("andet", 0)]
 
 
 def test_stock_and_flow_per_scheme_per_month(history):
     rt, _ = history
     flow = [(r["process"], r["month"], r["inflow"], r["outflow"], r["stock"]) for r in figures(rt)["stock_flow"]]
-    # six rehabilitering cases start on 01-04; M1, M2 end in March, M4 in April, M3 in May.
-    # fleksjob: M7 starts 03-01, M8 06-01, M9 06-20.
+    # six rehabilitering cases start on 01-04, M10 on 03-01, M11 on 06-07; M1, M2 end in
+    # March, M4 and M10 in April, M3 in May, M11 in June. fleksjob: M7 starts 03-01, M8
+    # 06-01, M9 06-20.
     assert flow == [
         ("fleksjob", "2027-01", 0, 0, 0), ("fleksjob", "2027-02", 0, 0, 0), ("fleksjob", "2027-03", 1, 0, 1),
         ("fleksjob", "2027-04", 0, 0, 1), ("fleksjob", "2027-05", 0, 0, 1), ("fleksjob", "2027-06", 2, 0, 3),
         ("rehabilitering", "2027-01", 6, 0, 6), ("rehabilitering", "2027-02", 0, 0, 6),
-        ("rehabilitering", "2027-03", 0, 2, 4), ("rehabilitering", "2027-04", 0, 1, 3),
-        ("rehabilitering", "2027-05", 0, 1, 2), ("rehabilitering", "2027-06", 0, 0, 2)]
+        ("rehabilitering", "2027-03", 1, 2, 5), ("rehabilitering", "2027-04", 0, 2, 3),
+        ("rehabilitering", "2027-05", 0, 1, 2), ("rehabilitering", "2027-06", 1, 1, 2)]
 
 
 def test_workload_per_role(history):
@@ -143,8 +177,8 @@ def test_heatmap_per_task(history):
     # first talk: M2 14 days, M7 28 (late), M8 open 30 (overdue), M9 open 11
     assert (heat["foerste_samtale"]["count"], heat["foerste_samtale"]["median_wait_days"],
             heat["foerste_samtale"]["breaches"]) == (4, q(21, True), 2)
-    # "vaelg": 40 completed (one per step but the talks) + 3 open (M5, M6, M7), no deadline
-    assert (heat["vaelg"]["count"], heat["vaelg"]["breaches"]) == (43, 0)
+    # "vaelg": 51 completed (one per step but the talks) + 3 open (M5, M6, M7), no deadline
+    assert (heat["vaelg"]["count"], heat["vaelg"]["breaches"]) == (54, 0)
 
 
 def test_filters_case_type_and_model_version(history, tmp_path):
@@ -158,7 +192,7 @@ def test_filters_case_type_and_model_version(history, tmp_path):
     register(rt, tmp_path, "maaleby", "Målby Kommune", update=True, title="Registrering v2")
     v1 = figures(rt, filters=Filters(PERIOD.start, PERIOD.end, case_type="rehabilitering", model_version=1))
     v2 = figures(rt, filters=Filters(PERIOD.start, PERIOD.end, case_type="rehabilitering", model_version=2))
-    assert (v1["cases"], v2["cases"]) == (6, 0)
+    assert (v1["cases"], v2["cases"]) == (8, 0)
     assert v1["lead_times"][0]["median"] == q(38.5)
     # the policy version a case started under: Maaleby's rehabilitering policy, or another
     with rt.sessions() as session:
@@ -166,7 +200,7 @@ def test_filters_case_type_and_model_version(history, tmp_path):
                                 .where(Municipality.key == "maaleby", PolicyVersion.case_type == "rehabilitering"))
     same = figures(rt, filters=Filters(PERIOD.start, PERIOD.end, policy_version=policy))
     other = figures(rt, filters=Filters(PERIOD.start, PERIOD.end, policy_version=policy + 1000))
-    assert (same["cases"], other["cases"]) == (6, 0)
+    assert (same["cases"], other["cases"]) == (8, 0)
 
 
 def test_compare_suppresses_other_municipalities_and_the_nation(history):
@@ -177,8 +211,8 @@ def test_compare_suppresses_other_municipalities_and_the_nation(history):
     assert [(c["key"], c["own"]) for c in result["columns"]] == [("maaleby", True), ("naboby", False),
                                                                  ("national", False)]
     assert "case_ids" not in str(result)
-    # own figures are not suppressed: 2 RF cases in the funnel are shown
-    assert own["figures"]["funnel"]["stages"][0]["count"] == 2
+    # own figures are not suppressed: 5 interventions of 2 cases in the funnel are shown
+    assert [(s["count"], s["cases"]) for s in own["figures"]["funnel"]["stages"]] == [(5, 2), (2, 1), (1, 1)]
     # Naboby: meetings 10, 20, 30, 40, 50 days after signature: 5 cases, shown
     nab = {m["key"]: m for m in other["figures"]["lead_times"]}
     assert (nab["underskrift_moede"]["n"], nab["underskrift_moede"]["median"], nab["underskrift_moede"]["p90"]) == (
@@ -196,17 +230,23 @@ def test_compare_suppresses_other_municipalities_and_the_nation(history):
     # the nation pools both: signed -> meeting 10,20,21,28,30,35,40,42,50,63,>=122
     nat = {m["key"]: m for m in national["figures"]["lead_times"]}
     assert (nat["underskrift_moede"]["n"], nat["underskrift_moede"]["median"]) == (11, q(35))
-    # outcomes nationally: 7 decided (RF 2, FJ 1, FØP 1, other 3): counts and shares of 1-4 hidden
-    assert national["figures"]["outcomes"]["n"] == 7
+    # outcomes nationally: 8 decided (RF 2, FJ 1, FØP 1, other 4), 1 pending: counts and shares of 1-4 hidden
+    assert national["figures"]["outcomes"]["n"] == 8
     assert [(o["count"], o["share"]) for o in national["figures"]["outcomes"]["outcomes"]] == [
         ("<5", "<5"), ("<5", "<5"), ("<5", "<5"), ("<5", "<5")]
+    assert national["figures"]["outcomes"]["pending"] == {"count": "<5"}
+    # the funnel nationally: 5 interventions, but of 2 cases: every figure "<5"
+    assert national["figures"]["funnel"]["n"] == "<5"
+    assert [(s["count"], s["cases"], s["share"]) for s in national["figures"]["funnel"]["stages"]] == [
+        ("<5", "<5", "<5")] * 3
     # a rule with 1-4 cases nationally is suppressed too
     assert {r["rule"]: (r["n"], r["share_met"]) for r in national["figures"]["compliance"]} == {
         "fj_foerste_samtale": ("<5", "<5"), "rehab_afgoerelse_frist": ("<5", "<5")}
     rows = {r["key"]: r["values"] for r in analytics.comparison_rows(result)}
     assert rows["underskrift_moede"] == ["38,5", "30", "35"]
     assert rows["forberedelse_afgoerelse"] == ["94,5", "≥178", "98"]
-    assert rows["ressourceforloeb"] == ["40 %", "<5", "<5"]
+    assert rows["ressourceforloeb"] == ["33 %", "<5", "<5"]
+    assert rows["i_plan"] == ["40 %", None, "<5"]
 
 
 def test_suppression_rules_on_plain_figures():
@@ -214,12 +254,20 @@ def test_suppression_rules_on_plain_figures():
     fig = {"cases": 4, "lead_times": [], "compliance": [
         {"rule": "r", "statutory": True, "met": 5, "breached": 1, "overdue": 0, "open": 0, "n": 6,
          "share_met": 0.8333, "share_breached": 0.1667, "case_ids": [1]}],
-        "funnel": {"n": 0, "stages": []}, "outcomes": {"n": 0, "outcomes": []},
+        "funnel": {"n": 0, "cases": 0, "stages": []}, "outcomes": {"n": 0, "outcomes": [], "pending": {"count": 0}},
         "stock_flow": [{"process": "fleksjob", "month": "2027-01", "inflow": 0, "outflow": 3, "stock": 12}],
         "workload": [{"role": "sagsbehandler", "open": 5, "n": 4, "median_age_days": 3, "oldest_days": 9,
                       "overdue": 0, "case_ids": [1, 2]}]}
     out = analytics.suppress(fig)
     assert out["cases"] == "<5"
+    # the funnel counts interventions but hides what is about 1-4 cases: 7 of 2 cases
+    funnel = {"n": 7, "cases": 2, "stages": [
+        {"stage": "anbefalet", "count": 7, "cases": 2, "share": 1.0, "case_ids": [1, 2]},
+        {"stage": "i_plan", "count": 0, "cases": 0, "share": 0.0, "case_ids": []}]}
+    hidden = analytics.suppress({**fig, "funnel": funnel})["funnel"]
+    assert hidden == {"n": "<5", "cases": "<5", "stages": [
+        {"stage": "anbefalet", "count": "<5", "cases": "<5", "share": "<5"},
+        {"stage": "i_plan", "count": 0, "cases": 0, "share": "<5"}]}
     assert out["compliance"] == [{"rule": "r", "statutory": True, "met": 5, "breached": "<5", "overdue": 0,
                                   "open": 0, "n": 6, "share_met": 0.8333, "share_breached": "<5"}]
     assert out["stock_flow"] == [{"process": "fleksjob", "month": "2027-01", "inflow": 0, "outflow": "<5",
@@ -234,8 +282,10 @@ def test_drilldown_lists_own_cases_only(history):
     with rt.sessions() as session:
         own = session.scalar(select(Municipality.id).where(Municipality.key == "maaleby"))
         other = session.scalar(select(Municipality.id).where(Municipality.key == "naboby"))
-        # "other" outcome: M4 in Maaleby, N1 and N2 in Naboby; a Maaleby manager sees M4 only
-        assert analytics.drilldown(session, own, "outcome", "andet", PERIOD, NOW) == ids_of(ids, "M4")
+        # "other" outcome: M4 and M10 in Maaleby, N1 and N2 in Naboby; a Maaleby manager sees his own
+        assert analytics.drilldown(session, own, "outcome", "andet", PERIOD, NOW) == ids_of(ids, "M4", "M10")
+        assert analytics.drilldown(session, own, "outcome", "afventer", PERIOD, NOW) == ids_of(ids, "M11")
+        assert analytics.drilldown(session, own, "funnel", "i_plan", PERIOD, NOW) == ids_of(ids, "M1")
         assert analytics.drilldown(session, other, "outcome", "andet", PERIOD, NOW) == ids_of(ids, "N1", "N2")
         assert analytics.drilldown(session, own, "lead_time", "visitation_foerste_samtale_fj", PERIOD, NOW) == ids_of(
             ids, "M2", "M7", "M8", "M9")
@@ -254,7 +304,7 @@ def test_measures_come_from_milestone_rows_alone(history):
     rt, _ = history
     with rt.sessions() as session:
         loaded = analytics.load_facts(session).of("maaleby").cases
-        rows = [(m.case_id, "maaleby", m.key, m.date) for m in session.scalars(
+        rows = [(m.case_id, "maaleby", m.key, m.date, m.item) for m in session.scalars(
             select(Milestone).join(Municipality, Municipality.id == Milestone.municipality_id)
             .where(Municipality.key == "maaleby").order_by(Milestone.id.desc()))]
     kinds = {f.case_id: (f.case_type, f.model_version, f.policy_version) for f in loaded}
@@ -263,7 +313,9 @@ def test_measures_come_from_milestone_rows_alone(history):
     for measure in analytics.LEAD_TIMES:
         assert analytics.lead_time(measure, from_rows, PERIOD, today) == analytics.lead_time(
             measure, [f for f in loaded if f.dates], PERIOD, today)
-    assert analytics.outcomes(from_rows, PERIOD)["n"] == 5
+    assert analytics.outcomes(from_rows, PERIOD)["n"] == 6
+    assert analytics.funnel(from_rows, PERIOD) == analytics.funnel(loaded, PERIOD)
+    assert analytics.funnel(from_rows, PERIOD)["n"] == 5
 
 
 def test_quantile_interpolates_and_flags_censored_ranks():

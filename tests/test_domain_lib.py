@@ -430,8 +430,9 @@ def test_milestone_without_date_takes_the_danish_date_and_unknown_keys_are_refus
 def test_every_milestone_of_the_contract_has_a_label_definition_and_process():
     assert [m.key for m in MILESTONE_CATALOGUE] == [
         "forberedelse_startet", "forberedende_del_underskrevet", "moede_holdt", "indstilling_afgivet", "afgoerelse",
-        "overdraget_pension", "foep_afgoerelse", "koordinator_tildelt", "foerste_samtale_rf",
-        "foerste_indsats_startet", "visitation", "foerste_samtale_fj", "job_startet"]
+        "indsats_anbefalet", "overdraget_pension", "foep_afgoerelse", "foep_tilkendt", "foep_afslag",
+        "koordinator_tildelt", "foerste_samtale_rf", "foerste_indsats_startet", "indsats_planlagt", "indsats_startet",
+        "visitation", "foerste_samtale_fj", "job_startet"]
     assert all(m.label and m.definition and m.process in CASE_TYPES for m in MILESTONE_CATALOGUE)
 
 
@@ -648,3 +649,20 @@ def test_policy_set_checks_the_notice_against_the_version_in_force_and_stores_no
     assert result.stderr == ("error: fleksjob: a temporary fleksjob is granted for 5 years (P5Y); a grant to the "
                              "citizen, not a deadline: it cannot be shortened or lengthened by policy; got P3Y\n")
     assert stored() == before
+
+
+def test_milestone_items_keys_and_expressions_are_checked_at_load():
+    marked = '<camunda:property name="milestone" value="moede_holdt"/>'
+    assert marked in DOMBY_REHAB
+    for prop, problem in (
+            ('<camunda:property name="milestone_items:indsats_anbefaling" value="[]"/>',
+             "milestone 'indsats_anbefaling' is not in the catalogue (processes/milestones.py)"),
+            ('<camunda:property name="milestone_items:indsats_anbefalet" value="__import__(&quot;os&quot;)"/>',
+             "milestone_items:indsats_anbefalet refused by the restricted evaluator")):
+        with pytest.raises(ModelInvalid) as info:
+            parse_model(DOMBY_REHAB.replace(marked, marked + prop), "domby.bpmn")
+        assert [str(p) for p in info.value.problems][0].startswith(f"domby.bpmn: skriv_indstilling: {problem}")
+    ok = parse_model(DOMBY_REHAB.replace(marked, marked + '<camunda:property name="milestone_items:indsats_anbefalet" '
+                                                          'value="[i for i in (emner or [])]"/>'), "domby.bpmn")
+    assert ok.metadata["item_milestones"] == {"skriv_indstilling": [
+        {"key": "indsats_anbefalet", "items": "[i for i in (emner or [])]", "date": "moededato"}]}   # the node's date

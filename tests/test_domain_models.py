@@ -180,6 +180,26 @@ def test_foep_decision_needs_the_recorded_meeting_offer(runtime):
     assert case.templates() == ["oversendelse_pension", "partshoering"]
 
 
+# =========================================================================== the decision's result as a milestone
+@pytest.mark.parametrize("decision, milestone", [("tilkendt", "foep_tilkendt"), ("afslag", "foep_afslag")])
+def test_foep_decision_records_grant_or_refusal(runtime, decision, milestone):
+    """Issue 10's outcomes count a refused førtidspension as "other": the end of the
+    pensionsteam's decision records which it was, dated by the decision."""
+    from sqlalchemy import select
+    from processes.models import Milestone
+    case = Walk(runtime, "boegeby", "foertidspension", {"overdragelse": TEAM_HANDOFF})
+    case.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-04", pensionstype="ordinaer")
+    case.complete("tilbyd_moede", moedetilbud_dato="2027-01-04", moede_oensket=False)
+    case.end_of("2027-01-18")
+    work = {"arbejdsfunktion": "Lettere lagerarbejde 10 timer om ugen"} if decision == "afslag" else {}
+    case.complete("afgoer_foertidspension", afgoerelse=decision, afgoerelsesdato="2027-01-19",
+                  afgoerelse_begrundelse="Begrundelse", **work)
+    with runtime.sessions() as s:
+        rows = [(m.key, m.date.isoformat()) for m in s.scalars(
+            select(Milestone).where(Milestone.case_id == case.case_id).order_by(Milestone.id))]
+    assert rows == [("overdraget_pension", "2027-01-04"), ("foep_afgoerelse", "2027-01-19"), (milestone, "2027-01-19")]
+
+
 # =========================================================================== point 12: due date in the inbox
 def test_foep_decision_task_shows_its_three_month_due_date(runtime):
     case = Walk(runtime, "boegeby", "foertidspension", {"overdragelse": TEAM_HANDOFF})

@@ -302,6 +302,11 @@ def test_rf_decision_hands_over_the_structured_interventions(runtime):
                        "beskaeftigelsesmaal": "Job i detailhandlen", "indsatser": INDSATSER,
                        "teamet_vil_se_sagen_igen": True, "ejer": payload["ejer"]}
     assert [p for p, _ in w.instances()] == ["rehabilitering", "ressourceforloeb"]
+    # issue 10's funnel: the indstilling records each recommended intervention, dated by it
+    with runtime.sessions() as s:
+        rows = [(m.key, m.item, m.date.isoformat()) for m in s.scalars(
+            select(Milestone).where(Milestone.case_id == w.case_id, Milestone.item != "").order_by(Milestone.id))]
+    assert rows == [("indsats_anbefalet", i["indsats"], "2027-02-01") for i in INDSATSER]
 
 
 def test_foep_indstilling_hands_over_with_the_transfer_deadline(runtime):

@@ -239,9 +239,16 @@ def plan_item(item: dict, status: str, planlagt: str | None = None, faktisk: str
 
 
 def milestones(case: Walk) -> list[tuple[str, str]]:
+    """The case's plain milestones (not those per intervention: :func:`item_milestones`)."""
     with case.rt.sessions() as s:
         return [(m.key, m.date.isoformat()) for m in s.scalars(
-            select(Milestone).where(Milestone.case_id == case.case_id).order_by(Milestone.id))]
+            select(Milestone).where(Milestone.case_id == case.case_id, Milestone.item == "").order_by(Milestone.id))]
+
+
+def item_milestones(case: Walk) -> list[tuple[str, str, str]]:
+    with case.rt.sessions() as s:
+        return [(m.key, m.item, m.date.isoformat()) for m in s.scalars(
+            select(Milestone).where(Milestone.case_id == case.case_id, Milestone.item != "").order_by(Milestone.id))]
 
 
 def owner(case: Walk) -> str | None:
@@ -288,6 +295,9 @@ def test_the_teams_interventions_travel_into_the_plan_with_milestones_and_owner(
                   indsatser=[plan_item(INDSATS, "planlagt", "2027-02-01"),
                              plan_item(MENTOR, "afslaaet", afslag="Ingen ledig mentor før efteråret")])
     assert milestones(case) == [("koordinator_tildelt", "2027-01-06"), ("foerste_samtale_rf", "2027-01-14")]
+    # per intervention (issue 10's funnel): the practice is in the plan (dated by the talk);
+    # the refused mentor is not
+    assert item_milestones(case) == [("indsats_planlagt", "Virksomhedspraktik", "2027-01-14")]
     assert open_task(case, "opfoelgningssamtale").claimed_by_id == user_id(case, coordinator)
     for day, items in (("2027-03-01", [plan_item(INDSATS, "startet", "2027-02-01", "2027-02-03"),
                                        plan_item(MENTOR, "planlagt", "2027-09-01")]),
@@ -299,6 +309,14 @@ def test_the_teams_interventions_travel_into_the_plan_with_milestones_and_owner(
         case.complete("revider_plan", indsatsplan="Revideret", indsatser=items)
     assert milestones(case) == [("koordinator_tildelt", "2027-01-06"), ("foerste_samtale_rf", "2027-01-14"),
                                 ("foerste_indsats_startet", "2027-02-03")]
+    # every revision records what the plan holds and what started, each start on its own
+    # date; the measures read the first recording per intervention
+    assert item_milestones(case) == [
+        ("indsats_planlagt", "Virksomhedspraktik", "2027-01-14"),
+        ("indsats_planlagt", "Virksomhedspraktik", "2027-03-01"), ("indsats_planlagt", "Mentorstøtte", "2027-03-01"),
+        ("indsats_startet", "Virksomhedspraktik", "2027-02-03"),
+        ("indsats_planlagt", "Virksomhedspraktik", "2027-04-26"), ("indsats_planlagt", "Mentorstøtte", "2027-04-26"),
+        ("indsats_startet", "Virksomhedspraktik", "2027-02-03"), ("indsats_startet", "Mentorstøtte", "2027-04-19")]
 
 
 def test_the_plan_forms_open_with_the_interventions_the_process_holds(runtime):

@@ -185,3 +185,21 @@ def test_the_history_commits_without_waiting_for_the_disk_and_restores_it_after(
         assert synchronous() == 2
     finally:
         rt.close()
+
+
+def test_the_history_shows_the_intervention_funnel_and_the_outcomes(half_year):
+    """The demo's figures have the funnel per intervention (recommended → in the plan →
+    started, each stage a part of the one before) and outcomes as decided."""
+    from processes import analytics, timekeeping
+    rt, _ = half_year
+    with rt.sessions() as s:
+        facts = analytics.load_facts(s)
+        now = timekeeping.now(s)
+    fig = analytics.municipality_figures(facts, analytics.Filters(START.date(), now.date()), now)
+    stages = [(st["count"], st["cases"]) for st in fig["funnel"]["stages"]]
+    assert stages[0][0] > stages[0][1] > 0, stages          # several interventions per case
+    assert stages[0][0] >= stages[1][0] >= stages[2][0] > 0, stages
+    outcomes = {o["outcome"]: o["count"] for o in fig["outcomes"]["outcomes"]}
+    assert outcomes["ressourceforloeb"] > 0 and outcomes["fleksjob"] > 0, outcomes
+    assert sum(outcomes.values()) == fig["outcomes"]["n"]
+    print("history funnel", stages, "outcomes", outcomes, "pending", fig["outcomes"]["pending"]["count"])

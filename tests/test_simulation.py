@@ -159,10 +159,17 @@ def test_agreement_simulator_and_persisted_engine_give_the_same_milestone_dates(
                 engine.advance_clock(sim.end - now, actor=actor)
             with rt.sessions() as s:
                 persisted = {n: sorted((m.key, m.date) for m in s.scalars(
-                    select(Milestone).where(Milestone.case_id == cid))) for n, cid in case_ids.items()}
+                    select(Milestone).where(Milestone.case_id == cid, Milestone.item == "")))
+                    for n, cid in case_ids.items()}
+                persisted_items = {n: sorted((m.key, m.item, m.date) for m in s.scalars(
+                    select(Milestone).where(Milestone.case_id == cid, Milestone.item != "")))
+                    for n, cid in case_ids.items()}
             simulated = {c.number: sorted((k, d) for k, d, _ in c.milestones) for c in sim.cases}
             assert sum(len(v) for v in simulated.values()) >= 12, simulated
             assert simulated == persisted
+            # the milestones per intervention too (issue 10's funnel)
+            simulated_items = {c.number: sorted((k, i, d) for k, i, d, _ in c.item_milestones) for c in sim.cases}
+            assert simulated_items == persisted_items
         finally:
             rt.close()
 

@@ -37,7 +37,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from processes import compaction, milestones, projections
-from processes.analytics import CaseFacts, DeadlineFact, InstanceFact, TaskFact
+from processes.analytics import CaseFacts, DeadlineFact, InstanceFact, TaskFact, add_milestone, sort_facts
 from processes.clock import FixedClock, use_clock
 from processes.engine import _deadline_timers, model_fault
 from processes.forms import check_form, validate_form
@@ -119,6 +119,8 @@ class SimCase:
     memory: dict = field(default_factory=dict)
     milestones: list[tuple[str, date, datetime]] = field(default_factory=list)   # key, date, recorded at
     recorded: set = field(default_factory=set)
+    # per item (an intervention, ``milestone_items:<key>``): key, item, date, recorded at
+    item_milestones: list[tuple[str, str, date, datetime]] = field(default_factory=list)
     inbox: list = field(default_factory=list)       # messages waiting for a receiver
     cpr: str = ""
     name: str = ""
@@ -148,8 +150,9 @@ class Result:
             facts = CaseFacts(case.number, self.municipality, case.case_type)
             for key, day, _at in case.milestones:
                 facts.dates.setdefault(key, []).append(day)
-            for days in facts.dates.values():
-                days.sort()
+            for key, item, day, _at in case.item_milestones:
+                add_milestone(facts, key, day, item)
+            sort_facts(facts)
             out.append(facts)
         return out
 
@@ -344,6 +347,11 @@ class Simulation:
             if task.id not in case.recorded:
                 case.recorded.add(task.id)
                 case.milestones.append((key, day, now))
+        for task, key, item, day in milestones.completed_item_marks(wf, meta.get("item_milestones"), started, now,
+                                                                    instance.process_id, tasks=view.completed):
+            if (task.id, key, item) not in case.recorded:
+                case.recorded.add((task.id, key, item))
+                case.item_milestones.append((key, item, day, now))
         if instance.completed_at is None and wf.is_completed():
             instance.completed_at = now
         events = wf.get_events()
