@@ -6,14 +6,14 @@ run (``task_guid``) to the run, key and item.
 On SQLite the unnamed UNIQUE(task_guid) of 0005 is dropped through a batch copy of the
 table (named by the naming convention for the copy).
 
-Revision ID: 0013_milestone_items
-Revises: 0012_audit_recorded_at
+Revision ID: 0014_milestone_items
+Revises: 0013_simulation_run
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0013_milestone_items"
-down_revision = "0012_audit_recorded_at"
+revision = "0014_milestone_items"
+down_revision = "0013_simulation_run"
 branch_labels = None
 depends_on = None
 
