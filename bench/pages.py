@@ -104,7 +104,7 @@ def measure_server(rt, case_id: int, requests: int) -> dict:
     app = create_app(rt, TESTING=True)
     timed = TimedHasher(auth._hasher)
     auth._hasher = timed
-    out = {"page": [], "page+xml": [], "login": [], "login-hash": [], "hash": []}
+    out = {"page": [], "page-cpu": [], "page+xml": [], "login": [], "login-hash": [], "hash": []}
     for i in range(requests + 10):
         client = app.test_client()      # a new browser session: the login form and its CSRF token first
         token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get("/login").get_data(as_text=True))
@@ -121,9 +121,9 @@ def measure_server(rt, case_id: int, requests: int) -> dict:
             out["hash"].append(timed.last_ms)
     xml_urls = None
     for i in range(requests + 10):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         page = client.get(f"/sager/{case_id}")
-        page_ms = (time.perf_counter() - started) * 1000
+        page_ms, cpu_ms = (time.perf_counter() - started) * 1000, (time.process_time() - cpu) * 1000
         body = page.get_data(as_text=True)
         assert page.status_code == 200, page.status_code
         if xml_urls is None:
@@ -133,11 +133,13 @@ def measure_server(rt, case_id: int, requests: int) -> dict:
         total = (time.perf_counter() - started) * 1000
         if i >= 10:
             out["page"].append(page_ms)
+            out["page-cpu"].append(cpu_ms)
             out["page+xml"].append(total)
     out["diagrams"] = len(xml_urls or [])
     return out
 
 
+TRACED = 5   # visits of each kind traced for the main thread's CPU time
 DRAWN_AT = """
 window.__drawn = {};
 new MutationObserver(function (changes) {
@@ -160,6 +162,20 @@ MILESTONES = """() => {
 }"""
 
 
+def main_thread_cpu(trace_path: str) -> float:
+    """The renderer main thread's CPU time (ms) in a Chromium trace: the sum of its
+    top-level tasks' thread time, which a busy machine inflates far less than wall time."""
+    import collections
+    import json
+    with open(trace_path, encoding="utf-8") as f:
+        events = json.load(f)
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    threads = collections.Counter((e["pid"], e["tid"]) for e in events if e.get("name") == "ParseHTML")
+    main = threads.most_common(1)[0][0]
+    return sum(e.get("tdur", 0) for e in events
+               if (e.get("pid"), e.get("tid")) == main and e.get("name") == "RunTask" and e.get("ph") == "X") / 1000
+
+
 def measure_browser(rt, case_id: int, requests: int) -> dict | str:
     """Per visit, from the page's own clock (ms since navigation start): the HTML received,
     DOMContentLoaded, the running process's diagram drawn (marked and fitted: ``data-ready``
@@ -177,13 +193,22 @@ def measure_browser(rt, case_id: int, requests: int) -> dict | str:
     from playwright.sync_api import sync_playwright
     from inbox import create_app
     base, stop = serve(create_app(rt))
-    out = {kind: {"wall": [], "html": [], "dcl": [], "running": [], "all": []} for kind in ("warm", "cold")}
+    out = {kind: {"wall": [], "html": [], "dcl": [], "running": [], "all": [], "cpu": []} for kind in ("warm", "cold")}
+    trace = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"bench-pages-{os.getpid()}.json")
 
-    def visit(page, kind, record, expect_by):
+    def visit(page, kind, record, expect_by, traced=False):
+        if traced:
+            page.context.browser.start_tracing(page=page, path=trace, categories=[
+                "devtools.timeline", "disabled-by-default-devtools.timeline"])
         started = time.perf_counter()
         page.goto(f"{base}/sager/{case_id}", wait_until="commit")
         page.wait_for_function(ALL_DRAWN, polling="raf")
         elapsed = (time.perf_counter() - started) * 1000
+        if traced:
+            page.context.browser.stop_tracing()
+            out[kind]["cpu"].append(main_thread_cpu(trace))
+            os.remove(trace)
+            return
         at = page.evaluate(MILESTONES)
         assert all(by == expect_by for by in at["by"]), (kind, at["by"])   # drawn the way this kind means
         if record:
@@ -199,11 +224,13 @@ def measure_browser(rt, case_id: int, requests: int) -> dict | str:
             visit(page, "cold", False, "bpmn-js")   # this browser's first case page draws with bpmn-js
             for i in range(requests + 5):
                 visit(page, "warm", i >= 5, "cache")
-            for i in range(requests + 2):
+            for i in range(TRACED):
+                visit(page, "warm", True, "cache", traced=True)
+            for i in range(requests + 2 + TRACED):
                 context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="da-DK",
                                               storage_state={"cookies": cookies, "origins": []})
                 context.add_init_script(DRAWN_AT)
-                visit(context.new_page(), "cold", i >= 2, "bpmn-js")
+                visit(context.new_page(), "cold", i >= 2, "bpmn-js", traced=i >= requests + 2)
                 context.close()
             browser.close()
     finally:
@@ -225,7 +252,8 @@ def main() -> None:
         print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         print(f"{'measurement':46} {'n':>4} {'p50 ms':>8} {'p95 ms':>8}")
         rows = [(f"case page, server ({server['diagrams']} diagrams)", server["page"]),
-                ("case page + diagram XML, server", server["page+xml"])]
+                ("case page, server, Python CPU (no PostgreSQL)", server["page-cpu"]),
+                ("case page + diagram XML, server (cold only)", server["page+xml"])]
         if isinstance(drawn, dict):
             for kind in ("warm", "cold"):
                 d = drawn[kind]
@@ -233,7 +261,8 @@ def main() -> None:
                          (f"Chromium {kind}: page clock, HTML received", d["html"]),
                          (f"Chromium {kind}: page clock, DOMContentLoaded", d["dcl"]),
                          (f"Chromium {kind}: page clock, running diagram drawn", d["running"]),
-                         (f"Chromium {kind}: page clock, all diagrams drawn", d["all"])]
+                         (f"Chromium {kind}: page clock, all diagrams drawn", d["all"]),
+                         (f"Chromium {kind}: main-thread CPU until all drawn", d["cpu"])]
         rows += [("login -> first inbox, total", server["login"]),
                  ("login -> first inbox, minus argon2 verify", server["login-hash"]),
                  ("argon2 verify inside the login", server["hash"])]

@@ -54,7 +54,8 @@ def _instance_ids(rt, case_id: int) -> dict[str, int]:
     from sqlalchemy import select
     from processes.models import ProcessInstance
     with rt.sessions() as session:
-        return {i.process_id: i.id for i in session.scalars(select(ProcessInstance).where(ProcessInstance.case_id == case_id))}
+        rows = session.scalars(select(ProcessInstance).where(ProcessInstance.case_id == case_id))
+        return {i.process_id: i.id for i in rows}
 
 
 def test_bpmn_js_draws_a_model_once_then_the_cache_shows_it_with_each_cases_marks(server, page, sqlite_runtime):
@@ -123,8 +124,8 @@ def test_an_unreadable_cache_entry_is_drawn_again_by_bpmn_js(server, page, sqlit
     sign_in(page, server, "aaby.sagsbehandler")
     shown, _ = _visit(page, server, instance.case_id)
     assert shown[f"diagram-{instance.id}"]["by"] == "bpmn-js"
-    page.evaluate("""() => Object.keys(localStorage).filter(k => k.startsWith('sf-diagram'))
-        .forEach(k => localStorage.setItem(k, JSON.stringify({svg: '<p>no svg</p>', box: [0, 0, 1, 1], bounds: {}})))""")
+    page.evaluate("""() => Object.keys(localStorage).filter(k => k.startsWith('sf-diagram')).forEach(
+        k => localStorage.setItem(k, JSON.stringify({svg: '<p>no svg</p>', box: [0, 0, 1, 1], bounds: {}})))""")
     shown, _ = _visit(page, server, instance.case_id)
     d = shown[f"diagram-{instance.id}"]
     assert d["by"] == "bpmn-js" and d["shapes"] > 30 and d["current"] == [task.bpmn_id]
