@@ -556,7 +556,7 @@ def municipalities():
     registering one by uploading its folder as a zip (validated as ``sagsflow
     municipality add`` validates a folder; nothing is stored on any problem)."""
     national = _national()
-    problems, registered, status = [], None, 200
+    problems, registered, status, warnings = [], None, 200, []
     created = None  # (municipality key, username, one-time password) of a new administrator
     admin_errors: dict = {}
     if request.method == "POST" and request.form.get("handling") == "administrator":
@@ -588,6 +588,8 @@ def municipalities():
                     municipalities_core.register(db, config, timekeeping.now(db), changed_by=national.username,
                                                  update=update)
                 registered = config
+                # not errors: texts without English (docs/modelling.md "English") show in Danish
+                warnings = [str(w) for model, _shared in config.models.values() for w in model.warnings]
             except ModelInvalid as exc:
                 problems, status = [str(p) for p in exc.problems], 422
             except Conflict:
@@ -598,4 +600,4 @@ def municipalities():
         overview = _overview(db)
     return render_template("admin/municipalities.html", overview=overview, problems=problems,
                            registered=registered, defaults=defaults, created=created,
-                           admin_errors=admin_errors), status
+                           admin_errors=admin_errors, warnings=warnings), status

@@ -165,3 +165,35 @@ def test_registration_warns_about_missing_english_and_registers(tmp_path):
     assert "registered dalby" in result.output
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "has no English (name_en)" in warnings[0] and "rehabilitering.bpmn" in warnings[0]
+
+
+def test_the_managers_heatmap_names_tasks_in_english(sqlite_runtime, app):
+    w = Rehab(sqlite_runtime, "aaby", "rehabilitering")
+    w.complete("vurder_rute", **{**ROUTE, "ansoegt_om": "fleksjob"})
+    browser = english(app, "aaby.leder")
+    page = text(browser.get("/analytik/diagram?case_type=rehabilitering"))
+    table = page[page.index("<table"):]
+    assert "Assess target group and route" in table and "Vurdér målgruppe og rute" not in table
+    root = etree.fromstring(browser.get("/analytik/diagram.bpmn?case_type=rehabilitering").data)
+    names = {n.get("id"): n.get("name") for n in root.iter(f"{BPMN}userTask")}
+    assert names["vurder_rute"] == "Assess target group and route"
+    danish = text(Browser(app, "aaby.leder").get("/analytik/diagram?case_type=rehabilitering"))
+    assert "Vurdér målgruppe og rute" in danish[danish.index("<table"):]
+
+
+def test_the_national_administrators_upload_lists_missing_english_as_warnings(sqlite_runtime, app):
+    from test_admin_municipalities import BOEGEBY, _upload, dalby, zipped
+    import json
+
+    xml = (BOEGEBY / "rehabilitering.bpmn").read_text(encoding="utf-8")
+    stripped = re.sub(r'<camunda:property id="label_en" value="[^"]*" />', "", xml, count=1)
+    assert stripped != xml
+    national = Browser(app, "national.admin")
+    response = _upload(national, zipped({"municipality.json": json.dumps(dalby()), "rehabilitering.bpmn": stripped}))
+    page = text(response)
+    assert response.status_code == 200 and "Dalby Kommune (dalby) er registreret." in page
+    warnings = re.findall(r"<ul class=\"warnings\"><li>([^<]+)</li></ul>", page)
+    assert len(warnings) == 1 and "has no English (label_en)" in warnings[0], warnings
+    complete = _upload(national, zipped({"municipality.json": json.dumps(dalby()), "rehabilitering.bpmn": xml}),
+                       update=True)
+    assert complete.status_code == 200 and 'class="warnings"' not in text(complete)
