@@ -26,11 +26,12 @@ from sqlalchemy.orm import Session
 
 from inbox.access import current_user, login_required, runtime
 from inbox.auth import _safe_next
+from inbox.formatting import language
 from inbox.limits import MAX_PAGE, page_number
 from processes import timekeeping
 from processes.engine import Actor, Engine
 from processes.errors import NotFound
-from processes.models import Notification, User
+from processes.models import HumanTask, Notification, User
 
 bp = Blueprint("notifications", __name__)
 
@@ -135,7 +136,12 @@ def index():
     page = page_number(request.args.get("side"))
     with runtime().sessions() as db:
         result = notification_page(db, current_user(), page)
-    return render_template("notifications.html", page=result)
+        # A note about a task is written in Danish; in English the kind's label and the
+        # task's English name (from its model) stand in for the stored title.
+        ids = {note.task_id for note in result.items if note.task_id}
+        tasks = ({t.id: t for t in db.scalars(select(HumanTask).where(HumanTask.id.in_(ids)))}
+                 if ids and language() == "en" else {})
+    return render_template("notifications.html", page=result, note_tasks=tasks)
 
 
 def _back():

@@ -197,3 +197,17 @@ def test_the_national_administrators_upload_lists_missing_english_as_warnings(sq
     complete = _upload(national, zipped({"municipality.json": json.dumps(dalby()), "rehabilitering.bpmn": xml}),
                        update=True)
     assert complete.status_code == 200 and 'class="warnings"' not in text(complete)
+
+
+def test_a_note_about_a_task_names_it_in_english(sqlite_runtime, app):
+    from test_cases_teamleder import _deliver, colleague, late_preparation
+    colleague(sqlite_runtime)
+    w = late_preparation(sqlite_runtime)
+    late = w._open("forberedende_del")
+    Browser(app, "aaby.teamleder").post(f"/opgaver/{late.id}/fordel", data={"username": "aaby.kollega"})
+    _deliver(sqlite_runtime)
+    page = text(english(app, "aaby.kollega").get("/beskeder"))
+    assert "Task given to you" in page and "Draw up the preparatory part with the citizen" in page
+    assert "Udarbejd den forberedende del" not in page
+    danish = text(Browser(app, "aaby.kollega").get("/beskeder"))
+    assert "Opgave givet til dig: Udarbejd den forberedende del med borgeren" in danish
