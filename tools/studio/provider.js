@@ -290,10 +290,11 @@ function NameEnglish(props) {
 }
 
 function FieldEnglish(props) {
-  const { element, field, property, id, label, description } = props;
+  const { element, field, property, id, label, replacements, description } = props;
   const injector = useService('injector');
+  const translate = useService('translate');
   return text({
-    element, id, label, description,
+    element, id, label: translate(label, replacements), description,
     get: () => getFieldProperty(field, property) || '',
     set: (value) => setFieldProperty(element, injector, field, property, (value || '').trim()),
   });
@@ -305,7 +306,7 @@ function ShowEnglish(props) {
   const translate = useService('translate');
   return text({
     element, id: 'sagsflow-show-en', label: translate('Det viste på engelsk (show_en)'),
-    description: `felt=Label;milestone:nøgle=Label · ${getProperty(element, 'show')}`,
+    description: `${translate('felt=Label;milestone:nøgle=Label')} · ${getProperty(element, 'show')}`,
     get: () => getProperty(element, 'show_en') || '',
     set: (value) => setProperty(element, injector, 'show_en', (value || '').trim()),
   });
@@ -320,18 +321,19 @@ function englishEntries(element, add) {
   formFields(element).forEach((field, i) => {
     const fid = field.get('id') || `${i}`;
     const base = `sagsflow-field-${i}`;
-    const english = (id, property, label, description) => add(id, FieldEnglish, isTextFieldEntryEdited,
-      { field, property, label, description });
-    english(`${base}-label-en`, 'label_en', `Feltets etiket på engelsk (${fid})`, field.get('label') || fid);
+    // labels are translate() templates: {field} and {value} are the ids
+    const english = (id, property, label, description, value) => add(id, FieldEnglish, isTextFieldEntryEdited,
+      { field, property, label, replacements: { field: fid, value }, description });
+    english(`${base}-label-en`, 'label_en', 'Feltets etiket på engelsk ({field})', field.get('label') || fid);
     (field.get('values') || []).forEach((value, j) => {
       const vid = value.get('id') || `${j}`;
-      english(`${base}-value-${j}-en`, `name_en:${vid}`, `Værdien på engelsk (${fid}: ${vid})`, value.get('name') || vid);
+      english(`${base}-value-${j}-en`, `name_en:${vid}`, 'Værdien på engelsk ({field}: {value})', value.get('name') || vid, vid);
     });
     if (getFieldProperty(field, 'check_message')) {
-      english(`${base}-check-en`, 'check_message_en', `Fejlbeskeden på engelsk (${fid})`, getFieldProperty(field, 'check_message'));
+      english(`${base}-check-en`, 'check_message_en', 'Fejlbeskeden på engelsk ({field})', getFieldProperty(field, 'check_message'));
     }
     if (getFieldProperty(field, 'item_fields')) {
-      english(`${base}-items-en`, 'item_fields_en', `Kolonner på engelsk (${fid})`,
+      english(`${base}-items-en`, 'item_fields_en', 'Kolonner på engelsk ({field})',
         `kolonne=Label;kolonne:værdi=Label · ${getFieldProperty(field, 'item_fields')}`);
     }
   });
