@@ -211,3 +211,18 @@ def test_a_note_about_a_task_names_it_in_english(sqlite_runtime, app):
     assert "Udarbejd den forberedende del" not in page
     danish = text(Browser(app, "aaby.kollega").get("/beskeder"))
     assert "Opgave givet til dig: Udarbejd den forberedende del med borgeren" in danish
+
+
+def test_what_the_meeting_shows_of_the_case_in_english(sqlite_runtime, app):
+    from test_cases_task_context import _section, to_meeting
+    w = to_meeting(sqlite_runtime)
+    task = w._open("rehabiliteringsmoede")
+    shown = _section(text(english(app, f"aaby.{task.role}").get(f"/opgaver/{task.id}")))
+    assert "Preparatory part 8 overskrifter udfyldt" in shown         # the show label, the user's own text
+    assert "Drawn up with the citizen in talks" in shown               # an enum value of an earlier form
+    assert "How the citizen took part in the preparatory part" in shown  # the setting form's label
+    assert "LÆ 265 needed Yes" in shown and "LÆ 265 received Jan 4, 2027" in shown
+    assert "Meeting date Feb 1, 2027" in shown
+    assert "Prepare the citizen for the meeting" in shown              # the short history
+    for danish in ("Forberedende del ", "Udarbejdet sammen med borgeren", "Mødedato", "Forbered borgeren"):
+        assert danish not in shown, danish
