@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import select, text, update
+from sqlalchemy import Integer, any_, bindparam, not_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -24,7 +25,9 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import TaskNotFoundException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from processes import absence, compaction, letters, milestones, notices, pausepoints, projections, timekeeping
+from processes import (
+    absence, compaction, letters, milestones, notices, pausepoints, projections, reads, timekeeping,
+)
 from processes.catalogue import LoadedSpec, SpecCache, version_in_force
 from processes.clock import FixedClock, use_clock
 from processes.errors import Conflict, Forbidden, InvalidInput, ModelFault, NotFound, SagsflowError
@@ -104,7 +107,7 @@ class Engine:
     def _spec(self, session: Session, version_id: int) -> LoadedSpec:
         return self.specs.get(session, version_id)
 
-    def _load(self, session: Session, row: ProcessInstance, effects: StepEffects) -> tuple[BpmnWorkflow, LoadedSpec]:
+    def _load(self, session: Session, row: ProcessInstance | LockedInstance, effects: StepEffects) -> tuple[BpmnWorkflow, LoadedSpec]:
         loaded = self._spec(session, row.model_version_id)
         engine = SagsflowScriptEngine(service=self._service_handler(effects),
                                       deadline_timers=_deadline_timers(loaded), timers=loaded.metadata.get("timers"))
@@ -133,36 +136,43 @@ class Engine:
 
     @staticmethod
     def _lock_step(session: Session, instance_id: int | None = None,
-                   task_id: int | None = None) -> tuple[ProcessInstance, datetime, HumanTask | None]:
+                   task_id: int | None = None) -> tuple[LockedInstance, datetime, HumanTask | None]:
         """Lock and load an instance row and read the clock, in one statement; with
         ``task_id``, the instance of that task, and the task row too; NotFound if there is
         no such row.
 
-        The task row is read, not locked (the lock order is instance, then task), so if
-        the statement waited for the instance lock, the task may have changed since:
-        check what is written against what was read (see :meth:`complete_task`)."""
-        columns = [ProcessInstance, *timekeeping.now_columns(session)]
+        The instance comes back as a :class:`LockedInstance` (a plain object, outside the
+        ORM session), the task as a detached :class:`HumanTask`. The task row is read, not
+        locked (the lock order is instance, then task), so if the statement waited for
+        the instance lock, the task may have changed since: check what is written against
+        what was read (see :meth:`complete_task`)."""
         if instance_id is not None:
-            query = select(*columns).where(ProcessInstance.id == instance_id)
+            found = _LOCK_INSTANCE.first(session, {"b_id": instance_id})
         else:
-            query = (select(*columns, HumanTask).join(HumanTask, HumanTask.instance_id == ProcessInstance.id)
-                     .where(HumanTask.id == task_id))
-        found = session.execute(query.with_for_update(of=ProcessInstance)
-                                .execution_options(populate_existing=True)).first()
+            found = _LOCK_TASK_INSTANCE.first(session, {"b_id": task_id})
         if found is None:
             raise NotFound(f"process instance {instance_id} not found" if instance_id is not None
                            else f"task {task_id} not found")
-        return found[0], timekeeping.now_from(found), found[-1] if task_id is not None else None
+        row = LockedInstance(found)
+        if instance_id is not None:
+            return row, timekeeping.now_from_values(*found[_PI_WIDTH:]), None
+        task_values = found[_PI_WIDTH:_PI_WIDTH + _HT_WIDTH]
+        task = HumanTask(**dict(zip(_HT_KEYS, task_values)))
+        return row, timekeeping.now_from_values(*found[_PI_WIDTH + _HT_WIDTH:]), task
 
     # ------------------------------------------------------------------ steps
-    def run_step(self, session: Session, row: ProcessInstance, now: datetime, actor: Actor,
+    def run_step(self, session: Session, row: ProcessInstance | LockedInstance, now: datetime, actor: Actor,
                  action: Callable[[BpmnWorkflow], None] | None = None,
-                 workflow: BpmnWorkflow | None = None, writes: Writes | None = None) -> BpmnWorkflow:
+                 workflow: BpmnWorkflow | None = None, writes: Writes | None = None,
+                 closes: str | None = None, due: list | None = None) -> BpmnWorkflow:
         """Run one step on a locked instance row inside the caller's transaction.
 
         The step's writes (state, changed projection rows, audit, milestones, letters,
         messages) are sent in one batch at the end; a caller passing ``writes`` adds its
-        own rows to that batch and executes it itself."""
+        own rows to that batch and executes it itself. ``closes`` is the guid of a task
+        row the caller closes itself (a completion): the step does not cancel it. A
+        ``due`` list receives the timers that were due before the step (strictly before
+        ``now``, oldest first), as :class:`projections.PendingTimer`."""
         effects = StepEffects()
         if workflow is None:
             wf, loaded = self._load(session, row, effects)
@@ -173,6 +183,8 @@ class Engine:
             wf.script_engine.deadline_timers = _deadline_timers(loaded)
             wf.script_engine.timers = loaded.metadata.get("timers") or {}
             before = projections.from_database(session, row.id) if row.state else projections.EMPTY
+        if due is not None:
+            due.extend(sorted((t for t in before.timers.values() if t.due_at < now), key=lambda t: t.due_at))
         # One budget for all model code of the step; every engine task costs from it too,
         # so a model looping through script tasks and gateways stops as well.
         with budget() as spent, use_clock(FixedClock(now)):
@@ -185,7 +197,7 @@ class Engine:
                 raise model_fault(exc) from None
         batch = writes if writes is not None else Writes()
         try:
-            self._save(session, row, wf, loaded, now, actor, effects, before, batch)
+            self._save(session, row, wf, loaded, now, actor, effects, before, batch, closes)
         except (TypeError, ValueError, RecursionError) as exc:  # data the serializer refuses
             raise ModelFault(None, f"the case data cannot be stored ({type(exc).__name__}: {exc})") from None
         if writes is None:
@@ -193,7 +205,7 @@ class Engine:
         return wf
 
     def _save(self, session, row, wf, loaded, now, actor, effects, before: projections.Projection,
-              writes: Writes) -> None:
+              writes: Writes, closes: str | None = None) -> None:
         # Take the thrown events out of the workflow before serializing it: the workflow
         # keeps them in its state until read, so a saved copy would throw them again at the
         # next step (an intermediate throw event followed by more steps).
@@ -203,10 +215,10 @@ class Engine:
                   "next_due_at": after.next_due_at}
         if wf.is_completed() and row.status != "completed":
             values.update(status="completed", completed_at=now)
-            self._audit(writes, actor, "instance.complete", row.municipality_id, row.case_id, row.id,
+            self.queue_audit(writes, actor, "instance.complete", row.municipality_id, row.case_id, row.id,
                         {"process": row.process_id}, now)
         self._write_timers(writes, row, wf, before, after, now)
-        self._write_tasks(session, writes, row, loaded, before, after, now)
+        self._write_tasks(session, writes, row, loaded, before, after, now, closes)
         self._write_subscriptions(writes, row, before, after)
         self._record_milestones(writes, row, wf, loaded, now, actor, after.completed)
         thrown = 0
@@ -233,9 +245,14 @@ class Engine:
         values["state"] = instance_to_json(wf)
         writes.add(projections.SAVE_INSTANCE, {"b_id": row.id, **values})
         # The row object is what the caller sees; the UPDATE above is its flush.
-        for key, value in values.items():
-            set_committed_value(row, key, value)
-        set_committed_value(row, "version", row.version + 1)
+        if isinstance(row, LockedInstance):
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.version += 1
+        else:
+            for key, value in values.items():
+                set_committed_value(row, key, value)
+            set_committed_value(row, "version", row.version + 1)
         session.info["messages_thrown"] = session.info.get("messages_thrown", 0) + thrown
         if session.get_bind().dialect.name == "postgresql" and (
                 thrown or effects.letters
@@ -271,7 +288,7 @@ class Engine:
                     "municipality_id": row.municipality_id, "case_id": row.case_id, "instance_id": row.id,
                     "process_id": row.process_id, "bpmn_id": old.bpmn_id, "deadline_rule": old.deadline_rule,
                     "due_at": old.due_at, "fired_at": now, "task_guid": guid}, ignore_conflicts=True)
-                self._audit(writes, Actor.system("clock"), "deadline.breach", row.municipality_id, row.case_id,
+                self.queue_audit(writes, Actor.system("clock"), "deadline.breach", row.municipality_id, row.case_id,
                             row.id, {"timer": old.bpmn_id, "rule": old.deadline_rule,
                                      "due_at": old.due_at.isoformat()}, now)
         for guid, timer in after.timers.items():
@@ -285,10 +302,11 @@ class Engine:
                 writes.add(projections.MOVE_TIMER, {"b_instance": row.id, "b_guid": guid, "due_at": timer.due_at,
                                                     "name": timer.name, "deadline_rule": timer.deadline_rule})
 
-    def _write_tasks(self, session, writes, row, loaded, before, after, now) -> None:
+    def _write_tasks(self, session, writes, row, loaded, before, after, now, closes: str | None = None) -> None:
         tasks_meta = loaded.metadata.get("tasks", {})
         for guid in before.ready.keys() - after.ready.keys():
-            writes.add(projections.CANCEL_TASK, {"b_guid": guid, "b_now": now})
+            if guid != closes:
+                writes.add(projections.CANCEL_TASK, {"b_guid": guid, "b_now": now})
         owner: Any = _UNSET
         for guid, task in after.ready.items():
             due, rule = after.due.get(guid, (None, None))
@@ -341,10 +359,12 @@ class Engine:
             for task, key, item, day in done], ignore_conflicts=True)  # recorded once per run, key and item
 
     @staticmethod
-    def _audit(writes: Writes, actor: Actor, action: str, municipality_id, case_id, instance_id, detail, now) -> None:
+    def queue_audit(writes: Writes, actor: Actor, action: str, municipality_id, case_id, instance_id, detail, now,
+                    recorded_at: datetime | None = None) -> None:
+        """An audit event in a step's batch of writes (:meth:`audit` adds one to the session)."""
         writes.insert(AuditEvent.__table__, {"municipality_id": municipality_id, "case_id": case_id,
                                              "instance_id": instance_id, "actor": actor.name, "action": action,
-                                             "detail": _json_ready(detail), "at": now})
+                                             "detail": _json_ready(detail), "at": now, "recorded_at": recorded_at})
 
     def _set_owner(self, session, case: Case, user: User | None, actor: Actor, now, why: str) -> None:
         old = session.get(User, case.owner_id) if case.owner_id else None
@@ -515,18 +535,18 @@ class Engine:
                 spiff_task.run()
 
             writes = Writes()
-            self.run_step(session, row, now, actor, action=apply, writes=writes)
-            # The step cancelled the task with the others that are no longer ready (+1
-            # revision); it is completed instead (+1 again).
+            self.run_step(session, row, now, actor, action=apply, writes=writes, closes=guid)
+            # The step cancelled the other tasks that are no longer ready; this one is
+            # completed, if it is still the open row the step read.
             closed = {"state": "completed", "completed_by_id": actor.user_id, "closed_at": now, "data": clean}
-            writes.add(projections.CLOSE_TASK, {"b_id": task.id, "b_revision": task.revision + 1, **closed},
+            writes.add(projections.CLOSE_TASK, {"b_id": task.id, "b_revision": task.revision, **closed},
                        expect_one=f"task {task_id} has changed meanwhile")
             for key, value in {**closed, "revision": task.revision + 2}.items():
                 set_committed_value(task, key, value)
             detail = {"task": task.bpmn_id, "name": task.name, "data": clean}
             if idempotency_key:
                 detail.update(task_id=task.id, idempotency_key=idempotency_key)
-            self._audit(writes, actor, "task.complete", task.municipality_id, task.case_id, task.instance_id,
+            self.queue_audit(writes, actor, "task.complete", task.municipality_id, task.case_id, task.instance_id,
                         detail, now)
             try:
                 writes.execute(session)
@@ -617,9 +637,28 @@ class Engine:
                     task.revision += 1
             return case
 
-    def fire_due(self, session: Session, row: ProcessInstance, now: datetime) -> BpmnWorkflow:
-        """Fire the due timers of a locked instance (the worker's step)."""
-        return self.run_step(session, row, now, Actor.system("worker"))
+    def fire_due(self, session: Session, row: ProcessInstance | LockedInstance, now: datetime,
+                 writes: Writes | None = None, due: list | None = None) -> BpmnWorkflow:
+        """Fire the due timers of a locked instance (the worker's step); see :meth:`run_step`
+        for ``writes`` and ``due``."""
+        return self.run_step(session, row, now, Actor.system("worker"), writes=writes, due=due)
+
+    @staticmethod
+    def claim_due(session: Session, exclude: Iterable[int] = ()) -> tuple[LockedInstance, datetime] | None:
+        """Lock the instance that has been due longest and is not locked by another
+        transaction (``FOR UPDATE SKIP LOCKED``; see worker/timers.py), load it and read the
+        clock, in one statement; None if nothing is due. Due means strictly before now:
+        Spiff fires a timer only once its time has passed."""
+        params: dict[str, Any] = {"b_exclude": list(exclude)}
+        sqlite_now = None
+        if session.get_bind().dialect.name != "postgresql":
+            params["b_now"] = sqlite_now = datetime.now(timezone.utc)
+        found = _CLAIM_DUE.first(session, params)
+        if found is None:
+            return None
+        clock = found[_PI_WIDTH:]
+        now = sqlite_now if sqlite_now is not None and clock[0] is None else timekeeping.now_from_values(*clock)
+        return LockedInstance(found), now
 
     def fire_instance(self, instance_id: int) -> None:
         with self.sessions.begin() as session:
@@ -866,6 +905,37 @@ class Engine:
 
 
 _UNSET = object()
+_PI, _HT = ProcessInstance.__table__, HumanTask.__table__
+_PI_KEYS = tuple(c.key for c in _PI.columns)
+_HT_KEYS = tuple(c.key for c in _HT.columns)
+_PI_WIDTH, _HT_WIDTH = len(_PI_KEYS), len(_HT_KEYS)
+
+
+class LockedInstance:
+    """A locked ``process_instance`` row as a plain object: what :meth:`Engine._lock_step`
+    loads, without the ORM's entity and identity-map bookkeeping. :meth:`Engine.run_step`
+    takes it or a :class:`ProcessInstance`, and updates either after its write."""
+
+    __slots__ = _PI_KEYS
+
+    def __init__(self, values):
+        for key, value in zip(_PI_KEYS, values):
+            setattr(self, key, value)
+
+
+# The step's first statement (columns: instance, [task], clock; see Engine._lock_step).
+_LOCK_INSTANCE = reads.Read(lambda dialect: select(*_PI.columns, *timekeeping.clock_columns(dialect))
+                            .where(_PI.c.id == bindparam("b_id")).with_for_update(of=_PI))
+_CLAIM_DUE = reads.Read(
+    lambda dialect: select(*_PI.columns, *timekeeping.clock_columns(dialect))
+    .where(_PI.c.status == "running", _PI.c.next_due_at < timekeeping.now_expression(dialect),
+           not_(_PI.c.id == any_(bindparam("b_exclude", type_=ARRAY(Integer)))) if dialect == "postgresql"
+           else _PI.c.id.not_in(bindparam("b_exclude", expanding=True)))
+    .order_by(_PI.c.next_due_at).limit(1).with_for_update(skip_locked=True, of=_PI))
+_LOCK_TASK_INSTANCE = reads.Read(
+    lambda dialect: select(*_PI.columns, *_HT.columns, *timekeeping.clock_columns(dialect))
+    .select_from(_PI.join(_HT, _HT.c.instance_id == _PI.c.id))
+    .where(_HT.c.id == bindparam("b_id")).with_for_update(of=_PI))
 
 
 def _deadline_timers(loaded: LoadedSpec) -> frozenset[str]:

@@ -153,9 +153,11 @@ CANCEL_TASK = (update(_HT).where(_HT.c.task_guid == bindparam("b_guid"), _HT.c.s
                .values(state="cancelled", closed_at=bindparam("b_now"), revision=_HT.c.revision + 1))
 MOVE_TASK_DUE = (update(_HT).where(_HT.c.task_guid == bindparam("b_guid"), _HT.c.state == "open")
                  .values(revision=_HT.c.revision + 1))
-# After CANCEL_TASK in the same batch (revision + 1): still the row the step read?
-CLOSE_TASK = (update(_HT).where(_HT.c.id == bindparam("b_id"), _HT.c.revision == bindparam("b_revision"))
-              .values(revision=_HT.c.revision + 1))
+# The task a completion closes (the step leaves it out of the tasks it cancels): still
+# open and the revision the step read? + 2, as the cancel and the completion it used to be.
+CLOSE_TASK = (update(_HT).where(_HT.c.id == bindparam("b_id"), _HT.c.revision == bindparam("b_revision"),
+                                _HT.c.state == "open")
+              .values(revision=_HT.c.revision + 2))
 DROP_TIMER = delete(_TI).where(_TI.c.instance_id == bindparam("b_instance"), _TI.c.task_guid == bindparam("b_guid"))
 MOVE_TIMER = update(_TI).where(_TI.c.instance_id == bindparam("b_instance"), _TI.c.task_guid == bindparam("b_guid"))
 DROP_SUBSCRIPTION = delete(_MS).where(_MS.c.instance_id == bindparam("b_instance"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select, text, type_coerce
+from sqlalchemy import bindparam, func, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from processes.clock import as_utc
@@ -39,17 +39,36 @@ def now_columns(session: Session) -> list:
     """Columns that read "now" inside another SELECT (the engine reads the clock in the
     same statement that locks the instance): the virtual clock, and the database clock on
     PostgreSQL. :func:`now_from` turns the row into the time :func:`now` would give."""
+    return clock_columns(session.get_bind().dialect.name)
+
+
+def clock_columns(dialect_name: str) -> list:
+    """:func:`now_columns` for a dialect by name; :func:`now_from_values` reads them."""
     virtual = select(ClockSetting.now).where(ClockSetting.scope == SCOPE).scalar_subquery()
     columns = [type_coerce(virtual, ClockSetting.now.type).label("virtual_now")]
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_name == "postgresql":
         columns.append(func.now().label("database_now"))
     return columns
 
 
+def now_expression(dialect_name: str):
+    """"Now" as an SQL expression, for a statement that compares with it (the worker's
+    claim of a due instance): the virtual clock, else the database clock on PostgreSQL,
+    else the bound parameter ``b_now`` (the caller's system clock, on SQLite)."""
+    virtual = select(ClockSetting.now).where(ClockSetting.scope == SCOPE).scalar_subquery()
+    fallback = (func.now() if dialect_name == "postgresql"
+                else bindparam("b_now", type_=ClockSetting.now.type))
+    return type_coerce(func.coalesce(virtual, fallback), ClockSetting.now.type)
+
+
 def now_from(row) -> datetime:
-    if row.virtual_now is not None:
-        return row.virtual_now
-    database = getattr(row, "database_now", None)
+    return now_from_values(row.virtual_now, getattr(row, "database_now", None))
+
+
+def now_from_values(virtual: datetime | None, database: datetime | None = None) -> datetime:
+    """The time of the values of :func:`clock_columns`, in their order."""
+    if virtual is not None:
+        return virtual
     return as_utc(database) if database is not None else datetime.now(timezone.utc)
 
 

@@ -167,10 +167,10 @@ def test_a_failing_step_is_deferred_and_does_not_stop_other_cases(rt, monkeypatc
     broken, healthy = start(rt, 2)
     real = rt.engine.fire_due
 
-    def fire_due(session, row, now):
+    def fire_due(session, row, now, **batch):
         if row.id == broken.id:
             raise RuntimeError("model expression failed")
-        return real(session, row, now)
+        return real(session, row, now, **batch)
 
     monkeypatch.setattr(rt.engine, "fire_due", fire_due)
     advance(rt, PAST_FIRST_TALK)

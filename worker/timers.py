@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
 from processes import pausepoints, timekeeping
 from processes.engine import Actor, Engine
 from processes.errors import ModelFault
-from processes.models import AuditEvent, ProcessInstance, Timer
+from processes.models import AuditEvent, ProcessInstance
+from processes.writes import Writes
 
 log = logging.getLogger("sagsflow.worker.timers")
 
@@ -42,40 +43,32 @@ class Fired:
     error: str | None = None
 
 
-def claim_due(session, now: datetime, exclude: set[int] | frozenset = frozenset()) -> int | None:
-    """Lock and return the id of the instance that has been due longest, or None."""
-    query = (select(ProcessInstance.id)
-             .where(ProcessInstance.status == "running", ProcessInstance.next_due_at < now)
-             .order_by(ProcessInstance.next_due_at).limit(1)
-             .with_for_update(skip_locked=True))
-    if exclude:
-        query = query.where(ProcessInstance.id.notin_(list(exclude)))
-    return session.scalar(query)
-
-
 def fire_next(engine: Engine, worker_id: str, exclude: set[int] | frozenset = frozenset()) -> Fired | None:
     """Claim one due instance and fire its due timers in one transaction.
 
-    Returns None when nothing is due. A step that fails is rolled back, recorded in the
-    audit log, and the instance is tried again later with backoff; the error never stops
-    the worker or other cases.
+    One statement claims the instance, loads it and reads the clock
+    (:meth:`Engine.claim_due`); the step's writes and the ``timer.fire`` audit event go in
+    one batch. Returns None when nothing is due. A step that fails is rolled back,
+    recorded in the audit log, and the instance is tried again later with backoff; the
+    error never stops the worker or other cases.
     """
     instance_id = None
     try:
         with engine.sessions.begin() as session:
-            now = timekeeping.now(session)
-            instance_id = claim_due(session, now, exclude)
-            if instance_id is None:
+            claimed = engine.claim_due(session, exclude)
+            if claimed is None:
                 return None
-            row = engine.lock_instance(session, instance_id)  # ours already; loads it fresh
-            due = list(session.execute(select(Timer.bpmn_id, Timer.due_at).where(
-                Timer.instance_id == instance_id, Timer.due_at < now).order_by(Timer.due_at)))
+            row, now = claimed
+            instance_id = row.id
             before = row.next_due_at
-            engine.fire_due(session, row, now)
-            fired = Fired(instance_id, True, now, due[0][1] if due else before, [b for b, _ in due],
+            writes, due = Writes(), []
+            engine.fire_due(session, row, now, writes=writes, due=due)
+            fired = Fired(instance_id, True, now, due[0].due_at if due else before, [t.bpmn_id for t in due],
                           progressed=row.next_due_at != before or row.status != "running")
-            engine.audit(session, Actor.system("worker"), "timer.fire", row.municipality_id, row.case_id,
-                         row.id, {"timers": fired.timers, "due_at": fired.due_at, "worker": worker_id}, now)
+            engine.queue_audit(writes, Actor.system("worker"), "timer.fire", row.municipality_id, row.case_id,
+                               row.id, {"timers": fired.timers, "due_at": fired.due_at, "worker": worker_id}, now,
+                               recorded_at=datetime.now(timezone.utc))
+            writes.execute(session)
             pausepoints.pause("worker.step", session)
         return fired
     except Exception as exc:  # noqa: BLE001 - one broken case must not stop the worker
