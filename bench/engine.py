@@ -13,13 +13,16 @@ Three ways to run each step, measured in one run:
   (inbox, timers, subscriptions), audit, commit.
 The durable limit and the engine run interleaved in blocks, so load on the (shared)
 machine hits both alike. Prints rates and the ratios engine / durable limit (target
->= 0.7) and engine / in memory.
+>= 0.7) and engine / in memory, then the CPU time per step of each: this process's
+(``time.process_time``) and, when the server runs on this machine, its backends' (read
+from /proc), which is where the remaining gap between the two lies.
 
     .venv/bin/python bench/engine.py [--cases 200] [--url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import uuid
@@ -138,11 +141,31 @@ def persisted(url: str, n: int) -> dict:
     engine.fire_instance(fire[0].instance_id)  # warm the spec cache and connections
     limit.step(fire[0].instance_id, START, None)
     spent = {"engine complete": 0.0, "limit complete": 0.0, "engine fire": 0.0, "limit fire": 0.0}
+    cpu = {key: 0.0 for key in spent}
+    server = {key: 0.0 for key in spent}
+    limit_pid = limit.raw.driver_connection.info.backend_pid
+    with rt.sessions() as s:
+        database = s.scalar(text("SELECT current_database()"))
+    local = server_cpu([limit_pid]) is not None
+
+    def backends(key) -> list[int]:
+        """The server processes of the measured side: the limit's connection, or the
+        engine's pooled connections."""
+        if key.startswith("limit"):
+            return [limit_pid]
+        with rt.db.connect() as conn:
+            pids = conn.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = :d"), {"d": database})
+            return [p for p in pids if p != limit_pid]
 
     def timed(key, fn, *args):
-        began = time.perf_counter()
+        pids = backends(key)
+        server_began = server_cpu(pids)
+        cpu_began, began = time.process_time(), time.perf_counter()
         fn(*args)
         spent[key] += time.perf_counter() - began
+        cpu[key] += time.process_time() - cpu_began
+        if server_began is not None:
+            server[key] += server_cpu(pids) - server_began
 
     with rt.sessions() as s:
         now = timekeeping.now(s)
@@ -164,9 +187,25 @@ def persisted(url: str, n: int) -> dict:
                                    {"p": "%eskaler_foerste_samtale%"})
     rt.close()
     rates = {key: n / seconds for key, seconds in spent.items()}
+    rates["cpu"] = {key: seconds / n * 1000 for key, seconds in cpu.items()}
+    rates["server"] = {key: seconds / n * 1000 for key, seconds in server.items()} if local else None
     rates["escalations"] = escalations
     rates["limit escalations"] = limit_escalated
     return rates
+
+
+def server_cpu(pids: list[int]) -> float | None:
+    """User + system CPU seconds of these server processes, or None where /proc does not
+    show them (the server runs elsewhere)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def main() -> None:
@@ -193,6 +232,12 @@ def main() -> None:
     for label, mem, kind in (("complete a task", mem_complete, "complete"), ("fire a timer", mem_fire, "fire")):
         lim, eng = rates[f"limit {kind}"], rates[f"engine {kind}"]
         print(f"{label:16} {mem:11.0f} {lim:15.0f} {eng:9.0f} {eng / lim:12.2f} {eng / mem:13.3f}")
+    print(f"CPU ms per step  {'engine client':>13} {'limit client':>12} {'engine server':>13} {'limit server':>12}")
+    for label, kind in (("complete a task", "complete"), ("fire a timer", "fire")):
+        cpu, server = rates["cpu"], rates["server"]
+        on_server = (f" {server['engine ' + kind]:13.2f} {server['limit ' + kind]:12.2f}" if server
+                     else f" {'n/a':>13} {'n/a':>12}")
+        print(f"{label:16} {cpu['engine ' + kind]:13.2f} {cpu['limit ' + kind]:12.2f}{on_server}")
 
 
 if __name__ == "__main__":
