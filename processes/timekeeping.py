@@ -35,17 +35,12 @@ def now(session: Session) -> datetime:
     return datetime.now(timezone.utc)
 
 
-def now_columns(session: Session) -> list:
+def clock_columns(dialect_name: str) -> list:
     """Columns that read "now" inside another SELECT (the engine reads the clock in the
     same statement that locks the instance): the virtual clock, and the database clock on
-    PostgreSQL. :func:`now_from` turns the row into the time :func:`now` would give."""
-    return clock_columns(session.get_bind().dialect.name)
-
-
-def clock_columns(dialect_name: str) -> list:
-    """:func:`now_columns` for a dialect by name; :func:`now_from_values` reads them."""
-    virtual = select(ClockSetting.now).where(ClockSetting.scope == SCOPE).scalar_subquery()
-    columns = [type_coerce(virtual, ClockSetting.now.type).label("virtual_now")]
+    PostgreSQL. :func:`now_from_values` turns their values into the time :func:`now`
+    would give."""
+    columns = [type_coerce(_virtual_clock(), ClockSetting.now.type).label("virtual_now")]
     if dialect_name == "postgresql":
         columns.append(func.now().label("database_now"))
     return columns
@@ -55,14 +50,13 @@ def now_expression(dialect_name: str):
     """"Now" as an SQL expression, for a statement that compares with it (the worker's
     claim of a due instance): the virtual clock, else the database clock on PostgreSQL,
     else the bound parameter ``b_now`` (the caller's system clock, on SQLite)."""
-    virtual = select(ClockSetting.now).where(ClockSetting.scope == SCOPE).scalar_subquery()
     fallback = (func.now() if dialect_name == "postgresql"
                 else bindparam("b_now", type_=ClockSetting.now.type))
-    return type_coerce(func.coalesce(virtual, fallback), ClockSetting.now.type)
+    return type_coerce(func.coalesce(_virtual_clock(), fallback), ClockSetting.now.type)
 
 
-def now_from(row) -> datetime:
-    return now_from_values(row.virtual_now, getattr(row, "database_now", None))
+def _virtual_clock():
+    return select(ClockSetting.now).where(ClockSetting.scope == SCOPE).scalar_subquery()
 
 
 def now_from_values(virtual: datetime | None, database: datetime | None = None) -> datetime:
