@@ -60,6 +60,10 @@ WAKE_AFTER = timedelta(seconds=1)
 # this many tasks since the last cut: the engine cuts at every step; the tree the steps
 # walk stays as small within a few iterations, and the cut's own walk is paid rarely.
 COMPACT_GROWTH = 30
+# A step's budget: the engine's operation limits (deterministic), but a wall-time limit far
+# above the engine's, so that a busy machine cannot turn a slow step into a model fault and
+# change the results of a seed (a runaway loop still hits the operation limit).
+STEP_SECONDS = 120.0
 
 
 def _rng(seed: int, *parts: Any) -> random.Random:
@@ -326,7 +330,7 @@ class Simulation:
             spent.charge()
 
         _prune_events(wf)
-        with budget() as spent, use_clock(FixedClock(now)):
+        with budget(seconds=STEP_SECONDS) as spent, use_clock(FixedClock(now)):
             try:
                 wf.refresh_timers()
                 if action is not None:
