@@ -188,7 +188,9 @@ def test_a_run_from_the_form_through_the_worker_to_the_results(app, rt):
     medians = [r["measures"]["lead_times"][0]["median"]["value"] for r in variants[0]["runs"]]
     row = re.search(r"<tr><th scope=\"row\">Fra underskrevet forberedende del til rehabiliteringsmøde \(median, dage\)"
                     r"</th><td>([^<]*)</td>", page).group(1)
-    assert row == f"{sum(medians) / 2:.1f}".rstrip("0").rstrip(".").replace(".", ",")
+    # (≥ when censored: in a quarter of a year most cases are still behind the default
+    # scenario's standing waiting list for the team, docs/simulation.md "Calibration")
+    assert row.lstrip("≥ ") == f"{sum(medians) / 2:.1f}".rstrip("0").rstrip(".").replace(".", ",")
     # each table as CSV, as on the other manager pages
     csv = manager.get(f"/analytik/eksport.csv?side=simulering&tabel=simulering&run={run_id}")
     assert csv.status_code == 200 and "Faktisk: Aaby Kommune" in text(csv)
