@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import and_, delete, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from processes.errors import InvalidInput, NotFound
 from processes.milestones import BY_KEY as MILESTONE_BY_KEY
 from processes.models import (
-    AnalyticsSnapshot, Case, HumanTask, Milestone, ModelVersion, Municipality, ProcessInstance,
+    AnalyticsCube, AnalyticsSnapshot, Case, HumanTask, Milestone, ModelVersion, Municipality, ProcessInstance,
 )
 from processes.policy import BY_KEY as POLICY_BY_KEY, CASE_TYPES
 from processes.scripting import danish_date
@@ -305,24 +305,30 @@ def _hist_of(rows: Iterable[list[int]]) -> Counter:
     return out
 
 
+def lead_observation(measure: LeadTime, case: CaseFacts, today: date) -> tuple[date, int, bool] | None:
+    """A case's observation of a lead time: ``(cohort date, days, censored)``, or None
+    when the interval does not apply to it. The cohort date is the start milestone's."""
+    start = case.first(measure.start)
+    if start is None or (measure.requires and case.first_of(measure.requires) is None):
+        return None
+    end = case.first_of(measure.ends, start)
+    if end is None:
+        if measure.stops and case.first_of(measure.stops, start) is not None:
+            return None
+        return start, max(0, days_between(start, today)), True
+    return start, days_between(start, end), False
+
+
 def lead_time(measure: LeadTime, facts: Iterable[CaseFacts], filters: Filters, today: date) -> dict:
     """Quartiles, median and 90th percentile of a lead time over the cases whose interval
     starts in the period; open intervals censored at ``today``."""
     observations: list[tuple[int, bool]] = []
     cases: list[int] = []
     for case in facts:
-        start = case.first(measure.start)
-        if not filters.in_period(start):
+        seen = lead_observation(measure, case, today)
+        if seen is None or not filters.in_period(seen[0]):
             continue
-        if measure.requires and case.first_of(measure.requires) is None:
-            continue
-        end = case.first_of(measure.ends, start)
-        if end is None:
-            if measure.stops and case.first_of(measure.stops, start) is not None:
-                continue
-            observations.append((max(0, days_between(start, today)), True))
-        else:
-            observations.append((days_between(start, end), False))
+        observations.append(seen[1:])
         cases.append(case.case_id)
     return _lead_figure(measure, Counter(observations), cases)
 
@@ -345,20 +351,25 @@ def funnel(facts: Iterable[CaseFacts], filters: Filters) -> dict:
     ``cases`` are the cases they belong to (suppression counts cases)."""
     counts: Counter = Counter()
     ids: dict[str, list[int]] = {key: [] for key, _label, _m in FUNNEL}
-    first_stage = FUNNEL[0][2]
     for case in facts:
         reached: Counter = Counter()
-        for item, days in case.items.get(first_stage, {}).items():
-            if not filters.in_period(days[0]):
-                continue
-            reached[FUNNEL[0][0]] += 1
-            for key, _label, milestone in FUNNEL[1:]:
-                if case.first_item(milestone, item, days[0]) is not None:
-                    reached[key] += 1
+        for recommended, stages in funnel_observations(case):
+            if filters.in_period(recommended):
+                reached.update(stages)
         counts.update(reached)
         for key in reached:
             ids[key].append(case.case_id)
     return _funnel_figure(counts, {k: len(v) for k, v in ids.items()}, ids)
+
+
+def funnel_observations(case: CaseFacts) -> list[tuple[date, tuple[str, ...]]]:
+    """Per intervention recommended in a case: the date of its first recommendation (the
+    cohort date) and the funnel stages it reached (the first always)."""
+    out = []
+    for item, days in case.items.get(FUNNEL[0][2], {}).items():
+        out.append((days[0], (FUNNEL[0][0], *(key for key, _label, milestone in FUNNEL[1:]
+                                             if case.first_item(milestone, item, days[0]) is not None))))
+    return out
 
 
 def _funnel_figure(counts: dict[str, int], cases: dict[str, int], ids: dict[str, list[int]] | None) -> dict:
@@ -443,18 +454,22 @@ def compliance(deadlines: Iterable[DeadlineFact], filters: Filters, now: datetim
     for d in deadlines:
         if not filters.in_period(date.fromisoformat(danish_date(d.due_at))):
             continue
-        if d.state == "open":
-            state = "overdue" if d.due_at < now else "open"
-        elif d.closed_at is not None and d.closed_at <= d.due_at:
-            if d.state == "cancelled":
-                continue
-            state = "met"
-        else:
-            state = "breached"
-        rules[d.rule][state].append(d.case_id)
+        state = deadline_state(d, now)
+        if state is not None:
+            rules[d.rule][state].append(d.case_id)
     return [_compliance_figure(rule, {s: len(ids) for s, ids in rules[rule].items()},
                                sorted({c for ids in rules[rule].values() for c in ids}))
             for rule in sorted(rules)]
+
+
+def deadline_state(d: DeadlineFact, now: datetime) -> str | None:
+    """met, breached, overdue or open; None for a task cancelled before its deadline (it
+    has none any more). The cohort date is the Danish date of ``due_at``."""
+    if d.state == "open":
+        return "overdue" if d.due_at < now else "open"
+    if d.closed_at is not None and d.closed_at <= d.due_at:
+        return None if d.state == "cancelled" else "met"
+    return "breached"
 
 
 def _compliance_figure(rule: str, counts: dict[str, int], case_ids: list[int] | None, n: int | None = None) -> dict:
@@ -766,6 +781,10 @@ def compare(session: Session, own: str, others: list[str], filters: Filters, now
         by_key, computed_at, refreshed_at = snap
         own_fig, other_figs, national = by_key[own], [by_key[k] for k in others], by_key[None]
         source = {"source": "snapshot", "computed_at": computed_at.isoformat(), "refreshed_at": refreshed_at.isoformat()}
+    elif (cube := _from_cube(session, [own, *others], filters, now)) is not None:
+        by_key, computed_at, refreshed_at = cube
+        own_fig, other_figs, national = by_key[own], [by_key[k] for k in others], by_key[None]
+        source = {"source": "cube", "computed_at": computed_at.isoformat(), "refreshed_at": refreshed_at.isoformat()}
     else:
         pooled = filters.without_versions()
         by_key, parts = {}, []
@@ -824,8 +843,9 @@ def needs_refresh(session: Session, now: datetime, wall_now: datetime) -> bool:
 def refresh(session: Session, now: datetime, wall_now: datetime) -> int:
     """Recompute the snapshot for the standard period (12 months up to today): every
     municipality for all case types and for each, and the nation as their merge (made
-    here, from the distributions; the rows keep only the figures, so a page reads little). Replaces
-    the previous snapshot in the caller's transaction; returns the rows written. On
+    here, from the distributions; the rows keep only the figures, so a page reads little),
+    and the cube behind other periods, case types and versions (from the same facts).
+    Replaces the previous ones in the caller's transaction; returns the snapshot rows written. On
     PostgreSQL one refresh runs at a time (an advisory lock; a second caller returns 0)."""
     if session.get_bind().dialect.name == "postgresql":
         if not session.scalar(text("SELECT pg_try_advisory_xact_lock(hashtext('sagsflow.analytics'))")):
@@ -835,13 +855,16 @@ def refresh(session: Session, now: datetime, wall_now: datetime) -> int:
     pooled: dict[str, list[dict]] = {t: [] for t in types}
     rows = []
     ids = dict(session.execute(select(Municipality.key, Municipality.id)).all())
+    cube_rows, nation = 0, {}
     for key, facts in _each_municipality(session):
         mid = ids[key]
         for case_type in types:
             fig = _without_ids(municipality_figures(facts, Filters(standard.start, standard.end, case_type or None), now))
             pooled[case_type].append(fig)
             rows.append((mid, case_type, fig))
+        cube_rows += _cube_municipality(session, mid, facts, now, wall_now, mid == min(ids.values()), nation)
     rows += [(None, case_type, merge(figs)) for case_type, figs in pooled.items()]
+    cube_rows += _cube_nation(session, now, wall_now, nation)
     session.execute(delete(AnalyticsSnapshot))
     session.add_all([AnalyticsSnapshot(municipality_id=mid, case_type=case_type, period_from=standard.start,
                                        period_to=standard.end, computed_at=now, refreshed_at=wall_now,
@@ -946,3 +969,349 @@ def own_cases(session: Session, municipality_id: int, case_ids: list[int]) -> li
 
 def milestone_label(key: str) -> str:
     return MILESTONE_BY_KEY[key].label if key in MILESTONE_BY_KEY else key
+
+
+# ------------------------------------------------------------------ the cube (filtered views)
+# Sammenlign with another period, a case type or a model/policy version is served from a
+# pre-aggregation the worker refreshes with the snapshot: per municipality, case type and
+# model/policy version of a case, and calendar month of the cohort date, the observations
+# of the measures above (lead-time distributions, deadline states, funnel stages,
+# outcomes), with the same definitions (``lead_observation``, ``deadline_state``,
+# ``funnel_observations``, ``decision``). A period of whole months (or ending today) is the
+# sum of its months. Counts of distinct cases over several months (a rule's cases, a
+# funnel stage's cases) come from each case's months as a bit mask, counted per mask, so
+# they stay exact. Stock and flow are per month already; workload is today's.
+CUBE_MONTHS_BACK = 24       # the cube covers periods starting up to this many months back
+
+
+def _bucket(day: date, today: date) -> str:
+    """The cube bucket of a cohort date: its month, the days after today in today's month
+    apart (a period may end today)."""
+    return f"{day.isoformat()[:7]}+" if (day > today and day.isoformat()[:7] == today.isoformat()[:7]) \
+        else day.isoformat()[:7]
+
+
+def _bit(bucket: str, first: date) -> int:
+    """A bucket's bit in a case's mask: two per month from the cube's first month."""
+    index = int(bucket[:4]) * 12 + int(bucket[5:7]) - 1 - (first.year * 12 + first.month - 1)
+    return 1 << (index * 2 + (1 if bucket.endswith("+") else 0))
+
+
+def cube_buckets(filters: Filters, today: date) -> list[str] | None:
+    """The buckets a period is the sum of, or None when the cube cannot serve it (not
+    whole months ending by the end of today's month, or starting before the cube)."""
+    first_of_cube = _month_back(today, CUBE_MONTHS_BACK)
+    month_end = (filters.end.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    last_of_today = (today.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    if filters.start.day != 1 or filters.start < first_of_cube or filters.end > last_of_today:
+        return None
+    if filters.end != month_end and filters.end != today:
+        return None
+    out = []
+    for month in months(filters):
+        label = month.isoformat()[:7]
+        out.append(label)
+        if label == today.isoformat()[:7] and filters.end > today:
+            out.append(label + "+")
+    return out
+
+
+def _month_back(today: date, n: int) -> date:
+    index = today.year * 12 + today.month - 1 - n
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _empty_part() -> dict:
+    return {"lead": defaultdict(Counter), "comp": defaultdict(Counter), "funnel": Counter(), "outcomes": Counter()}
+
+
+def _empty_group() -> dict:
+    return {"cases": 0, "comp_masks": defaultdict(Counter), "funnel_masks": defaultdict(Counter),
+            "flow": defaultdict(Counter), "workload": {}}
+
+
+def cube_of(facts: Facts, now: datetime) -> dict[tuple[str, int | None, int | None], tuple[dict, dict]]:
+    """Per ``(case type, model version, policy version)`` of one municipality's cases: the
+    month parts and the group part of the cube."""
+    today = date.fromisoformat(danish_date(now))
+    first = _month_back(today, CUBE_MONTHS_BACK)
+    groups: dict[tuple, list[CaseFacts]] = defaultdict(list)
+    for case in facts.cases:
+        groups[(case.case_type, case.model_version, case.policy_version)].append(case)
+    deadlines, instances, tasks = defaultdict(list), defaultdict(list), defaultdict(list)
+    for d in facts.deadlines:
+        deadlines[d.case_id].append(d)
+    for i in facts.instances:
+        instances[i.case_id].append(i)
+    for t in facts.tasks:
+        tasks[t.case_id].append(t)
+    span = Filters(first, today)
+    out = {}
+    for key, cases in groups.items():
+        parts: dict[str, dict] = defaultdict(_empty_part)
+        group = _empty_group()
+        group["cases"] = len(cases)
+
+        def where(day):
+            return None if day is None or day < first else _bucket(day, today)
+
+        for case in cases:
+            for m in LEAD_TIMES:
+                seen = lead_observation(m, case, today)
+                if seen is not None and where(seen[0]):
+                    parts[where(seen[0])]["lead"][m.key][seen[1:]] += 1
+            masks: dict[str, int] = defaultdict(int)
+            for d in deadlines[case.case_id]:
+                state, bucket = deadline_state(d, now), where(date.fromisoformat(danish_date(d.due_at)))
+                if state is not None and bucket:
+                    parts[bucket]["comp"][d.rule][state] += 1
+                    masks[d.rule] |= _bit(bucket, first)
+            for rule, mask in masks.items():
+                group["comp_masks"][rule][mask] += 1
+            stage_masks: dict[str, int] = defaultdict(int)
+            for recommended, stages in funnel_observations(case):
+                bucket = where(recommended)
+                if bucket:
+                    parts[bucket]["funnel"].update(stages)
+                    for stage in stages:
+                        stage_masks[stage] |= _bit(bucket, first)
+            for stage, mask in stage_masks.items():
+                group["funnel_masks"][stage][mask] += 1
+            found = decision(case)
+            if found is not None and where(found[1]):
+                parts[where(found[1])]["outcomes"][found[0]] += 1
+        ids = {c.case_id for c in cases}
+        for row in stock_flow([i for cid in ids for i in instances[cid]], span):
+            group["flow"][(row["process"], row["month"])].update(
+                {k: row[k] for k in ("inflow", "outflow", "stock")})
+        group["workload"] = {r["role"]: _drop(r, frozenset({"case_ids"}))
+                             for r in workload([t for cid in ids for t in tasks[cid]], now)}
+        out[key] = (parts, group)
+    return out
+
+
+def _add_parts(into: dict, part: dict) -> None:
+    for k, hist in part["lead"].items():
+        into["lead"][k].update(hist)
+    for rule, states in part["comp"].items():
+        into["comp"][rule].update(states)
+    into["funnel"].update(part["funnel"])
+    into["outcomes"].update(part["outcomes"])
+
+
+def _add_groups(into: dict, group: dict) -> None:
+    into["cases"] += group["cases"]
+    for name in ("comp_masks", "funnel_masks", "flow"):
+        for k, counter in group[name].items():
+            into[name][k].update(counter)
+    for role, r in group["workload"].items():
+        was = into["workload"].get(role)
+        ages = Counter({a: c for a, c in r["ages"]}) + (Counter({a: c for a, c in was["ages"]}) if was else Counter())
+        into["workload"][role] = _workload_figure(role, r["open"] + (was["open"] if was else 0),
+                                                  r["n"] + (was["n"] if was else 0), ages,
+                                                  r["overdue"] + (was["overdue"] if was else 0), None)
+
+
+def _subtract(part: dict, earlier: dict) -> dict:
+    """The observations in ``part`` (cumulative) after those in ``earlier``."""
+    out = _empty_part()
+    for k, hist in part["lead"].items():
+        out["lead"][k] = +(hist - earlier["lead"].get(k, Counter()))
+    for rule, states in part["comp"].items():
+        out["comp"][rule] = +(states - earlier["comp"].get(rule, Counter()))
+    out["funnel"] = +(part["funnel"] - earlier["funnel"])
+    out["outcomes"] = +(part["outcomes"] - earlier["outcomes"])
+    return out
+
+
+def _part_json(part: dict) -> dict:
+    return {"lead": {k: _hist_rows(h) for k, h in part["lead"].items()},
+            "comp": {r: dict(c) for r, c in part["comp"].items()},
+            "funnel": dict(part["funnel"]), "outcomes": dict(part["outcomes"])}
+
+
+def _part_of(data: dict) -> dict:
+    part = _empty_part()
+    for k, rows in data["lead"].items():
+        part["lead"][k] = _hist_of(rows)
+    for r, c in data["comp"].items():
+        part["comp"][r] = Counter(c)
+    part["funnel"], part["outcomes"] = Counter(data["funnel"]), Counter(data["outcomes"])
+    return part
+
+
+def _group_json(group: dict) -> dict:
+    return {"cases": group["cases"],
+            "comp_masks": {r: [[m, n] for m, n in c.items()] for r, c in group["comp_masks"].items()},
+            "funnel_masks": {s: [[m, n] for m, n in c.items()] for s, c in group["funnel_masks"].items()},
+            "flow": [[p, m, dict(c)] for (p, m), c in sorted(group["flow"].items())],
+            "workload": list(group["workload"].values())}
+
+
+def _group_of(data: dict) -> dict:
+    group = _empty_group()
+    group["cases"] = data["cases"]
+    for name in ("comp_masks", "funnel_masks"):
+        for k, rows in data[name].items():
+            group[name][k] = Counter({m: n for m, n in rows})
+    for p, m, c in data["flow"]:
+        group["flow"][(p, m)] = Counter(c)
+    group["workload"] = {r["role"]: r for r in data["workload"]}
+    return group
+
+
+def assemble(chosen: dict, group: dict, filters: Filters, today: date) -> dict:
+    """A municipality's (or the nation's) figures for ``filters`` from the cube: ``chosen``
+    the observations of the period's buckets, ``group`` what is not per month. The same
+    as :func:`measures` without case ids (``tests/test_analytics.py`` checks)."""
+    buckets = cube_buckets(filters, today)
+    mask, first = 0, _month_back(today, CUBE_MONTHS_BACK)
+    for bucket in buckets:
+        mask |= _bit(bucket, first)
+
+    def cases(masks: Counter) -> int:
+        return sum(n for m, n in masks.items() if m & mask)
+
+    funnel_cases = {stage: cases(group["funnel_masks"].get(stage, Counter())) for stage, _l, _m in FUNNEL}
+    outcome_counts = Counter(chosen["outcomes"])
+    pending = outcome_counts.pop("afventer", 0)
+    labels = [m.isoformat()[:7] for m in months(filters)]
+    processes = sorted({p for p, _m in group["flow"]})
+    return {
+        "cases": group["cases"],
+        "lead_times": [_lead_figure(m, chosen["lead"].get(m.key, Counter()), None) for m in LEAD_TIMES],
+        "compliance": [_compliance_figure(rule, chosen["comp"][rule], None, cases(group["comp_masks"][rule]))
+                       for rule in sorted(r for r, c in chosen["comp"].items() if sum(c.values()))],
+        "funnel": _funnel_figure(chosen["funnel"], funnel_cases, None),
+        "outcomes": _outcomes_figure({k: v for k, v in outcome_counts.items() if v}, pending, None),
+        "stock_flow": [{"process": p, "month": m, **{k: group["flow"].get((p, m), Counter())[k]
+                                                      for k in ("inflow", "outflow", "stock")}}
+                       for p in processes for m in labels],
+        "workload": [group["workload"][role] for role in sorted(group["workload"])],
+    }
+
+
+def _cube_municipality(session: Session, mid: int, facts: Facts, now: datetime, wall_now: datetime,
+                       first: bool, nation: dict) -> int:
+    """Write one municipality's cube rows (``first``: replace the old cube first): its
+    exact groups (case type, model version, policy version) and their merge per case type
+    and over all case types; add the latter to ``nation``."""
+    if first:
+        session.execute(delete(AnalyticsCube))
+    rows = _cube_rows(mid, facts, now, wall_now, national=nation)
+    if rows:
+        session.execute(AnalyticsCube.__table__.insert(), rows)
+    return len(rows)
+
+
+def _cube_nation(session: Session, now: datetime, wall_now: datetime, national: dict) -> int:
+    """The nation's cube rows per case type: the merge of the municipalities'."""
+    rows = _cube_rows(None, None, now, wall_now, national=national, emit_nation=True)
+    if rows:
+        session.execute(AnalyticsCube.__table__.insert(), rows)
+    return len(rows)
+
+
+def _cube_rows(mid, facts, now: datetime, wall_now: datetime, national: dict,
+               emit_nation: bool = False) -> list[dict]:
+    today = date.fromisoformat(danish_date(now))
+    rows = []
+
+    def emit(mid, level, case_type, mv, pv, parts, group):
+        # cumulative: a bucket's row holds its observations and all earlier buckets', so a
+        # period is the difference of two rows
+        running = _empty_part()
+        for bucket in sorted(parts):
+            _add_parts(running, parts[bucket])
+            rows.append({"municipality_id": mid, "level": level, "case_type": case_type, "model_version": mv,
+                         "policy_version": pv, "bucket": bucket, "data": _part_json(running), "computed_at": now,
+                         "refreshed_at": wall_now, "cube_from": _month_back(today, CUBE_MONTHS_BACK)})
+        rows.append({"municipality_id": mid, "level": level, "case_type": case_type, "model_version": mv,
+                     "policy_version": pv, "bucket": "", "data": _group_json(group), "computed_at": now,
+                     "refreshed_at": wall_now, "cube_from": _month_back(today, CUBE_MONTHS_BACK)})
+
+    if emit_nation:
+        for case_type, (parts, group) in national.items():
+            emit(None, "type", case_type, None, None, parts, group)
+        return rows
+    merged: dict[str, tuple[dict, dict]] = {}
+    for (case_type, mv, pv), (parts, group) in cube_of(facts, now).items():
+        emit(mid, "group", case_type, mv, pv, parts, group)
+        for key in (case_type, ""):
+            into = merged.setdefault(key, (defaultdict(_empty_part), _empty_group()))
+            for bucket, part in parts.items():
+                _add_parts(into[0][bucket], part)
+            _add_groups(into[1], group)
+    for case_type, (parts, group) in merged.items():
+        emit(mid, "type", case_type, None, None, parts, group)
+        into = national.setdefault(case_type, (defaultdict(_empty_part), _empty_group()))
+        for bucket, part in parts.items():
+            _add_parts(into[0][bucket], part)
+        _add_groups(into[1], group)
+    return rows
+
+
+def _from_cube(session: Session, keys: list[str], filters: Filters, now: datetime):
+    """Own (with its version filter), others' and the nation's figures from the cube, or
+    None when the cube cannot serve the filters (or is not there)."""
+    today = date.fromisoformat(danish_date(now))
+    if cube_buckets(filters, today) is None:
+        return None
+    head = session.execute(select(AnalyticsCube.computed_at, AnalyticsCube.refreshed_at, AnalyticsCube.cube_from)
+                           .where(AnalyticsCube.municipality_id.is_(None)).limit(1)).first()
+    if head is None or danish_date(head.computed_at) != today.isoformat() \
+            or head.cube_from != _month_back(today, CUBE_MONTHS_BACK):
+        return None
+    ids = dict(session.execute(select(Municipality.key, Municipality.id).where(Municipality.key.in_(keys))).all())
+    buckets = cube_buckets(filters, today)
+    last, before = buckets[-1], buckets[0]
+    case_type = filters.case_type or ""
+    versioned = filters.model_version is not None or filters.policy_version is not None
+    C = AnalyticsCube
+
+    def figures(mid, with_versions):
+        stmt = select(C.case_type, C.model_version, C.policy_version, C.bucket)
+        stmt = stmt.where(C.municipality_id == mid if mid is not None else C.municipality_id.is_(None))
+        if with_versions:
+            stmt = stmt.where(AnalyticsCube.level == "group")
+            if filters.case_type:
+                stmt = stmt.where(AnalyticsCube.case_type == filters.case_type)
+            if filters.model_version is not None:
+                stmt = stmt.where(AnalyticsCube.model_version == filters.model_version)
+            if filters.policy_version is not None:
+                stmt = stmt.where(AnalyticsCube.policy_version == filters.policy_version)
+        else:
+            stmt = stmt.where(AnalyticsCube.level == "type", AnalyticsCube.case_type == case_type)
+        # per group: the cumulative rows at the period's last bucket and before its first
+        wanted: dict[tuple, list] = defaultdict(lambda: ["", "", True])
+        for ct, mv, pv, bucket in session.execute(stmt.where(C.bucket <= last)):
+            row = wanted[(ct, mv, pv)]
+            if bucket and bucket < before:
+                row[0] = max(row[0], bucket)
+            if bucket:
+                row[1] = max(row[1], bucket)
+        picks: dict[tuple, int] = {}
+        for k, (lo, hi, _) in wanted.items():
+            picks[(k, "")] = 0                      # the group row
+            if hi and hi != lo:                     # else nothing lies in the period
+                picks[(k, hi)] = 1
+                if lo:
+                    picks[(k, lo)] = -1
+        chosen, minus, group = _empty_part(), _empty_part(), _empty_group()
+        if picks:
+            rows = session.execute(select(C.case_type, C.model_version, C.policy_version, C.bucket, C.data).where(
+                C.id.in_(stmt.with_only_columns(C.id).where(or_(*(
+                    and_(C.case_type == ct, C.model_version.is_(mv) if mv is None else C.model_version == mv,
+                         C.policy_version.is_(pv) if pv is None else C.policy_version == pv, C.bucket == b)
+                    for (ct, mv, pv), b in picks))))))
+            for ct, mv, pv, bucket, data in rows:
+                sign = picks[((ct, mv, pv), bucket)]
+                if sign == 0:
+                    _add_groups(group, _group_of(data))
+                else:
+                    _add_parts(chosen if sign > 0 else minus, _part_of(data))
+        return assemble(_subtract(chosen, minus), group, filters, today)
+
+    by_key = {key: figures(ids[key], versioned and i == 0) for i, key in enumerate(keys)}
+    by_key[None] = figures(None, False)
+    return by_key, head.computed_at, head.refreshed_at

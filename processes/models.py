@@ -505,6 +505,29 @@ class AnalyticsSnapshot(Base):
     __table_args__ = (Index("ix_analytics_snapshot_lookup", "case_type", "municipality_id"),)
 
 
+class AnalyticsCube(Base):
+    """The pre-aggregation behind filtered manager figures (``processes.analytics``, "the
+    cube"), refreshed with the snapshot: per municipality (NULL: national), level
+    ('group': one case type, model version and policy version; 'type': merged per case
+    type, '' = all), and ``bucket`` (a month of cohort dates, 'YYYY-MM+' for the days after
+    today in today's month, '' for what is not per month), the observations in ``data``."""
+
+    __tablename__ = "analytics_cube"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[Optional[int]] = mapped_column(ForeignKey("municipality.id"))
+    level: Mapped[str] = mapped_column(String(8))
+    case_type: Mapped[str] = mapped_column(String(64), default="")
+    model_version: Mapped[Optional[int]]
+    policy_version: Mapped[Optional[int]]
+    bucket: Mapped[str] = mapped_column(String(8))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    cube_from: Mapped[date_type] = mapped_column(Date)
+    computed_at: Mapped[datetime]     # case clock
+    refreshed_at: Mapped[datetime]    # wall clock
+
+    __table_args__ = (Index("ix_analytics_cube_lookup", "municipality_id", "level", "case_type", "bucket"),)
+
+
 class SimulationRun(Base):
     """A leder's what-if simulation (the *Simulér* page, ``processes.simulation.runs``):
     what was asked (``request``: variants, seed, replications; ``scenario``: the changes

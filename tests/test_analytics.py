@@ -358,10 +358,13 @@ def test_snapshot_refreshed_by_the_worker_serves_the_same_comparison(history):
         assert not analytics.needs_refresh(session, NOW, datetime.now(timezone.utc))
         assert analytics.needs_refresh(session, NOW, datetime.now(timezone.utc) + timedelta(minutes=15))
         assert analytics.needs_refresh(session, NOW + timedelta(days=1), datetime.now(timezone.utc))
-        # another period, or a version filter, is computed from the rows
-        assert analytics.compare(session, "maaleby", [], PERIOD, NOW)["source"] == "live"
+        # another period of whole months, or a version filter, comes from the cube; a period
+        # of parts of months is computed from the rows
+        assert analytics.compare(session, "maaleby", [], PERIOD, NOW)["source"] == "cube"
         versioned = analytics.Filters(standard.start, standard.end, "rehabilitering", model_version=1)
-        assert analytics.compare(session, "maaleby", [], versioned, NOW)["source"] == "live"
+        assert analytics.compare(session, "maaleby", [], versioned, NOW)["source"] == "cube"
+        assert analytics.compare(session, "maaleby", [], Filters(date(2027, 1, 15), date(2027, 6, 30)),
+                                 NOW)["source"] == "live"
         typed = analytics.Filters(standard.start, standard.end, "fleksjob")
         assert analytics.compare(session, "maaleby", ["naboby"], typed, NOW)["source"] == "snapshot"
         typed_live = analytics.compare(session, "maaleby", ["naboby"], typed, NOW)
@@ -369,3 +372,34 @@ def test_snapshot_refreshed_by_the_worker_serves_the_same_comparison(history):
     assert served["columns"] == live["columns"]
     assert analytics.comparison_rows(served) == analytics.comparison_rows(live)
     assert typed_live["columns"][0]["figures"]["cases"] == 3
+
+
+def test_cube_serves_filtered_views_with_the_live_figures(history):
+    """Other periods (whole months, or ending today), case types and model/policy versions
+    come from the worker's cube with exactly the figures computed from the rows: own,
+    other (suppressed) and national columns alike."""
+    from datetime import datetime, timezone
+    rt, _ = history
+    with rt.sessions() as session:
+        policy = session.scalar(select(PolicyVersion.id).join(Municipality, Municipality.id == PolicyVersion.municipality_id)
+                                .where(Municipality.key == "maaleby", PolicyVersion.case_type == "rehabilitering"))
+    views = [PERIOD, Filters(date(2027, 3, 1), date(2027, 3, 31)), Filters(date(2027, 2, 1), date(2027, 7, 1)),
+             Filters(date(2026, 8, 1), date(2027, 7, 31)), Filters(PERIOD.start, PERIOD.end, "fleksjob"),
+             Filters(PERIOD.start, PERIOD.end, "rehabilitering", model_version=1),
+             Filters(date(2027, 4, 1), date(2027, 7, 1), policy_version=policy),
+             Filters(PERIOD.start, PERIOD.end, "rehabilitering", model_version=2)]
+    with rt.sessions() as session:
+        live = [analytics.compare(session, "maaleby", ["naboby"], f, NOW) for f in views]
+    assert {r["source"] for r in live} == {"live"}
+    with rt.sessions.begin() as session:
+        analytics.refresh(session, NOW, datetime.now(timezone.utc))
+    with rt.sessions() as session:
+        for f, expected in zip(views, live):
+            served = analytics.compare(session, "maaleby", ["naboby"], f, NOW)
+            assert served["source"] == "cube", f
+            assert served["columns"] == expected["columns"], f
+            assert analytics.comparison_rows(served) == analytics.comparison_rows(expected)
+    # the check is not empty: the March view has Maaleby's fleksjob deadline and its cases
+    march = live[1]["columns"][0]["figures"]
+    assert [(r["rule"], r["n"]) for r in march["compliance"]] == [("fj_foerste_samtale", 1), ("rehab_afgoerelse_frist", 1)]
+    assert live[0]["columns"][0]["figures"]["funnel"]["cases"] == 2
