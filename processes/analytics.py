@@ -1112,15 +1112,21 @@ def _add_groups(into: dict, group: dict) -> None:
                                                   r["overdue"] + (was["overdue"] if was else 0), None)
 
 
-def _subtract(part: dict, earlier: dict) -> dict:
-    """The observations in ``part`` (cumulative) after those in ``earlier``."""
+def _difference(upto: dict, before: dict | None) -> dict:
+    """The observations between two cumulative rows (their stored JSON): those up to the
+    period's last bucket less those before its first."""
     out = _empty_part()
-    for k, hist in part["lead"].items():
-        out["lead"][k] = +(hist - earlier["lead"].get(k, Counter()))
-    for rule, states in part["comp"].items():
-        out["comp"][rule] = +(states - earlier["comp"].get(rule, Counter()))
-    out["funnel"] = +(part["funnel"] - earlier["funnel"])
-    out["outcomes"] = +(part["outcomes"] - earlier["outcomes"])
+    before = before or {"lead": {}, "comp": {}, "funnel": {}, "outcomes": {}}
+    for k, rows in upto["lead"].items():
+        hist = Counter({(d, bool(c)): n for d, c, n in rows})
+        for d, c, n in before["lead"].get(k, ()):
+            hist[(d, bool(c))] -= n
+        out["lead"][k] = Counter({key: n for key, n in hist.items() if n > 0})
+    for rule, states in upto["comp"].items():
+        earlier = before["comp"].get(rule, {})
+        out["comp"][rule] = Counter({st: n - earlier.get(st, 0) for st, n in states.items() if n > earlier.get(st, 0)})
+    for name in ("funnel", "outcomes"):
+        out[name] = Counter({k: n - before[name].get(k, 0) for k, n in upto[name].items() if n > before[name].get(k, 0)})
     return out
 
 
@@ -1128,16 +1134,6 @@ def _part_json(part: dict) -> dict:
     return {"lead": {k: _hist_rows(h) for k, h in part["lead"].items()},
             "comp": {r: dict(c) for r, c in part["comp"].items()},
             "funnel": dict(part["funnel"]), "outcomes": dict(part["outcomes"])}
-
-
-def _part_of(data: dict) -> dict:
-    part = _empty_part()
-    for k, rows in data["lead"].items():
-        part["lead"][k] = _hist_of(rows)
-    for r, c in data["comp"].items():
-        part["comp"][r] = Counter(c)
-    part["funnel"], part["outcomes"] = Counter(data["funnel"]), Counter(data["outcomes"])
-    return part
 
 
 def _group_json(group: dict) -> dict:
@@ -1297,7 +1293,8 @@ def _from_cube(session: Session, keys: list[str], filters: Filters, now: datetim
                 picks[(k, hi)] = 1
                 if lo:
                     picks[(k, lo)] = -1
-        chosen, minus, group = _empty_part(), _empty_part(), _empty_group()
+        chosen, group = _empty_part(), _empty_group()
+        pairs: dict[tuple, list] = defaultdict(lambda: [None, None])
         if picks:
             rows = session.execute(select(C.case_type, C.model_version, C.policy_version, C.bucket, C.data).where(
                 C.id.in_(stmt.with_only_columns(C.id).where(or_(*(
@@ -1309,8 +1306,10 @@ def _from_cube(session: Session, keys: list[str], filters: Filters, now: datetim
                 if sign == 0:
                     _add_groups(group, _group_of(data))
                 else:
-                    _add_parts(chosen if sign > 0 else minus, _part_of(data))
-        return assemble(_subtract(chosen, minus), group, filters, today)
+                    pairs[(ct, mv, pv)][0 if sign > 0 else 1] = data
+        for upto, before_first in pairs.values():
+            _add_parts(chosen, _difference(upto, before_first))
+        return assemble(chosen, group, filters, today)
 
     by_key = {key: figures(ids[key], versioned and i == 0) for i, key in enumerate(keys)}
     by_key[None] = figures(None, False)
