@@ -156,6 +156,9 @@ CATALOGUE: tuple[Parameter, ...] = (
 
 BY_KEY: dict[str, Parameter] = {p.key: p for p in CATALOGUE}
 CASE_TYPES = ("rehabilitering", "ressourceforloeb", "fleksjob", "foertidspension", "sygedagpenge")
+# Danish names of the case types, for texts written outside the web app (notices).
+CASE_TYPE_NAMES = {"rehabilitering": "rehabilitering", "ressourceforloeb": "ressourceforløb", "fleksjob": "fleksjob",
+                   "foertidspension": "førtidspension", "sygedagpenge": "sygedagpenge"}
 
 
 def defaults(case_type: str) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, aliased
 from processes import milestones, timekeeping
 from processes.models import Case, DeadlineEvent, HumanTask, Milestone, Municipality, Outbox, PolicyVersion, \
     ProcessInstance
-from processes.policy import BY_KEY, duration_length
+from processes.policy import BY_KEY, CASE_TYPE_NAMES, duration_length
 from processes.notices import PERSONAL, queue_notification
 
 DUE_SOON = timedelta(days=3)
@@ -108,7 +108,8 @@ def _breaches(session: Session, now: datetime) -> int:
             session, f"breach:{event.task_guid}", event.municipality_id, now, kind="deadline_breach",
             recipient_role="teamleder", case_id=event.case_id,
             title=f"Frist overskredet: {what}",
-            body=f"Fristen udløb {_local(event.due_at)} (sag {event.case_id}, {event.process_id}).")
+            body=f"Fristen udløb {_local(event.due_at)} (sag {event.case_id}, "
+                 f"{CASE_TYPE_NAMES.get(event.process_id, event.process_id)}).")
     return count
 
 
