@@ -71,11 +71,9 @@ ENGLISH = {
     "Simulér": "Simulate",
     "Simulér: %(name)s": "Simulate: %(name)s",
     "Hvad sker der med ventetider, frister og udfald, hvis vi arbejder som en anden kommune, ændrer politikken eller "
-    "tager et udkast fra studiet i brug? Simuleringen kører de rigtige modeller med jeres sagsmængde og medarbejdere "
-    "(docs/simulation.md).":
+    "tager et udkast fra studiet i brug? Simuleringen kører de rigtige modeller med jeres sagsmængde og medarbejdere.":
         "What happens to waiting times, deadlines and outcomes if we work like another municipality, change the "
-        "policy or adopt a draft from the studio? The simulation runs the real models with your case load and staff "
-        "(docs/simulation.md).",
+        "policy or adopt a draft from the studio? The simulation runs the real models with your case load and staff.",
     "Ingen baggrundsproces kører lige nu. En ny kørsel venter i køen, til en baggrundsproces (sagsflow worker eller "
     "sagsflow run) starter.":
         "No background worker is running right now. A new run waits in the queue until a worker (sagsflow worker or "
