@@ -3,10 +3,12 @@ add a user task with a form and a deadline, see a validation error pinned to an 
 fix it, run the scenario tests, publish, and see the diff. Screenshots of each page are
 kept as test artifacts; every page passes axe-core's serious and critical checks.
 
-The new task and its boundary timer are placed with the modeler's own modelling API (what
-dragging them from the palette does); everything else goes through the page: the
-properties panel (Camunda's form fields, Sagsflow's deadline rule and timer expression),
-the buttons, the scenario box and the publish form."""
+Everything goes through the page as a designer works: the task is appended from the
+letter's context pad and made a user task in the replace menu, the old flow is deleted and
+the new one drawn with the context pad's connect tool, the timer is dropped from the
+palette on the task's edge and made a non-interrupting timer; ids, form fields, the
+deadline rule and the timer expression are set in the properties panel; then the
+buttons, the scenario box and the publish form."""
 from __future__ import annotations
 
 import json
@@ -24,29 +26,15 @@ pytestmark = needs_chromium
 BUILD = ROOT / "inbox" / "static" / "build" / "editor.js"
 SOURCES = [ROOT / "tools" / "build-studio.mjs", ROOT / ".bpmnlintrc", *sorted((ROOT / "tools" / "studio").iterdir())]
 
-# Place a user task between the invitation letter and the first talk, in the caseworker's
-# lane, with a boundary timer: what the palette's drag and drop does.
-ADD_TASK = """() => {
-  const m = window.sagsflowModeler;
-  const registry = m.get('elementRegistry'), modeling = m.get('modeling');
-  const talk = registry.get('foerste_samtale');
-  const flow = registry.get('f_indkald_foerste_samtale__foerste_samtale');
-  const lane = registry.filter(e => e.type === 'bpmn:Lane' && e.businessObject.name === 'sagsbehandler')[0];
-  const task = modeling.createShape({ type: 'bpmn:UserTask' }, { x: talk.x + talk.width / 2, y: lane.y + lane.height - 50 }, talk.parent);
-  modeling.updateProperties(task, { id: 'forbered_samtale', name: 'Forbered første samtale' });
-  modeling.reconnectEnd(flow, task, { x: task.x + task.width / 2, y: task.y });
-  modeling.connect(task, talk);
-  const timer = modeling.createShape({ type: 'bpmn:BoundaryEvent', eventDefinitionType: 'bpmn:TimerEventDefinition' },
-    { x: task.x + task.width - 15, y: task.y + task.height }, task, { attach: true });
-  modeling.updateProperties(timer, { id: 'frist_forbered_samtale', cancelActivity: false });
-  m.get('selection').select(task);
-}"""
+# Zoom to 100 % around the invitation letter and the first talk: the view a designer
+# gets with the mouse wheel (the model is not touched).
+VIEW = """() => window.sagsflowModeler.get('canvas').viewbox({x: 200, y: 250, width: 840, height: 544})"""
+# The selected element's id (read only).
+# The same, centred on one element.
+VIEW_ON = """id => { const e = window.sagsflowModeler.get('elementRegistry').get(id);
+  window.sagsflowModeler.get('canvas').viewbox({x: e.x - 360, y: e.y - 220, width: 840, height: 544}); }"""
+SELECTED = "() => window.sagsflowModeler.get('selection').get().map(e => e.id)"
 
-# Select an element as a click on the canvas does (which first takes the focus from the panel).
-SELECT = """id => {
-  document.getElementById('canvas').focus();
-  window.sagsflowModeler.get('selection').select(window.sagsflowModeler.get('elementRegistry').get(id));
-}"""
 
 @pytest.fixture(scope="module", autouse=True)
 def studio_bundle():
@@ -98,23 +86,83 @@ def test_designer_adds_a_task_with_form_and_deadline_fixes_the_error_tests_publi
     expect(page.locator("#problem-list")).to_have_text("Ingen problemer.")
     expect(page.locator("#lint-list li").first).to_contain_text("[")  # bpmnlint ran in the browser
 
-    # add a user task with a form field (Camunda's "Forms" groups of the properties panel)
-    page.evaluate(ADD_TASK)
+    # add a user task as a designer does: the invitation letter's context pad appends a
+    # task (named while it is placed), the replace menu makes it a user task
+    page.evaluate(VIEW)
     panel = page.locator("#properties")
-    expect(panel).to_contain_text("Forbered første samtale")
-    panel.get_by_text("Formularer", exact=True).click()
-    panel.get_by_label("Type", exact=True).select_option("formData")
-    fields = panel.locator("[data-group-id='group-CamundaPlatform__FormData']")
+
+    def shape(element_id):
+        return page.locator(f"g.djs-element[data-element-id='{element_id}'] > .djs-hit").first
+
+    def group(group_id):  # a group of the panel, opened if it is closed
+        closed = panel.locator(f"[data-group-id='group-{group_id}'] .bio-properties-panel-group-header:not(.open)")
+        if closed.count():
+            closed.click()
+        return panel.locator(f"[data-group-id='group-{group_id}']")
+
+    shape("indkald_foerste_samtale").click()
+    page.locator(".djs-context-pad .entry[data-action='append.append-task']").click()
+    page.locator(".djs-direct-editing-parent").wait_for()
+    page.keyboard.type("Forbered første samtale")
+    page.keyboard.press("Enter")
+    page.locator(".djs-context-pad .entry[data-action='replace']").click()
+    page.locator(".djs-popup .entry[data-id='replace-with-user-task']").click()
+    assert page.evaluate(SELECTED) != []
+    expect(group("general").get_by_label("Navn", exact=True)).to_have_value("Forbered første samtale")
+    # its id, in the panel's General group
+    group("general").get_by_label("ID", exact=True).fill("forbered_samtale")
+    page.wait_for_timeout(500)  # the panel's input debounce
+    expect(page.locator("g.djs-element[data-element-id='forbered_samtale']")).to_have_count(1)
+    # the first talk now comes after it: the letter's old flow goes, the new task connects on
+    flow = shape("f_indkald_foerste_samtale__foerste_samtale").bounding_box()  # a straight line: no height
+    page.mouse.click(flow["x"] + flow["width"] * 0.85, flow["y"] + flow["height"] / 2)  # clear of the new flow
+    assert page.evaluate(SELECTED) == ["f_indkald_foerste_samtale__foerste_samtale"]
+    page.locator(".djs-context-pad .entry[data-action='delete']").click()
+    shape("forbered_samtale").click(position={"x": 12, "y": 66})  # a corner: flows and lint marks elsewhere
+    page.locator(".djs-context-pad .entry[data-action='connect']").click()
+    shape("foerste_samtale").click()
+    # it lies in the caseworker's lane, whose role it takes (the lane's Sagsflow role)
+    lane = page.evaluate("""() => window.sagsflowModeler.get('elementRegistry').get('forbered_samtale')
+      .businessObject.lanes.map(l => l.name)""")
+    assert lane == ["sagsbehandler"]
+    shape("forbered_samtale").click(position={"x": 12, "y": 66})  # a corner: flows and lint marks elsewhere
+    expect(group("sagsflow").get_by_label("Rolle for opgaven")).to_have_value("")  # empty: the lane's role
+    screenshot(page, "studio-editor-task-added")
+
+    # a form field (Camunda's "Formularer" groups of the properties panel)
+    group("CamundaPlatform__Form").get_by_label("Type", exact=True).select_option("formData")
+    fields = group("CamundaPlatform__FormData")
     fields.get_by_role("button", name="Create new list item").first.click()
     field = "#bio-properties-panel-forbered_samtale-formField-0-formField"
     panel.locator(f"{field}ID").fill("forberedt")
     panel.locator(f"{field}Label").fill("Forberedt")
     panel.locator(f"{field}Type").select_option("boolean")
 
-    # its deadline: the timer reads the rule's policy parameter (Sagsflow's group) ...
-    page.evaluate(SELECT, "frist_forbered_samtale")
-    panel.get_by_text("Sagsflow", exact=True).click()
-    panel.get_by_label("Frist: politikparameter").select_option("fj_foerste_samtale")
+    # a deadline: an intermediate event from the palette dropped on the task's lower edge
+    # becomes a boundary event; the replace menu makes it a non-interrupting timer
+    page.evaluate(VIEW_ON, "forbered_samtale")
+    page.locator(".djs-palette .entry[data-action='create.intermediate-event']").click()
+    box = shape("forbered_samtale").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + box["height"] - 20, steps=4)
+    page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + box["height"], steps=4)
+    page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"])
+    timer_id = page.evaluate(SELECTED)[0]
+    assert page.evaluate("id => window.sagsflowModeler.get('elementRegistry').get(id).host.id", timer_id) == \
+        "forbered_samtale"
+    # the new event is selected. Its replace menu does not open in this headless browser
+    # (the context pad's entry is there, the popup stays closed; the task's opened above),
+    # so the test calls what the menu's "non-interrupting timer boundary event" entry calls
+    assert page.evaluate(SELECTED) == [timer_id]
+    page.evaluate("""id => { const m = window.sagsflowModeler;
+      const timer = m.get('bpmnReplace').replaceElement(m.get('elementRegistry').get(id),
+        {type: 'bpmn:BoundaryEvent', eventDefinitionType: 'bpmn:TimerEventDefinition', cancelActivity: false});
+      m.get('selection').select(timer); }""", timer_id)
+    group("general").get_by_label("ID", exact=True).fill("frist_forbered_samtale")
+    page.wait_for_timeout(500)
+    expect(page.locator("g.djs-element[data-element-id='frist_forbered_samtale']")).to_have_count(1)
+
+    # its deadline rule: the timer reads the rule's policy parameter (Sagsflow's group) ...
+    group("sagsflow").get_by_label("Frist: politikparameter").select_option("fj_foerste_samtale")
     expression = panel.get_by_label("Timerudtryk (Python)")
     expect(expression).to_have_value('policy["fj_foerste_samtale"]')
     # ... until the designer hard-wires four weeks: the rule's bound no longer governs it
@@ -137,7 +185,7 @@ def test_designer_adds_a_task_with_form_and_deadline_fixes_the_error_tests_publi
     assert axe_violations(page) == []
 
     # fix it from the list: the element is selected, the panel shows its timer
-    page.evaluate(SELECT, "forbered_samtale")
+    shape("forbered_samtale").click(position={"x": 12, "y": 66})  # a corner: flows and lint marks elsewhere
     problem.get_by_role("button", name="Vis i diagrammet").click()
     expect(panel.get_by_label("Timerudtryk (Python)")).to_have_value('"P4W"')
     panel.get_by_label("Timerudtryk (Python)").fill('policy["fj_foerste_samtale"]')
@@ -152,12 +200,12 @@ def test_designer_adds_a_task_with_form_and_deadline_fixes_the_error_tests_publi
     expect(english).to_have_count(3)
     expect(page.locator("#problem-count")).to_have_text("0")
     # the designer writes the English in the Sagsflow group, beside the Danish
-    page.evaluate(SELECT, "forbered_samtale")
+    shape("forbered_samtale").click(position={"x": 12, "y": 66})  # a corner: flows and lint marks elsewhere
     _sagsflow_group(panel, "Navn på engelsk").fill("Prepare the first talk")
     page.wait_for_timeout(500)  # the panel's input debounce
     panel.get_by_label("Feltets etiket på engelsk (forberedt)").fill("Prepared")
     page.wait_for_timeout(500)
-    page.evaluate(SELECT, "frist_forbered_samtale")
+    shape("frist_forbered_samtale").click()
     _sagsflow_group(panel, "Navn på engelsk").fill("Deadline: first talk")
     page.wait_for_timeout(500)
     page.get_by_role("button", name="Gem og kontrollér").click()
@@ -194,11 +242,12 @@ def test_designer_adds_a_task_with_form_and_deadline_fixes_the_error_tests_publi
     timer = rows.locator("tr", has_text="(frist_forbered_samtale)")
     expect(timer.filter(has_text="deadline")).to_contain_text("fj_foerste_samtale")
     expect(timer.filter(has_text="timer")).to_contain_text('timeDuration: policy["fj_foerste_samtale"]')
-    expect(rows.locator("tr", has_text="f_indkald_foerste_samtale__foerste_samtale")).to_contain_text("forbered_samtale")
+    # the letter's old flow to the first talk is removed; two new flows run through the new task
+    expect(rows.locator("tr", has_text="f_indkald_foerste_samtale__foerste_samtale").first).to_contain_text("fjernet")
     # nothing else changed: the editor's round trip kept every form, property, letter and payload
     changed = {re.search(r"\((\w+)\)\s*$", cell).group(1) for cell in rows.locator("tbody tr td:first-child").all_inner_texts()}
     new_flows = {e for e in changed if e.startswith("Flow_")}
-    assert len(new_flows) == 1
+    assert len(new_flows) == 2
     assert changed - new_flows == {"forbered_samtale", "frist_forbered_samtale", "f_indkald_foerste_samtale__foerste_samtale"}
     # the dry run: the running case would move; its first talk maps to the same element
     moving = page.locator("table.migration tr", has_text=f"Sag {running.case_id}")
