@@ -29,10 +29,10 @@ SOURCES = [ROOT / "tools" / "build-studio.mjs", ROOT / ".bpmnlintrc", *sorted((R
 # Zoom to 100 % around the invitation letter and the first talk: the view a designer
 # gets with the mouse wheel (the model is not touched).
 VIEW = """() => window.sagsflowModeler.get('canvas').viewbox({x: 200, y: 250, width: 840, height: 544})"""
-# The selected element's id (read only).
 # The same, centred on one element.
 VIEW_ON = """id => { const e = window.sagsflowModeler.get('elementRegistry').get(id);
   window.sagsflowModeler.get('canvas').viewbox({x: e.x - 360, y: e.y - 220, width: 840, height: 544}); }"""
+# The selected elements' ids (read only).
 SELECTED = "() => window.sagsflowModeler.get('selection').get().map(e => e.id)"
 
 
