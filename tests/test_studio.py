@@ -407,3 +407,60 @@ def test_a_file_with_entity_declarations_is_refused_before_anything_expands_them
         assert len(found) == 1 and found[0].severity == "error" and "entit" in found[0].message, found
         assert studio.facts(refused) == {} and "TOPSECRET" not in json.dumps(studio.diff_facts(refused, refused))
     assert studio.unsupported_elements(internal)[0].message == "a model may not contain a DOCTYPE or entity declarations"
+
+
+EVENT_DEFINITIONS = ["message", "timer", "signal", "error", "escalation", "conditional", "compensate", "cancel", "link",
+                     "terminate"]
+# Where BPMN 2.0 allows each definition (bpmn.io offers the same choices in its replace menu).
+EVENT_POSITIONS = {
+    "startEvent": ["message", "timer", "signal", "error", "escalation", "conditional", "compensate"],
+    "intermediateCatchEvent": ["message", "timer", "signal", "conditional", "link"],
+    "intermediateThrowEvent": ["message", "signal", "escalation", "compensate", "link"],
+    "boundaryEvent": ["message", "timer", "signal", "error", "escalation", "conditional", "compensate", "cancel"],
+    "endEvent": ["message", "signal", "error", "escalation", "compensate", "cancel", "terminate"],
+}
+NOT_RUN = {"conditional", "compensate", "cancel"}
+
+
+def _every_event_type() -> tuple[str, dict[str, str]]:
+    """An executable process holding every event type BPMN 2.0 has (blank ones too), each
+    with an id and a name; returns the XML and {id: name} of those Sagsflow cannot run."""
+    nodes, unsupported = ['<bpmn:task id="holder" name="Holder" />'], {}
+    for position, kinds in EVENT_POSITIONS.items():
+        for kind in [None, *kinds]:
+            if kind is None and position == "boundaryEvent":
+                continue  # a boundary event always has a definition
+            element_id = f"{position}_{kind or 'blank'}"
+            name = f"{position} {kind or 'blank'} æøå"
+            attached = ' attachedToRef="holder"' if position == "boundaryEvent" else ""
+            body = f'<bpmn:{kind}EventDefinition />' if kind else ""
+            if kind == "link":
+                body = '<bpmn:linkEventDefinition name="L" />'
+            nodes.append(f'<bpmn:{position} id="{element_id}" name="{name}"{attached}>{body}</bpmn:{position}>')
+            if kind in NOT_RUN or (kind in ("error", "escalation") and position.startswith("intermediate")):
+                unsupported[element_id] = name
+    event_sub = ('<bpmn:subProcess id="haendelse_delforloeb" name="Hændelse" triggeredByEvent="true">'
+                 '<bpmn:startEvent id="hs_start" name="Ved fejl"><bpmn:errorEventDefinition /></bpmn:startEvent>'
+                 '<bpmn:endEvent id="hs_slut" name="Slut" /></bpmn:subProcess>')
+    xml = ('<?xml version="1.0" encoding="UTF-8"?>'
+           '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" '
+           'targetNamespace="http://example.org/events">'
+           '<bpmn:process id="alle_haendelser" isExecutable="true">' + "".join(nodes) + event_sub +
+           '<bpmn:dataStoreReference id="lager" name="Journal" /><bpmn:group id="gruppe" />'
+           '</bpmn:process></bpmn:definitions>')
+    return xml, unsupported
+
+
+def test_every_event_type_is_either_run_or_reported_by_id_and_name():
+    xml, unsupported = _every_event_type()
+    assert len(unsupported) == 10  # conditional, compensation, cancel; error/escalation thrown midway
+    findings = studio.unsupported_elements(xml)
+    errors = {f.element: f for f in findings if f.severity == "error"}
+    assert set(errors) == set(unsupported)
+    for element_id, name in unsupported.items():
+        assert errors[element_id].name == name and errors[element_id].message, element_id
+    warnings = {f.element for f in findings if f.severity == "warning"}
+    assert warnings == {"lager", "gruppe"}  # drawn and kept, not run
+    # nothing else: every other event type (blank, message, timer, signal, error and
+    # escalation where they catch or end, link, terminate) and the event sub-process run
+    assert {f.element for f in findings} == set(unsupported) | warnings
