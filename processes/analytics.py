@@ -273,7 +273,10 @@ def quantile_of_histogram(hist: dict[tuple[int, bool], int], p: float) -> dict |
     """:func:`quantile` over counted observations ``{(days, censored): count}`` (so that
     distributions of many municipalities merge by adding counts). Ties rank a finished
     observation before an open one of the same length."""
-    entries = sorted((k, c) for k, c in hist.items() if c > 0)
+    return _quantile_of_sorted(sorted((k, c) for k, c in hist.items() if c > 0), p)
+
+
+def _quantile_of_sorted(entries: list, p: float) -> dict | None:
     total = sum(c for _, c in entries)
     if not total:
         return None
@@ -339,8 +342,9 @@ def _lead_figure(measure: LeadTime, hist: Counter, case_ids: list[int] | None) -
            "open": sum(n for (_, c), n in hist.items() if c), "hist": _hist_rows(hist)}
     if case_ids is not None:
         out["case_ids"] = case_ids
+    entries = sorted((k, c) for k, c in hist.items() if c > 0)   # once for the four quantiles
     for name, p in QUANTILES:
-        out[name] = quantile_of_histogram(hist, p)
+        out[name] = _quantile_of_sorted(entries, p)
     return out
 
 
