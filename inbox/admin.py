@@ -199,6 +199,7 @@ def _case_type(value: str | None) -> str:
 
 
 _UNITS = {"D": _l("%(n)s dage"), "W": _l("%(n)s uger"), "M": _l("%(n)s måneder"), "Y": _l("%(n)s år")}
+_ONE = {"D": _l("1 dag"), "W": _l("1 uge"), "M": _l("1 måned"), "Y": _l("1 år")}
 
 
 def duration_words(value) -> str:
@@ -210,7 +211,8 @@ def duration_words(value) -> str:
     match = re.fullmatch(r"P(\d+)([DWMY])", str(value))
     if not match:
         return str(value)
-    return str(_UNITS[match.group(2)]) % {"n": int(match.group(1))}
+    n = int(match.group(1))
+    return str(_ONE[match.group(2)]) if n == 1 else str(_UNITS[match.group(2)]) % {"n": n}
 
 
 def _reasons(db, municipality_id: int) -> dict[int, str]:

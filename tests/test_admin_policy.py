@@ -143,3 +143,15 @@ def test_policy_pages_are_the_administrators_own_municipality_only(app, runtime)
     assert _change(caseworker, fj_foerste_samtale="P1W", reason="x").status_code == 403
     assert caseworker.post("/admin/politik/anvend", {"sagstype": "fleksjob", "bekraeft": "ja"}).status_code == 403
     assert _count(runtime, PolicyVersion) == before + 1
+
+
+@pytest.mark.parametrize("lang, expected", [
+    ("da", ["1 dag", "1 uge", "1 måned", "1 år", "3 uger", "2 måneder", "ja"]),
+    ("en", ["1 day", "1 week", "1 month", "1 year", "3 weeks", "2 months", "yes"])])
+def test_durations_read_in_the_singular_for_one(sqlite_runtime, lang, expected):
+    from flask import session
+    from inbox.admin import duration_words
+    app = create_app(sqlite_runtime, TESTING=True)
+    with app.test_request_context():
+        session["lang"] = lang
+        assert [duration_words(v) for v in ("P1D", "P1W", "P1M", "P1Y", "P3W", "P2M", True)] == expected
