@@ -95,9 +95,11 @@ ENGLISH = {
         "Model and policy version apply to own cases only. Choose one of your own figures to see the cases behind it.",
     "Forløbstider, median i dage, pr. kommune": "Lead times, median in days, per municipality",
     "Varmekort på egen model: %(type)s": "Heatmap on own model: %(type)s",
-    "Model: %(file)s, version %(v)s. På hver opgave: ventetid (median, dage) · antal · overskridelser. Jo mørkere, jo længere ventetid.":
-        "Model: %(file)s, version %(v)s. On each task: waiting time (median, days) · count · breaches. "
+    "Model: %(owner)s, version %(v)s, registreret %(date)s. På hver opgave: ventetid (median, dage) · antal · overskridelser. Jo mørkere, jo længere ventetid.":
+        "Model: %(owner)s, version %(v)s, registered %(date)s. On each task: waiting time (median, days) · count · breaches. "
         "The darker, the longer the wait.",
+    "kommunens egen": "the municipality's own",
+    "den fælles model": "the shared model",
     "Procesdiagram med ventetid, antal og overskridelser pr. opgave; samme tal står i tabellen.":
         "Process diagram with waiting time, count and breaches per task; the table has the same figures.",
     "Diagrammet kan ikke vises (bpmn-js mangler). Tallene står i tabellen.":
