@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext as _
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from inbox import vendor
 from inbox.access import (
@@ -35,18 +35,23 @@ def case_view(case_id: int, actor=None) -> dict:
     ``actor`` defaults to the signed-in user (the API passes its token's user)."""
     actor = actor or current_actor()
     lang = language()
+    detail = runtime().engine.case_detail(case_id, actor, access=lambda db: case_for(db, actor, case_id))
+    # the timeline from the rows the detail already read, then everyone it and the tasks name in one read
+    detail["timeline"] = case_timeline(None, case_id, language=lang, loaded=detail)
+    user_ids = ({t.completed_by_id for t in detail["tasks"]} | {t.claimed_by_id for t in detail["tasks"]}) - {None}
+    names = ({e.actor for e in detail["timeline"]} | {e.detail.get("to") for e in detail["timeline"]}) - {None}
     with runtime().sessions() as db:
-        case_for(db, actor, case_id)
-    detail = runtime().engine.case_detail(case_id, actor)
-    with runtime().sessions() as db:
-        user_ids = {t.completed_by_id for t in detail["tasks"]} | {t.claimed_by_id for t in detail["tasks"]}
-        detail["users"] = {u.id: u for u in db.scalars(select(User).where(User.id.in_(user_ids - {None})))}
-        detail["timeline"] = case_timeline(db, case_id, language=lang)
-        names = {e.actor for e in detail["timeline"]} | {e.detail.get("to") for e in detail["timeline"]}
-        detail["people"] = dict(db.execute(select(User.username, User.full_name).where(
-            User.municipality_id == detail["case"].municipality_id, User.username.in_(names - {None}))).all())
+        named = list(db.scalars(select(User).where(or_(
+            User.id.in_(user_ids),
+            and_(User.municipality_id == detail["case"].municipality_id, User.username.in_(names))))))
         detail["documents"] = list(db.scalars(select(Document).where(Document.case_id == case_id)
                                               .order_by(Document.created_at, Document.id)))
+        if "teamleder" in actor.roles:
+            detail["colleagues"] = list(db.scalars(select(User).where(User.municipality_id == actor.municipality_id)
+                                                   .order_by(User.full_name)))
+    detail["users"] = {u.id: u for u in named if u.id in user_ids}
+    detail["people"] = {u.username: u.full_name for u in named
+                        if u.username in names and u.municipality_id == detail["case"].municipality_id}
     by_outbox = {d.outbox_id: d for d in detail["documents"] if d.outbox_id}
     detail["letter_rows"] = [(o, by_outbox.get(o.id)) for o in detail["letters"]]
     detail["loose_documents"] = [d for d in detail["documents"] if d.outbox_id not in {o.id for o in detail["letters"]}]
@@ -69,10 +74,6 @@ def case_view(case_id: int, actor=None) -> dict:
     timer_names = {(i.id, bid): name_in(t, lang, bid) for i in detail["instances"]
                    for bid, t in (i.model_version.metadata_json or {}).get("timers", {}).items()}
     detail["timer_name"] = lambda instance_id, bpmn_id: timer_names.get((instance_id, bpmn_id), bpmn_id)
-    if "teamleder" in actor.roles:
-        with runtime().sessions() as db:
-            detail["colleagues"] = list(db.scalars(select(User).where(User.municipality_id == actor.municipality_id)
-                                                   .order_by(User.full_name)))
     return detail
 
 

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 
 from sqlalchemy import Integer, any_, bindparam, not_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -42,6 +42,7 @@ from processes.scripting import SagsflowScriptEngine, ScriptRejected, budget, da
 from processes.serialization import (
     SERIALIZER_VERSION, SPIFF_VERSION, instance_from_json, instance_to_json,
 )
+from processes.timeline import ACTIONS as TIMELINE_ACTIONS
 from processes.writes import NotOneRow, Writes
 
 log = logging.getLogger("sagsflow.engine")
@@ -860,19 +861,24 @@ class Engine:
             row = session.get(ProcessInstance, task.instance_id)
             return self._spec(session, row.model_version_id).metadata.get("tasks", {}).get(task.bpmn_id, {}).get("form", [])
 
-    def case_detail(self, case_id: int, actor: Actor | None = None) -> dict:
-        """Everything about one case: instances, history, open tasks, pending deadlines, letters."""
+    def case_detail(self, case_id: int, actor: Actor | None = None, access=None) -> dict:
+        """Everything about one case: instances, history, open tasks, pending deadlines, letters.
+        ``access(session)``, when given, is called first in the same transaction (the
+        inbox's case access check: it raises before the view is audited, and returns the
+        case row it read)."""
         actor = actor or Actor.system()
         with self.sessions.begin() as session:
-            case = session.get(Case, case_id)
+            case = access(session) if access is not None else session.get(Case, case_id)
             if case is None or (not actor.is_system and case.municipality_id != actor.municipality_id):
                 raise NotFound(f"case {case_id} not found")
             now = timekeeping.now(session)
             if not actor.is_system:
                 self.audit(session, actor, "case.view", case.municipality_id, case.id, None, {}, now)
-            instances = list(session.scalars(select(ProcessInstance).where(ProcessInstance.case_id == case_id)
-                                             .options(selectinload(ProcessInstance.model_version))
-                                             .order_by(ProcessInstance.id)))
+            instances = list(case.instances)   # loaded with the case (by id), with their model versions:
+            versions = {v.id: v for v in session.scalars(
+                select(ModelVersion).where(ModelVersion.id.in_({i.model_version_id for i in instances})))}
+            for instance in instances:
+                set_committed_value(instance, "model_version", versions[instance.model_version_id])
             tasks = list(session.scalars(select(HumanTask).where(HumanTask.case_id == case_id)
                                          .order_by(HumanTask.id)))
             timers = list(session.scalars(select(Timer).where(Timer.case_id == case_id).order_by(Timer.due_at)))
@@ -880,7 +886,9 @@ class Engine:
                                            .order_by(Outbox.id)))
             breaches = list(session.scalars(select(DeadlineEvent).where(DeadlineEvent.case_id == case_id)
                                             .order_by(DeadlineEvent.due_at)))
-            audit = list(session.scalars(select(AuditEvent).where(AuditEvent.case_id == case_id)
+            # the case's events (what the timeline shows), not who viewed or searched it
+            audit = list(session.scalars(select(AuditEvent).where(AuditEvent.case_id == case_id,
+                                                                  AuditEvent.action.in_(list(TIMELINE_ACTIONS)))
                                          .order_by(AuditEvent.id)))
             municipality = session.get(Municipality, case.municipality_id)
             milestone_rows = milestones.case_milestones(session, case_id)
@@ -892,15 +900,19 @@ class Engine:
                     "milestones": milestone_rows, "targets": targets, "owner": owner}
 
     def _target_values(self, session, municipality_id: int, now: datetime):
-        """``key -> value`` of a municipality's current service targets (policy parameters)."""
-        cache: dict[str, dict] = {}
+        """``key -> value`` of a municipality's current service targets (policy parameters):
+        the policies in force for all its case types, read once (as :meth:`current_policy`
+        picks them: the latest effective, then the latest written), when first asked."""
+        current: dict[str | None, dict] = {}
 
         def value(key: str):
-            case_type = BY_KEY[key].case_type
-            if case_type not in cache:
-                policy = self.current_policy(session, municipality_id, case_type, now)
-                cache[case_type] = dict(policy.values) if policy else {}
-            return cache[case_type].get(key)
+            if not current:
+                current[None] = {}
+                for policy in session.scalars(select(PolicyVersion).where(
+                        PolicyVersion.municipality_id == municipality_id, PolicyVersion.effective_from <= now)
+                        .order_by(PolicyVersion.effective_from, PolicyVersion.id)):
+                    current[policy.case_type] = dict(policy.values)   # a later one replaces it
+            return current.get(BY_KEY[key].case_type, {}).get(key)
         return value
 
 

@@ -54,23 +54,48 @@ class Entry:
         return self.recorded_at
 
 
-def case_timeline(session: Session, case_id: int, language: str = "da") -> list[Entry]:
+def case_timeline(session: Session | None, case_id: int, language: str = "da", *,
+                  loaded: dict | None = None) -> list[Entry]:
     """Every event of the case, oldest first; the model's texts (decisions, timer and
-    deadline names) in ``language`` where the model gives it, else Danish."""
-    instances = {i.id: i for i in session.scalars(select(ProcessInstance).where(ProcessInstance.case_id == case_id))}
-    metas = {v.id: (v.metadata_json or {}) for v in session.scalars(
-        select(ModelVersion).where(ModelVersion.id.in_({i.model_version_id for i in instances.values()})))}
-    meta_of = {iid: metas.get(i.model_version_id, {}) for iid, i in instances.items()}
-    tasks = list(session.scalars(select(HumanTask).where(HumanTask.case_id == case_id)))
+    deadline names) in ``language`` where the model gives it, else Danish.
+
+    ``loaded`` is what :meth:`processes.engine.Engine.case_detail` already read (its
+    ``instances`` with their model versions, ``tasks``, ``audit`` (the events of
+    :data:`ACTIONS`), ``breaches`` and ``letters``): the timeline is then built from
+    those rows without reading anything again (the case page); without it, from
+    ``session``."""
+    if loaded is not None:
+        instances = {i.id: i for i in loaded["instances"]}
+        meta_of = {iid: (i.model_version.metadata_json or {}) for iid, i in instances.items()}
+        tasks = list(loaded["tasks"])
+        audit = [e for e in loaded["audit"] if e.action in ACTIONS]
+        breaches, letters = loaded["breaches"], loaded["letters"]
+    else:
+        instances = {i.id: i for i in session.scalars(select(ProcessInstance)
+                                                      .where(ProcessInstance.case_id == case_id))}
+        metas = {v.id: (v.metadata_json or {}) for v in session.scalars(
+            select(ModelVersion).where(ModelVersion.id.in_({i.model_version_id for i in instances.values()})))}
+        meta_of = {iid: metas.get(i.model_version_id, {}) for iid, i in instances.items()}
+        tasks = list(session.scalars(select(HumanTask).where(HumanTask.case_id == case_id)))
+        audit = list(session.scalars(select(AuditEvent).where(AuditEvent.case_id == case_id,
+                                                              AuditEvent.action.in_(list(ACTIONS)))
+                                     .order_by(AuditEvent.id)))
+        breaches = list(session.scalars(select(DeadlineEvent).where(DeadlineEvent.case_id == case_id)))
+        letters = list(session.scalars(select(Outbox).where(Outbox.case_id == case_id, Outbox.kind == "letter")))
+    return _entries(instances, meta_of, tasks, audit, breaches, letters, language)
+
+
+def _entries(instances: dict, meta_of: dict, tasks: list[HumanTask], audit: list[AuditEvent],
+             breaches: list[DeadlineEvent], letters: list[Outbox], language: str) -> list[Entry]:
+    """The timeline from the case's rows (see :func:`case_timeline`)."""
     entries: list[Entry] = []
     for task in tasks:
         entries.append(Entry(task.created_at, "task_opened", None, task.process_id,
                              {"role": task.role}, task, order=1))
     task_rows = {t.id: t for t in tasks}
+    forms: dict[tuple, list[dict]] = {}   # each task's form localized once, not once per completion
     started = False
-    for event in session.scalars(select(AuditEvent).where(AuditEvent.case_id == case_id,
-                                                          AuditEvent.action.in_(list(ACTIONS)))
-                                 .order_by(AuditEvent.id)):
+    for event in audit:
         instance = instances.get(event.instance_id)
         detail = dict(event.detail or {})
         task = task_rows.get(detail.get("task_id")) if detail.get("task_id") else None
@@ -78,7 +103,10 @@ def case_timeline(session: Session, case_id: int, language: str = "da") -> list[
             task = _task_at(tasks, event.instance_id, detail["task"], event.at)
         meta = meta_of.get(event.instance_id, {})
         if event.action == "task.complete":
-            detail["decisions"] = _decisions(meta, detail.get("task"), detail.get("data") or {}, language)
+            key = (event.instance_id, detail.get("task"))
+            if key not in forms:
+                forms[key] = _form(meta, detail.get("task"), language)
+            detail["decisions"] = _chosen(forms[key], detail.get("data") or {})
         elif event.action == "timer.fire" and detail.get("timers"):
             timers = meta.get("timers", {})
             detail["timer_names"] = [name_in(timers.get(bid), language, bid) for bid in detail["timers"]]
@@ -91,12 +119,12 @@ def case_timeline(session: Session, case_id: int, language: str = "da") -> list[
             kind, started = ("process_started" if started else kind), True
         entries.append(Entry(event.at, kind, event.actor, instance.process_id if instance else None, detail, task,
                              order=0 if event.action == "case.start" else 2, recorded_at=event.recorded_at))
-    for breach in session.scalars(select(DeadlineEvent).where(DeadlineEvent.case_id == case_id)):
+    for breach in breaches:
         timer = meta_of.get(breach.instance_id, {}).get("timers", {}).get(breach.bpmn_id, {})
         entries.append(Entry(breach.fired_at, "deadline_breached", None, breach.process_id,
                              {"name": name_in(timer, language, breach.bpmn_id), "rule": breach.deadline_rule,
                               "due_at": breach.due_at}, order=3))
-    for letter in session.scalars(select(Outbox).where(Outbox.case_id == case_id, Outbox.kind == "letter")):
+    for letter in letters:
         process = instances[letter.instance_id].process_id if letter.instance_id in instances else None
         template = (letter.payload or {}).get("template")
         entries.append(Entry(letter.created_at, "letter_queued", None, process, {"template": template}, order=4))
@@ -111,10 +139,14 @@ def _task_at(tasks: list[HumanTask], instance_id: int, bpmn_id: str, at: datetim
     return max(runs, key=lambda t: (t.created_at, t.id)) if runs else None
 
 
-def _decisions(meta: dict, bpmn_id: str | None, data: dict, language: str = "da") -> list[tuple[str, str]]:
+def _form(meta: dict, bpmn_id: str | None, language: str) -> list[dict]:
+    """The task's form in ``language`` (labels and option names)."""
+    return localize_form(meta.get("tasks", {}).get(bpmn_id or "", {}).get("form", []), language)
+
+
+def _chosen(form: list[dict], data: dict) -> list[tuple[str, str]]:
     """The choices made in a completed form: ``(field label, option label)`` of its enum
-    fields that were answered, in form order, in ``language``."""
-    form = localize_form(meta.get("tasks", {}).get(bpmn_id or "", {}).get("form", []), language)
+    fields that were answered, in form order."""
     chosen = []
     for spec in form:
         if spec["type"] != "enum" or data.get(spec["id"]) in (None, ""):
