@@ -52,6 +52,7 @@ from processes.letters import DECISION_TEMPLATES, TEMPLATES
 from processes.models import Document, ModelVersion, Notification, PolicyVersion, SavedFilter, User, UserRole
 from processes.policy import BY_KEY, CATALOGUE, duration_length
 from processes.policy_changes import set_policy
+from processes.simulation import runs as simulation_runs
 from sagsflow.cli import main
 
 MUNICIPALITIES = ("aaby", "boegeby")
@@ -64,12 +65,13 @@ NOT_IN_MATRIX = {
 }
 # The object each id parameter names; the fixture creates one of each per municipality.
 KINDS = ("task_id", "case_id", "instance_id", "document_id", "notification_id", "filter_id", "token_id",
-         "user_id", "policy_version_id", "draft_id", "version_id")
+         "user_id", "policy_version_id", "draft_id", "version_id", "run_id")
 # Who may use a route: the task's role unless listed here.
 OWNER_ROLE = {"api.reassign_task": "teamleder", "inbox.reassign": "teamleder", "cases.change_owner": "teamleder",
               **{f"studio.{name}": "procesdesigner" for name in (
                   "editor", "draft_xml", "save", "run_tests", "publish", "draft_diff", "version_xml", "version_diff",
-                  "migrate", "revert")}}
+                  "migrate", "revert")},
+              "simulation.run": "leder", "simulation.status": "leder"}
 # A user of the same municipality without that role gets 403, except where the object is
 # addressed to a user or role (a notification, a saved filter): then it does not exist
 # for them (404).
@@ -196,7 +198,11 @@ def _make_side(rt, key: str, n: int) -> Side:
         draft = studio.create_draft(session, instance.municipality_id, "rehabilitering", f"{key}.procesdesigner", now)
         own_version = session.scalar(select(ModelVersion.id).where(
             ModelVersion.municipality_id == instance.municipality_id).order_by(ModelVersion.id).limit(1))
-        ids = {"task_id": task.id, "case_id": instance.case_id, "instance_id": instance.id,
+        # the Simulér page: a leder's what-if run, named after the citizen so a leak shows
+        run = simulation_runs.create(session, instance.municipality_id, Actor.system(f"{key}.leder"),
+                                     f"Simulering for {citizen}", [{"kind": "own", "key": key, "label": key}],
+                                     {}, 1, 1)
+        ids = {"run_id": run.id, "task_id": task.id, "case_id": instance.case_id, "instance_id": instance.id,
                "document_id": document.id, "notification_id": note.id, "filter_id": saved.id, "token_id": token_id,
                "user_id": colleague.id, "policy_version_id": session.scalar(
                    select(PolicyVersion.id).where(PolicyVersion.municipality_id == instance.municipality_id)
@@ -252,7 +258,7 @@ def _snapshot(rt) -> dict:
     tables = {"human_task": "", "sag": "", "process_instance": "", "document": "", "notification": "",
               "saved_filter": "", "outbox": "", "audit_event": " WHERE case_id IS NOT NULL",
               "app_user": "", "user_role": "", "policy_version": "",
-              "model_draft": "", "model_publication": "", "model_version": ""}
+              "model_draft": "", "model_publication": "", "model_version": "", "simulation_run": ""}
     with rt.db.connect() as conn:
         return {t: conn.execute(text(f"SELECT * FROM {t}{where} ORDER BY 1")).all() for t, where in tables.items()}
 
