@@ -48,6 +48,7 @@ def create_app(target: Runtime | str | None = None, **config) -> Flask:
     security.register(app)
     formatting.register(app)
     errors.register(app)
+    vendor.register(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(tasks.bp)
