@@ -49,6 +49,7 @@ from processes.scripting import (
 )
 from processes.simulation.scenario import draw
 from processes.simulation.variants import Variant
+from processes.simulation.workflow import SimWorkflow
 
 LOCAL = ZoneInfo("Europe/Copenhagen")
 ESCALATION_PREFIX = "eskaler_"
@@ -432,7 +433,7 @@ class Simulation:
         loaded = self.variant.models[case_type]
         instance = SimInstance(case, loaded.process_id, None, loaded, self.now())
         engine = self._script_engine(instance, loaded, case_type)
-        wf = BpmnWorkflow(loaded.spec, loaded.subprocess_specs, script_engine=engine)
+        wf = SimWorkflow(loaded.spec, loaded.subprocess_specs, script_engine=engine)
         initial = {
             "policy": dict(self.variant.policies.get(case_type, {})),
             "sag": {"id": case.number, "kommune": self.variant.municipality},

@@ -1,0 +1,143 @@
+"""The simulator's in-memory workflow: SpiffWorkflow's ``BpmnWorkflow`` with faster tree walks.
+
+SpiffWorkflow 3.2.0 walks the task tree with ``TaskIterator`` / ``BpmnTaskIterator``
+several times per completed task: ``get_tasks(state=READY)`` in every
+``do_engine_steps`` round for the workflow and each sub-process, ``update_waiting_tasks``
+after every completion, ``get_tasks(spec_name=…)`` in every parallel join's update. The
+iterator keeps its pending tasks in a list it pops from the front and prepends children
+to (quadratic in the tree's size), tracks a depth counter for every task and applies a
+filter object per task; in the simulator that was about half of the run time.
+
+:class:`SimWorkflow` and :class:`SimSubWorkflow` replace those walks by generators that
+yield **the same tasks in the same order with the same laziness**: a task's children
+(and the sub-process below it) are looked up when the task is taken from the list, as
+Spiff's ``_next`` does, so a walk whose caller changes the tree as it goes
+(``update_waiting_tasks`` calls each waiting task's ``_update``) sees exactly what
+Spiff's iterator would see. Equivalence, case by case:
+
+- descent: Spiff descends into a task's children when it has children (or, for the BPMN
+  iterator, a sub-process) and its state is at least the filter's minimum state (MAYBE
+  for a filter that includes predicted states, FUTURE for definite, else COMPLETED);
+  depth first, the sub-process's root before the children;
+- the depth limit (``max_depth=1000``): Spiff's depth counter rises by one per task whose
+  children it expands, so it stays below the number of tasks in the tree(s); the fast walk
+  is only used while the workflow and its sub-processes together hold fewer than 1,000
+  tasks, otherwise Spiff's own iterator runs;
+- the filter: the same ``TaskFilter`` / ``BpmnTaskFilter`` tests, inlined for the common
+  ``state`` / ``spec_name`` / ``manual`` filters and otherwise the filter object's own
+  ``matches``;
+- anything else (``end_at_spec``, breadth first, ``skip_subprocesses``, another depth
+  limit) goes to Spiff's iterator unchanged.
+
+Only the walks change: every task spec's code, the event manager, the states and the data
+are Spiff's own. The persisted engine does not use these classes (it deserialises plain
+``BpmnWorkflow``); ``tests/test_simulation.py`` runs the agreement test (the same actions
+replayed through the persisted engine give the same milestones, case by case) and
+compares walks of both kinds on live trees.
+"""
+from __future__ import annotations
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
+from SpiffWorkflow.bpmn.util.task import BpmnTaskFilter, BpmnTaskIterator
+from SpiffWorkflow.util.task import TaskFilter, TaskIterator, TaskState
+
+MAX_FAST_TASKS = 1000      # Spiff's iterator's default max_depth: below it the limit cannot bite
+
+_PREDICTED, _DEFINITE = TaskState.PREDICTED_MASK, TaskState.DEFINITE_MASK
+_FINISHED = TaskState.FINISHED_MASK
+_PLAIN_KEYS = frozenset({"state", "spec_name", "manual"})
+
+
+def _min_state(state: int) -> int:
+    if state & _PREDICTED:
+        return TaskState.MAYBE
+    if state & _DEFINITE:
+        return TaskState.FUTURE
+    return TaskState.COMPLETED
+
+
+def _size(top) -> int:
+    return len(top.tasks) + sum(len(sub.tasks) for sub in top.subprocesses.values())
+
+
+def _walk(first, state: int, spec_name, manual, task_filter, bpmn: bool):
+    """Spiff's depth-first iterator from ``first`` (see the module docstring)."""
+    min_state = _min_state(state)
+    subprocesses = first.workflow.top_workflow.subprocesses if bpmn else None
+    into_finished_subprocess = not (state <= _FINISHED)
+    stack = [first]
+    pop, push = stack.pop, stack.append
+    while stack:
+        task = pop()
+        task_state = task._state
+        sub = subprocesses.get(task.id) if bpmn else None
+        if sub is None:
+            if task._children and task_state >= min_state:
+                tasks = task.workflow.tasks
+                for child_id in reversed(task._children):
+                    push(tasks[child_id])
+        else:
+            tasks = task.workflow.tasks
+            for child_id in reversed(task._children):
+                push(tasks[child_id])
+            if task_state < _FINISHED or into_finished_subprocess:
+                push(sub.task_tree)
+        if task_filter is not None:
+            if task_filter.matches(task):
+                yield task
+        elif (task_state & state) and (spec_name is None or task.task_spec.name == spec_name) and \
+                (manual is None or task.task_spec.manual == manual):
+            yield task
+
+
+def _none_match(workflows, state: int, spec_name, manual) -> bool:
+    """Whether no task of ``workflows`` matches the filter: then no walk can yield one."""
+    for wf in workflows:
+        for task in wf.tasks.values():
+            if (task._state & state) and (spec_name is None or task.task_spec.name == spec_name) and \
+                    (manual is None or task.task_spec.manual == manual):
+                return False
+    return True
+
+
+def _iterator(workflow, first_task, kwargs: dict, bpmn: bool):
+    top = workflow.top_workflow
+    plain = not kwargs or _PLAIN_KEYS.issuperset(kwargs)
+    task_filter = kwargs.get("task_filter")
+    if (plain or set(kwargs) == {"task_filter"}) and _size(top) < MAX_FAST_TASKS:
+        if task_filter is None:
+            state = kwargs.get("state", TaskState.ANY_MASK)
+            spec_name, manual = kwargs.get("spec_name"), kwargs.get("manual")
+            # every task a walk reaches is in its workflow's ``tasks``: the walk's own for the
+            # plain iterator, the top workflow's or a sub-process's for the BPMN one
+            if _none_match((top, *top.subprocesses.values()) if bpmn else (workflow,), state, spec_name, manual):
+                return iter(())
+            return _walk(first_task or workflow.task_tree, state, spec_name, manual, None, bpmn)
+        if type(task_filter) in (TaskFilter, BpmnTaskFilter):
+            return _walk(first_task or workflow.task_tree, task_filter.state, None, None, task_filter, bpmn)
+    cls = BpmnTaskIterator if bpmn else TaskIterator
+    return cls(first_task or workflow.task_tree, **kwargs)
+
+
+class _FastWalks:
+    def get_tasks_iterator(self, first_task=None, **kwargs):
+        return _iterator(self, first_task, kwargs, bpmn=True)
+
+    def update_waiting_tasks(self) -> None:
+        # Workflow.update_waiting_tasks: Spiff's plain TaskIterator (no descent into sub-processes)
+        for task in _iterator(self, None, {"state": TaskState.WAITING}, bpmn=False):
+            task.task_spec._update(task)
+
+
+class SimSubWorkflow(_FastWalks, BpmnSubWorkflow):
+    """A sub-process of a :class:`SimWorkflow`."""
+
+
+class SimWorkflow(_FastWalks, BpmnWorkflow):
+    """``BpmnWorkflow`` with the fast walks; its sub-processes are :class:`SimSubWorkflow`."""
+
+    def create_subprocess(self, my_task, spec_name):
+        subprocess = SimSubWorkflow(self.subprocess_specs[spec_name], parent_task_id=my_task.id, top_workflow=self)
+        self.subprocesses[my_task.id] = subprocess
+        return subprocess

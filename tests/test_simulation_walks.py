@@ -1,0 +1,94 @@
+"""The simulator's fast tree walks (processes/simulation/workflow.py, docs/simulation.md
+"Speed"): they yield what SpiffWorkflow's own iterators yield, and a run with them is the
+run with Spiff's own walks, action for action."""
+from __future__ import annotations
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.util.task import BpmnTaskFilter, BpmnTaskIterator
+from SpiffWorkflow.util.task import TaskIterator, TaskState
+
+from processes.simulation import kernel, workflow
+from processes.simulation.kernel import Simulation
+from processes.simulation.scenario import load_scenario
+from processes.simulation.variants import resolve
+from processes.simulation.workflow import SimSubWorkflow, SimWorkflow
+
+# long enough for hand-offs (ressourceforløb, førtidspension with its expanded sub-process)
+SCENARIO = {"period": {"years": 2, "warmup_weeks": 0},
+            "arrivals": {"rehabilitering": {"per_week": 0.4, "distribution": "poisson"}},
+            "meetings": {"waiting_list_weeks": 0}}
+
+FILTERS = [{}, {"state": TaskState.READY}, {"state": TaskState.READY, "manual": False},
+           {"state": TaskState.WAITING}, {"state": TaskState.COMPLETED}, {"state": TaskState.NOT_FINISHED_MASK},
+           {"state": TaskState.FINISHED_MASK}, {"state": TaskState.PREDICTED_MASK}]
+
+
+def fingerprint(result) -> list:
+    return ([(c.number, c.case_type, sorted((k, d) for k, d, _ in c.milestones),
+              sorted((k, i, d) for k, i, d, _ in c.item_milestones),
+              [(i.process_id, i.started_at, i.completed_at) for i in c.instances]) for c in result.cases]
+            + [(a.at, a.case, a.process_id, a.bpmn_id, repr(sorted(a.values.items()))) for a in result.actions]
+            + [(t.case, t.bpmn_id, t.created_at, t.closed_at, t.state, t.due_at) for t in result.tasks]
+            + [result.engine_steps, result.faults, result.letters])
+
+
+def test_a_run_with_the_fast_walks_is_the_run_with_spiffs_own_walks(monkeypatch):
+    scenario = load_scenario(SCENARIO)
+    for key in ("boegeby", "aaby"):
+        fast = Simulation(resolve(key), scenario, 7, cases=12).run()
+        with monkeypatch.context() as m:
+            m.setattr(kernel, "SimWorkflow", BpmnWorkflow)
+            plain = Simulation(resolve(key), scenario, 7, cases=12).run()
+        assert not fast.faults
+        assert len(fast.actions) > 150
+        assert {i.process_id for c in fast.cases for i in c.instances} > {"rehabilitering"}
+        assert fingerprint(fast) == fingerprint(plain)
+
+
+def test_the_fast_walks_yield_what_spiffs_iterators_yield_on_live_trees():
+    """Before and after every engine step of a run, every walk of the workflow and its
+    sub-processes, by each filter, from the root and from inner tasks."""
+    sim = Simulation(resolve("boegeby"), load_scenario(SCENARIO), 7, cases=12)
+    seen = {"walks": 0, "sub": 0, "waiting": 0}
+    step = sim._step
+
+    def compare(wf):
+        assert type(wf) is SimWorkflow
+        for w in (wf, *wf.subprocesses.values()):
+            if w is not wf:
+                assert type(w) is SimSubWorkflow
+                seen["sub"] += 1
+            for kwargs in FILTERS:
+                assert list(w.get_tasks_iterator(**kwargs)) == list(BpmnTaskIterator(w.task_tree, **kwargs))
+                assert w.get_tasks(**kwargs) == list(BpmnTaskIterator(w.task_tree, **kwargs))
+                seen["walks"] += 1
+            task_filter = BpmnTaskFilter(state=TaskState.READY, manual=False)
+            assert list(w.get_tasks_iterator(task_filter=task_filter)) == \
+                list(BpmnTaskIterator(w.task_tree, task_filter=task_filter))
+            # update_waiting_tasks's walk: Spiff's plain iterator, not into sub-processes
+            waiting = list(workflow._iterator(w, None, {"state": TaskState.WAITING}, bpmn=False))
+            assert waiting == list(TaskIterator(w.task_tree, state=TaskState.WAITING))
+            seen["waiting"] += len(waiting)
+            for task in list(w.tasks.values())[::7]:
+                name = task.task_spec.name
+                assert list(w.get_tasks_iterator(task, spec_name=name)) == \
+                    list(BpmnTaskIterator(task, spec_name=name))
+
+    def checked(instance, action=None):
+        compare(instance.wf)
+        step(instance, action)
+        compare(instance.wf)
+
+    sim._step = checked
+    result = sim.run()
+    assert not result.faults
+    assert seen["walks"] > 5000 and seen["sub"] > 0 and seen["waiting"] > 100, seen
+
+
+def test_other_iterator_arguments_go_to_spiffs_own_iterator():
+    sim = Simulation(resolve("boegeby"), load_scenario(SCENARIO), 7, cases=1)
+    sim.run()
+    wf = sim.cases[0].instances[0].wf
+    assert isinstance(wf.get_tasks_iterator(end_at_spec="Start"), BpmnTaskIterator)
+    assert isinstance(wf.get_tasks_iterator(state=TaskState.COMPLETED, depth_first=False), BpmnTaskIterator)
+    assert not isinstance(wf.get_tasks_iterator(state=TaskState.COMPLETED), BpmnTaskIterator)
