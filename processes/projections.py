@@ -54,19 +54,21 @@ def walk(wf: BpmnWorkflow):
     descend below unfinished tasks (engineering reference §1.8)."""
     subprocesses = wf.subprocesses
     stack = [(wf.task_tree, True)]
+    pop, push = stack.pop, stack.append
+    future, completed = TaskState.FUTURE, TaskState.COMPLETED
     while stack:
-        task, finished_path = stack.pop()
+        task, finished_path = pop()
         yield task, finished_path
-        sub = subprocesses.get(task.id)
-        state = task.state
-        if sub is None and (not task._children or state < TaskState.FUTURE):
+        sub = subprocesses.get(task.id) if subprocesses else None   # (a UUID hash per task otherwise)
+        state = task._state
+        if sub is None and (not task._children or state < future):
             continue
-        below_finished = finished_path and (state >= TaskState.COMPLETED or sub is not None)
-        children = task.children
-        for child in reversed(children):
-            stack.append((child, below_finished))
+        below_finished = finished_path and (state >= completed or sub is not None)
+        tasks = task.workflow.tasks      # Task.children, without building its list
+        for child_id in reversed(task._children):
+            push((tasks[child_id], below_finished))
         if sub is not None:
-            stack.append((sub.task_tree, finished_path))
+            push((sub.task_tree, finished_path))
 
 
 def project(wf: BpmnWorkflow, metadata: dict, completed_since: float | None = None) -> Projection:

@@ -71,7 +71,7 @@ def _walk(first, state: int, spec_name, manual, task_filter, bpmn: bool):
     while stack:
         task = pop()
         task_state = task._state
-        sub = subprocesses.get(task.id) if bpmn else None
+        sub = subprocesses.get(task.id) if subprocesses else None
         if sub is None:
             if task._children and task_state >= min_state:
                 tasks = task.workflow.tasks
