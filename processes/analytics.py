@@ -16,6 +16,8 @@ own municipality.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
+from itertools import accumulate
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -336,15 +338,34 @@ def lead_time(measure: LeadTime, facts: Iterable[CaseFacts], filters: Filters, t
     return _lead_figure(measure, Counter(observations), cases)
 
 
-def _lead_figure(measure: LeadTime, hist: Counter, case_ids: list[int] | None) -> dict:
+def _lead_figure(measure: LeadTime, hist: Counter, case_ids: list[int] | None, with_hist: bool = True) -> dict:
+    finished = sum(n for (_, c), n in hist.items() if not c)
+    total = sum(hist.values())
     out = {"key": measure.key, "label": measure.label, "start": measure.start, "ends": list(measure.ends),
-           "n": sum(hist.values()), "finished": sum(n for (_, c), n in hist.items() if not c),
-           "open": sum(n for (_, c), n in hist.items() if c), "hist": _hist_rows(hist)}
+           "n": total, "finished": finished, "open": total - finished}
+    if with_hist:       # the distribution the nation merges (not needed from the cube)
+        out["hist"] = _hist_rows(hist)
     if case_ids is not None:
         out["case_ids"] = case_ids
-    entries = sorted((k, c) for k, c in hist.items() if c > 0)   # once for the four quantiles
+    out.update(_quantiles_of_sorted(sorted((k, c) for k, c in hist.items() if c > 0)))
+    return out
+
+
+def _quantiles_of_sorted(entries: list) -> dict:
+    """:func:`_quantile_of_sorted` for each of :data:`QUANTILES` in one pass over the
+    sorted entries (the same values: each rank is found in the same entry)."""
+    total = sum(c for _, c in entries)
+    if not total:
+        return {name: None for name, _ in QUANTILES}
+    ends = list(accumulate(c for _, c in entries))          # ranks below ends[i] lie in entries[..i]
+    first_open = next((ends[i] - c for i, ((_, censored), c) in enumerate(entries) if censored), None)
+    out = {}
     for name, p in QUANTILES:
-        out[name] = _quantile_of_sorted(entries, p)
+        h = (total - 1) * p
+        lo, hi = math.floor(h), math.ceil(h)
+        low, high = entries[bisect_right(ends, lo)][0][0], entries[bisect_right(ends, hi)][0][0]
+        value = low + (h - lo) * (high - low)
+        out[name] = {"value": round(value, 2), "at_least": first_open is not None and first_open <= hi}
     return out
 
 
@@ -775,17 +796,20 @@ def compare(session: Session, own: str, others: list[str], filters: Filters, now
     Served from the worker's snapshot (:func:`refresh`) when it covers exactly these
     filters (the standard period, no version filter); computed from the rows otherwise.
     ``source`` and ``computed_at`` say which and how fresh."""
-    names = dict(session.execute(select(Municipality.key, Municipality.name)).all())
+    known = {key: (mid, name) for key, mid, name in session.execute(
+        select(Municipality.key, Municipality.id, Municipality.name))}
+    names = {key: name for key, (_mid, name) in known.items()}
     unknown = [k for k in [own, *others] if k not in names]
     if unknown:
         raise NotFound(f"unknown municipality: {', '.join(unknown)}")
     others = [k for k in dict.fromkeys(others) if k != own]
-    snap = _snapshot(session, [own, *others], filters)
+    ids = {key: known[key][0] for key in [own, *others]}
+    snap = _snapshot(session, [own, *others], filters, now, ids)
     if snap is not None:
         by_key, computed_at, refreshed_at = snap
         own_fig, other_figs, national = by_key[own], [by_key[k] for k in others], by_key[None]
         source = {"source": "snapshot", "computed_at": computed_at.isoformat(), "refreshed_at": refreshed_at.isoformat()}
-    elif (cube := _from_cube(session, [own, *others], filters, now)) is not None:
+    elif (cube := _from_cube(session, [own, *others], filters, now, ids)) is not None:
         by_key, computed_at, refreshed_at = cube
         own_fig, other_figs, national = by_key[own], [by_key[k] for k in others], by_key[None]
         source = {"source": "cube", "computed_at": computed_at.isoformat(), "refreshed_at": refreshed_at.isoformat()}
@@ -812,12 +836,15 @@ def compare(session: Session, own: str, others: list[str], filters: Filters, now
 REFRESH_EVERY = timedelta(minutes=15)   # wall-clock age after which the worker recomputes
 
 
-def _snapshot(session: Session, keys: list[str], filters: Filters):
+def _snapshot(session: Session, keys: list[str], filters: Filters, now: datetime, ids: dict[str, int]):
     """The snapshot rows for these municipalities and the nation, if a snapshot covers
-    ``filters`` exactly; else None."""
+    ``filters`` exactly; else None. Only the standard period is ever in it, so no other
+    period is looked up."""
     if filters.model_version is not None or filters.policy_version is not None:
         return None
-    ids = dict(session.execute(select(Municipality.key, Municipality.id).where(Municipality.key.in_(keys))).all())
+    standard = make_filters(date.fromisoformat(danish_date(now)))
+    if (filters.start, filters.end) != (standard.start, standard.end):
+        return None
     wanted = [ids[k] for k in keys]
     rows = session.execute(select(AnalyticsSnapshot.municipality_id, AnalyticsSnapshot.figures,
                                   AnalyticsSnapshot.computed_at, AnalyticsSnapshot.refreshed_at)
@@ -1116,16 +1143,24 @@ def _add_groups(into: dict, group: dict) -> None:
                                                   r["overdue"] + (was["overdue"] if was else 0), None)
 
 
+def _part_of(data: dict) -> dict:
+    """A cumulative row's stored JSON as counters (parsed once per row and request)."""
+    return {"lead": {k: {(d, bool(c)): n for d, c, n in rows} for k, rows in data["lead"].items()},
+            "comp": data["comp"], "funnel": data["funnel"], "outcomes": data["outcomes"]}
+
+
 def _difference(upto: dict, before: dict | None) -> dict:
-    """The observations between two cumulative rows (their stored JSON): those up to the
+    """The observations between two cumulative rows (:func:`_part_of`): those up to the
     period's last bucket less those before its first."""
     out = _empty_part()
     before = before or {"lead": {}, "comp": {}, "funnel": {}, "outcomes": {}}
-    for k, rows in upto["lead"].items():
-        hist = Counter({(d, bool(c)): n for d, c, n in rows})
-        for d, c, n in before["lead"].get(k, ()):
-            hist[(d, bool(c))] -= n
-        out["lead"][k] = Counter({key: n for key, n in hist.items() if n > 0})
+    for k, hist in upto["lead"].items():
+        earlier = before["lead"].get(k)
+        if not earlier:
+            out["lead"][k] = Counter({key: n for key, n in hist.items() if n > 0})
+            continue
+        out["lead"][k] = Counter({key: n - earlier.get(key, 0) for key, n in hist.items()
+                                  if n > earlier.get(key, 0)})
     for rule, states in upto["comp"].items():
         earlier = before["comp"].get(rule, {})
         out["comp"][rule] = Counter({st: n - earlier.get(st, 0) for st, n in states.items() if n > earlier.get(st, 0)})
@@ -1179,7 +1214,8 @@ def assemble(chosen: dict, group: dict, filters: Filters, today: date) -> dict:
     processes = sorted({p for p, _m in group["flow"]})
     return {
         "cases": group["cases"],
-        "lead_times": [_lead_figure(m, chosen["lead"].get(m.key, Counter()), None) for m in LEAD_TIMES],
+        "lead_times": [_lead_figure(m, chosen["lead"].get(m.key, Counter()), None, with_hist=False)
+                       for m in LEAD_TIMES],
         "compliance": [_compliance_figure(rule, chosen["comp"][rule], None, cases(group["comp_masks"][rule]))
                        for rule in sorted(r for r, c in chosen["comp"].items() if sum(c.values()))],
         "funnel": _funnel_figure(chosen["funnel"], funnel_cases, None),
@@ -1251,70 +1287,117 @@ def _cube_rows(mid, facts, now: datetime, wall_now: datetime, national: dict,
     return rows
 
 
-def _from_cube(session: Session, keys: list[str], filters: Filters, now: datetime):
+def _from_cube(session: Session, keys: list[str], filters: Filters, now: datetime,
+               ids: dict[str, int] | None = None):
     """Own (with its version filter), others' and the nation's figures from the cube, or
     None when the cube cannot serve the filters (or is not there)."""
     today = date.fromisoformat(danish_date(now))
     if cube_buckets(filters, today) is None:
         return None
+    head = _cube_head(session, today)
+    if head is None:
+        return None
+    if ids is None:
+        ids = dict(session.execute(select(Municipality.key, Municipality.id).where(Municipality.key.in_(keys))).all())
+    versioned = filters.model_version is not None or filters.policy_version is not None
+    columns = [(key, ids[key], versioned and i == 0) for i, key in enumerate(keys)] + [(None, None, False)]
+    found = cube_figures(session, columns, filters, [filters], today)
+    return {key: found[key][0] for key, _mid, _v in columns}, head.computed_at, head.refreshed_at
+
+
+def _cube_head(session: Session, today: date):
+    """When the cube was computed, if it is today's (else None: it cannot serve)."""
     head = session.execute(select(AnalyticsCube.computed_at, AnalyticsCube.refreshed_at, AnalyticsCube.cube_from)
                            .where(AnalyticsCube.municipality_id.is_(None)).limit(1)).first()
     if head is None or danish_date(head.computed_at) != today.isoformat() \
             or head.cube_from != _month_back(today, CUBE_MONTHS_BACK):
         return None
-    ids = dict(session.execute(select(Municipality.key, Municipality.id).where(Municipality.key.in_(keys))).all())
-    buckets = cube_buckets(filters, today)
-    last, before = buckets[-1], buckets[0]
-    case_type = filters.case_type or ""
-    versioned = filters.model_version is not None or filters.policy_version is not None
+    return head
+
+
+def cube_figures(session: Session, columns: list[tuple], filters: Filters, periods: list[Filters],
+                 today: date) -> dict:
+    """Figures from the cube for ``columns`` (``(name, municipality id or None for the
+    nation, whether the model/policy version filter applies)``) and each of ``periods``
+    (same case type and versions as ``filters``; each servable, :func:`cube_buckets`):
+    ``{name: [figures per period]}``. Two queries in all: which rows exist (no data), then
+    the data of the rows the periods need (per group: the cumulative rows at each
+    period's last bucket and before its first, and the group row)."""
     C = AnalyticsCube
+    case_type = filters.case_type or ""
+    spans = [cube_buckets(p, today) for p in periods]
+    last = max(b[-1] for b in spans)
 
-    def figures(mid, with_versions):
-        stmt = select(C.case_type, C.model_version, C.policy_version, C.bucket)
-        stmt = stmt.where(C.municipality_id == mid if mid is not None else C.municipality_id.is_(None))
+    def where(mid, with_versions):
+        cond = [C.municipality_id == mid if mid is not None else C.municipality_id.is_(None)]
         if with_versions:
-            stmt = stmt.where(AnalyticsCube.level == "group")
+            cond.append(C.level == "group")
             if filters.case_type:
-                stmt = stmt.where(AnalyticsCube.case_type == filters.case_type)
+                cond.append(C.case_type == filters.case_type)
             if filters.model_version is not None:
-                stmt = stmt.where(AnalyticsCube.model_version == filters.model_version)
+                cond.append(C.model_version == filters.model_version)
             if filters.policy_version is not None:
-                stmt = stmt.where(AnalyticsCube.policy_version == filters.policy_version)
+                cond.append(C.policy_version == filters.policy_version)
         else:
-            stmt = stmt.where(AnalyticsCube.level == "type", AnalyticsCube.case_type == case_type)
-        # per group: the cumulative rows at the period's last bucket and before its first
-        wanted: dict[tuple, list] = defaultdict(lambda: ["", "", True])
-        for ct, mv, pv, bucket in session.execute(stmt.where(C.bucket <= last)):
-            row = wanted[(ct, mv, pv)]
-            if bucket and bucket < before:
-                row[0] = max(row[0], bucket)
-            if bucket:
-                row[1] = max(row[1], bucket)
-        picks: dict[tuple, int] = {}
-        for k, (lo, hi, _) in wanted.items():
-            picks[(k, "")] = 0                      # the group row
-            if hi and hi != lo:                     # else nothing lies in the period
-                picks[(k, hi)] = 1
-                if lo:
-                    picks[(k, lo)] = -1
-        chosen, group = _empty_part(), _empty_group()
-        pairs: dict[tuple, list] = defaultdict(lambda: [None, None])
-        if picks:
-            rows = session.execute(select(C.case_type, C.model_version, C.policy_version, C.bucket, C.data).where(
-                C.id.in_(stmt.with_only_columns(C.id).where(or_(*(
-                    and_(C.case_type == ct, C.model_version.is_(mv) if mv is None else C.model_version == mv,
-                         C.policy_version.is_(pv) if pv is None else C.policy_version == pv, C.bucket == b)
-                    for (ct, mv, pv), b in picks))))))
-            for ct, mv, pv, bucket, data in rows:
-                sign = picks[((ct, mv, pv), bucket)]
-                if sign == 0:
-                    _add_groups(group, _group_of(data))
-                else:
-                    pairs[(ct, mv, pv)][0 if sign > 0 else 1] = data
-        for upto, before_first in pairs.values():
-            _add_parts(chosen, _difference(upto, before_first))
-        return assemble(chosen, group, filters, today)
+            cond += [C.level == "type", C.case_type == case_type]
+        return and_(*cond)
 
-    by_key = {key: figures(ids[key], versioned and i == 0) for i, key in enumerate(keys)}
-    by_key[None] = figures(None, False)
-    return by_key, head.computed_at, head.refreshed_at
+    which = {(mid, v): name for name, mid, v in columns}
+    rows = session.execute(select(C.id, C.municipality_id, C.level, C.case_type, C.model_version, C.policy_version,
+                                  C.bucket).where(C.bucket <= last, or_(*(where(mid, v) for mid, v in which))))
+    # per column and group (case type, model version, policy version): its buckets and group row
+    groups: dict[Any, dict[tuple, dict]] = defaultdict(dict)
+    for rid, mid, level, ct, mv, pv, bucket in rows:
+        if (mid, level == "group") not in which:
+            continue
+        name = which[(mid, level == "group")]
+        g = groups[name].setdefault((ct, mv, pv), {"buckets": [], "group": None})
+        if bucket:
+            g["buckets"].append((bucket, rid))
+        else:
+            g["group"] = rid
+    # per column, period and group: (+row, -row)
+    picks: dict[Any, list[list[tuple[int, int | None]]]] = {}
+    needed: set[int] = set()
+    for name, by_group in groups.items():
+        per_period = []
+        for buckets in spans:
+            before, upto = buckets[0], buckets[-1]
+            pairs = []
+            for g in by_group.values():
+                lo = hi = None
+                for bucket, rid in g["buckets"]:
+                    if bucket < before and (lo is None or bucket > lo[0]):
+                        lo = (bucket, rid)
+                    if bucket <= upto and (hi is None or bucket > hi[0]):
+                        hi = (bucket, rid)
+                if hi is not None and hi != lo:          # else nothing lies in the period
+                    pairs.append((hi[1], lo[1] if lo else None))
+                    needed.update(r for r in (hi[1], lo and lo[1]) if r)
+            per_period.append(pairs)
+        picks[name] = per_period
+        needed.update(g["group"] for g in by_group.values() if g["group"] is not None)
+    data: dict[int, dict] = {}
+    if needed:
+        data = dict(session.execute(select(C.id, C.data).where(C.id.in_(sorted(needed)))).all())
+    parsed: dict[int, dict] = {}
+
+    def part(rid):
+        if rid not in parsed:
+            parsed[rid] = _part_of(data[rid])
+        return parsed[rid]
+
+    out: dict[Any, list[dict]] = {}
+    for name, _mid, _v in columns:
+        group = _empty_group()
+        for g in groups.get(name, {}).values():
+            if g["group"] is not None:
+                _add_groups(group, _group_of(data[g["group"]]))
+        figs = []
+        for period, pairs in zip(periods, picks.get(name, [[] for _ in periods])):
+            chosen = _empty_part()
+            for hi, lo in pairs:
+                _add_parts(chosen, _difference(part(hi), part(lo) if lo else None))
+            figs.append(assemble(chosen, group, period, today))
+        out[name] = figs
+    return out
