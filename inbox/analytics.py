@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from inbox.access import LEDER, current_actor, login_required, require_role, runtime
 from inbox.formatting import CASE_TYPES, STATE_LABELS, iso_date, language, role_name
+from inbox.limits import page_number
 from processes import analytics, timekeeping
 from processes.analytics import Filters
 from processes.engine import Actor, Engine, mask_cpr
@@ -215,13 +216,26 @@ def _month_filters(filters: Filters) -> list[tuple[str, Filters]]:
     return out
 
 
-def overview_page(ctx: dict) -> dict:
+def overview_page(ctx: dict, live: bool = False) -> dict:
+    """Overblik: from the worker's cube when it serves the period (whole months, or ending
+    today, as Sammenlign), else (or with ``live``) computed from the own rows now."""
     filters, now = ctx["filters"], ctx["now"]
-    fig, facts = _own_figures(ctx)
-    subsets = _tile_subsets(facts)
-    empty = analytics.Facts([], [], [], [])
-    monthly = [(label, _tile_values(analytics.municipality_figures(subsets.get(label, empty), f, now)))
-               for label, f in _month_filters(filters)]
+    per_month = _month_filters(filters)
+    served = None
+    if not live:
+        with runtime().sessions() as db:
+            served = analytics.own_from_cube(db, ctx["own"].id, filters, [f for _, f in per_month], now)
+    if served is not None:
+        fig, month_figs, computed_at, _refreshed = served
+        monthly = [(label, _tile_values(f)) for (label, _), f in zip(per_month, month_figs)]
+        fresh = {"source": "cube", "computed_at": computed_at}
+    else:
+        fig, facts = _own_figures(ctx)
+        subsets = _tile_subsets(facts)
+        empty = analytics.Facts([], [], [], [])
+        monthly = [(label, _tile_values(analytics.municipality_figures(subsets.get(label, empty), f, now)))
+                   for label, f in per_month]
+        fresh = {"source": "live", "computed_at": now}
     totals = _tile_values(fig)
     tiles = []
     for key, label in TILES:
@@ -238,7 +252,7 @@ def overview_page(ctx: dict) -> dict:
     trend_table = Table("udvikling", _("Udvikling pr. måned"), [_("Måned")] + [str(label) for _, label in TILES],
                         [[Cell(m)] + [Cell(_tile_text(k, v[k])) for k, _ in TILES] for m, v in monthly])
     tables = [trend_table] + _own_tables(fig, filters)
-    return {"tiles": tiles, "open_now": open_now, "overdue_now": overdue_now, "tables": tables}
+    return {"tiles": tiles, "open_now": open_now, "overdue_now": overdue_now, "tables": tables, "fresh": fresh}
 
 
 def _drill(filters: Filters, kind: str, key: str) -> str:
@@ -422,18 +436,30 @@ def model_xml():
 KINDS = ("lead_time", "compliance", "funnel", "outcome", "workload")
 
 
-def cases_page(ctx: dict, actor: Actor) -> dict:
+DRILL_PAGE_SIZE = 100   # cases per drill-down page (the CSV has them all)
+
+
+def cases_page(ctx: dict, actor: Actor, paged: bool = True) -> dict:
+    """The own cases behind a figure, a page of :data:`DRILL_PAGE_SIZE` at a time (page
+    ``sidetal``); ``paged=False`` (the CSV) lists them all. The cases shown are audited."""
     kind, key = request.args.get("kind", ""), request.args.get("key", "")
+    page = page_number(request.args.get("sidetal")) if paged else 1
     with runtime().sessions() as db:
+        own_facts = analytics.load_facts(db, [ctx["own"].id])
         try:
-            ids = analytics.drilldown(db, ctx["own"].id, kind, key, ctx["filters"], ctx["now"])
+            ids = sorted(analytics.drilldown(db, ctx["own"].id, kind, key, ctx["filters"], ctx["now"], own_facts))
         except KeyError:
             abort(404)
+        total = len(ids)
+        if paged:
+            ids = ids[(page - 1) * DRILL_PAGE_SIZE:page * DRILL_PAGE_SIZE]
         rows = analytics.own_cases(db, ctx["own"].id, ids)
-        facts = {c.case_id: c for c in analytics.load_facts(db, [ctx["own"].id]).cases if c.case_id in set(ids)}
+        shown = set(ids)
+        facts = {c.case_id: c for c in own_facts.cases if c.case_id in shown}
     with runtime().sessions.begin() as db:
         Engine.audit(db, actor, "analytics.drilldown", ctx["own"].id, None, None,
-                     {"kind": kind, "key": key, "cases": ids, **analytics.filters_json(ctx["filters"])}, ctx["now"])
+                     {"kind": kind, "key": key, "cases": ids, "total": total,
+                      **analytics.filters_json(ctx["filters"])}, ctx["now"])
     headers = [_("Sag"), _("Borger"), _("CPR"), _("Sagstype"), _("Status")]
     measure = analytics.LEAD_BY_KEY.get(key) if kind == "lead_time" else None
     if measure:
@@ -453,7 +479,9 @@ def cases_page(ctx: dict, actor: Actor) -> dict:
         table.rows.append(cells)
     titles = {"lead_time": LEAD_LABELS, "funnel": FUNNEL_LABELS, "outcome": OUTCOME_LABELS}
     title = str(titles[kind].get(key, key)) if kind in titles else key
-    return {"kind": kind, "key": key, "title": title, "tables": [table]}
+    pages = max(1, -(-total // DRILL_PAGE_SIZE))
+    return {"kind": kind, "key": key, "title": title, "tables": [table], "page": page, "pages": pages,
+            "total": total}
 
 
 @bp.route("/sager")
@@ -475,7 +503,7 @@ def _simulation_page(ctx: dict, actor: Actor) -> dict:
 
 
 PAGES = {"overblik": lambda ctx, actor: overview_page(ctx), "sammenlign": lambda ctx, actor: compare_page(ctx),
-         "diagram": lambda ctx, actor: heatmap_page(ctx), "sager": cases_page, "simulering": _simulation_page}
+         "diagram": lambda ctx, actor: heatmap_page(ctx), "sager": lambda ctx, actor: cases_page(ctx, actor, paged=False), "simulering": _simulation_page}
 
 
 @bp.route("/eksport.csv")
@@ -486,7 +514,7 @@ def export_csv():
     build = PAGES.get(request.args.get("side", ""))
     if build is None:
         return redirect(url_for("analytics.overview"))  # no page named: its tables have the links
-    if build is cases_page and request.args.get("kind") not in KINDS:
+    if request.args.get("side") == "sager" and request.args.get("kind") not in KINDS:
         abort(404)
     ctx = _context(actor)
     tables = {t.id: t for t in build(ctx, actor)["tables"]}

@@ -966,11 +966,12 @@ def comparison_rows(result: dict) -> list[dict]:
 
 # ------------------------------------------------------------------ drill-down (own only)
 def drilldown(session: Session, municipality_id: int, kind: str, key: str, filters: Filters,
-              now: datetime) -> list[int]:
+              now: datetime, facts: Facts | None = None) -> list[int]:
     """The own municipality's case ids behind one figure (``kind``: lead_time, compliance,
     funnel, outcome, workload). Never crosses municipalities: it loads only
-    ``municipality_id``'s facts."""
-    facts = load_facts(session, [municipality_id])
+    ``municipality_id``'s facts (or is given them, loaded by the caller the same way)."""
+    if facts is None:
+        facts = load_facts(session, [municipality_id])
     figures = municipality_figures(facts, filters, now)
     if kind == "lead_time":
         found = [m for m in figures["lead_times"] if m["key"] == key]
@@ -1303,6 +1304,24 @@ def _from_cube(session: Session, keys: list[str], filters: Filters, now: datetim
     columns = [(key, ids[key], versioned and i == 0) for i, key in enumerate(keys)] + [(None, None, False)]
     found = cube_figures(session, columns, filters, [filters], today)
     return {key: found[key][0] for key, _mid, _v in columns}, head.computed_at, head.refreshed_at
+
+
+def own_from_cube(session: Session, municipality_id: int, filters: Filters, periods: list[Filters],
+                  now: datetime):
+    """One municipality's own figures for ``filters`` and for each of ``periods`` (same
+    case type and versions; Overblik's months) from the cube, without case ids, or None
+    when the cube cannot serve them all: ``(figures, [figures per period], computed_at,
+    refreshed_at)``. The same figures as :func:`municipality_figures` computes from the
+    rows (``tests/test_analytics.py``), except workload, which is the refresh's "now"."""
+    today = date.fromisoformat(danish_date(now))
+    if any(cube_buckets(f, today) is None for f in (filters, *periods)):
+        return None
+    head = _cube_head(session, today)
+    if head is None:
+        return None
+    versioned = filters.model_version is not None or filters.policy_version is not None
+    found = cube_figures(session, [("own", municipality_id, versioned)], filters, [filters, *periods], today)["own"]
+    return found[0], found[1:], head.computed_at, head.refreshed_at
 
 
 def _cube_head(session: Session, today: date):

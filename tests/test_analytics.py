@@ -403,3 +403,43 @@ def test_cube_serves_filtered_views_with_the_live_figures(history):
     march = live[1]["columns"][0]["figures"]
     assert [(r["rule"], r["n"]) for r in march["compliance"]] == [("fj_foerste_samtale", 1), ("rehab_afgoerelse_frist", 1)]
     assert live[0]["columns"][0]["figures"]["funnel"]["cases"] == 2
+
+
+def test_overview_from_the_cube_equals_the_live_overview(history):
+    """Overblik (tiles, their monthly trend, the own tables, the chart data) served from
+    the worker's cube is the page computed from the rows, for the standard 12 months, a
+    period of whole months, a case type and a model version; it says which it is."""
+    import re
+    from datetime import datetime, timezone
+    from test_analytics_interfaces import browser
+    rt, _ = history
+    views = ["", "from=2027-01-01&to=2027-06-30", "from=2027-02-01&to=2027-07-01&case_type=rehabilitering",
+             "case_type=rehabilitering&model_version=1", "from=2027-03-01&to=2027-03-31&case_type=fleksjob"]
+    fresh = re.compile(r'<p class="muted" id="friskhed">(.*?)</p>', re.S)
+    token = re.compile(r'name="csrf_token" value="[^"]*"')   # a new session's token per browser
+
+    def same(html):
+        return token.sub("", fresh.sub("", html))
+
+    def pages():
+        manager = browser(rt, "maaleby.leder")
+        out = []
+        for query in views:
+            response = manager.get(f"/analytik/?{query}")
+            assert response.status_code == 200, query
+            out.append(response.get_data(as_text=True))
+        return out
+
+    live = pages()
+    assert all("Beregnet nu" in fresh.search(html).group(1) for html in live)
+    with rt.sessions.begin() as session:
+        analytics.refresh(session, NOW, datetime.now(timezone.utc))
+    served = pages()
+    assert all("af baggrundsjobbet" in fresh.search(html).group(1) for html in served)
+    for query, before, after in zip(views, live, served):
+        assert same(after) == same(before), query
+    # the comparison is not empty: Maaleby's tiles and trend have figures in the period view
+    assert ">38,5<" in served[1]
+    # a period of parts of months is still computed from the rows
+    part = browser(rt, "maaleby.leder").get("/analytik/?from=2027-01-15&to=2027-06-30").get_data(as_text=True)
+    assert "Beregnet nu" in fresh.search(part).group(1)

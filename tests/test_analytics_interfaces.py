@@ -220,3 +220,30 @@ def test_overview_tiles_per_month_equal_the_measures_over_all_cases(history):
             pages._tile_values(analytics.municipality_figures(facts, month, NOW)), label
     assert pages._tile_values(analytics.municipality_figures(subsets["2027-03"], pages._month_filters(period)[2][1],
                                                              NOW))["startet"] == 2   # M7 and M10 started in March
+
+
+def test_drilldown_is_paged_and_its_csv_has_every_case(history, monkeypatch):
+    """The drill-down shows a page of cases at a time (bounded whatever the figure); the
+    pages together, and the CSV, are the figure's cases; the audit names the cases shown."""
+    import inbox.analytics as pages
+    from processes.models import AuditEvent
+    rt, ids = history
+    monkeypatch.setattr(pages, "DRILL_PAGE_SIZE", 3)
+    manager = browser(rt, "maaleby.leder")
+    drill = f"/analytik/sager?kind=lead_time&key=visitation_foerste_samtale_fj&{QUERY}"
+    everyone = {f"Testborger {n}" for n in ("M2", "M7", "M8", "M9")}
+    first = manager.get(drill).get_data(as_text=True)
+    second = manager.get(f"{drill}&sidetal=2").get_data(as_text=True)
+    on_first = {n for n in everyone if f"{n}<" in first}
+    on_second = {n for n in everyone if f"{n}<" in second}
+    assert len(on_first) == 3 and on_second == everyone - on_first
+    assert "Side 1 af 2" in first and "sidetal=2" in first and "Side 2 af 2" in second
+    assert "4 sager i alt." in first
+    with rt.sessions() as session:
+        audit = session.scalars(select(AuditEvent).where(AuditEvent.action == "analytics.drilldown")
+                                .order_by(AuditEvent.id)).all()
+    assert audit[-1].detail["total"] == 4
+    assert {f"Testborger {n}" for n in ("M2", "M7", "M8", "M9") if ids[n] in audit[-1].detail["cases"]} == on_second
+    csv_text = manager.get(f"/analytik/eksport.csv?side=sager&tabel=sager&kind=lead_time"
+                           f"&key=visitation_foerste_samtale_fj&{QUERY}").get_data(as_text=True)
+    assert len(csv_text.strip().splitlines()) == 1 + 4

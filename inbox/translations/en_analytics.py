@@ -119,4 +119,7 @@ ENGLISH = {
     "Tal beregnet %(when)s af baggrundsjobbet (genberegnes hvert kvarter og ved dagsskifte)":
         "Figures computed %(when)s by the background job (recomputed every quarter of an hour and when the day changes)",
     "Beregnet nu": "Computed now",
+    "%(n)s sager i alt.": "%(n)s cases in all.",
+    "Forrige side": "Previous page",
+    "Næste side": "Next page",
 }
