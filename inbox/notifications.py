@@ -17,18 +17,21 @@ Marking read is written to the audit log with the user.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from types import SimpleNamespace
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext, gettext as _, lazy_gettext as _l
 from marshmallow import Schema, fields, validate
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from inbox.access import current_user, login_required, runtime
 from inbox.auth import _safe_next
-from inbox.formatting import language
+from inbox.formatting import (case_type_name, language, local_datetime, local_day, role_name, rule_name,
+                              task_name)
 from inbox.limits import MAX_PAGE, page_number
-from processes import timekeeping
+from processes import notices, timekeeping
 from processes.engine import Actor, Engine
 from processes.errors import NotFound
 from processes.models import HumanTask, Notification, User
@@ -49,8 +52,52 @@ KIND_LABELS = {
 }
 
 
+# The texts of processes.notices.TEXTS, listed here so that Babel extracts them for
+# translation (tests/test_inbox_notifications_language.py keeps the two lists equal).
+TEXTS = {
+    "due_soon": (_l("Frist nærmer sig: %(task)s"), _l("Fristen udløber %(due)s (sag %(case)s).")),
+    "task_overdue": (_l("Fristen er overskredet: %(task)s"),
+                     _l("Fristen udløb %(due)s (sag %(case)s). Opgaven er stadig åben.")),
+    "deadline_breach": (_l("Frist overskredet: %(rule)s"),
+                        _l("Fristen udløb %(due)s (sag %(case)s, %(case_type)s).")),
+    "target_breach": (_l("Servicemål overskredet: %(target)s"),
+                      _l("Målet var %(due)s (sag %(case)s, start %(start)s).")),
+    "target_soon": (_l("Servicemål nærmer sig: %(target)s"), _l("Målet er %(due)s (sag %(case)s).")),
+    "task_reassigned": (_l("Opgave givet til dig: %(task)s"), _l("%(actor)s har givet dig opgaven (sag %(case)s).")),
+    "delivery_failed": (_l("Levering mislykkedes %(attempts)s gange (%(channel)s)"),
+                        _l("Udgående %(channel)s #%(item)s: %(error)s")),
+    "user_deactivated": (_l("%(user)s (%(username)s) er deaktiveret"),
+                         _l("%(count)s opgave(r), som %(user)s havde taget, er lagt tilbage i rollernes fælles "
+                            "indbakke%(released)s")),
+}
+
+
 def kind_label(kind: str) -> str:
     return str(KIND_LABELS.get(kind, kind))
+
+
+def note_texts(note: Notification, task: HumanTask | None) -> tuple[str, str]:
+    """A note's title and body in the page's language: rendered from what it was made of
+    (``args``) when the note keeps it; else the Danish it was stored with, and in English
+    a note about a task is titled by the task's English name (the kind's label beside it
+    says what happened to it)."""
+    if note.args is None or note.kind not in notices.TEXTS:
+        return (task_name(task) if task is not None and language() == "en" else note.title), note.body
+
+    def task_text(danish: str) -> str:
+        return task_name(task) if task is not None and task.name == danish else danish
+
+    def released_task(row: list) -> str:
+        process_id, bpmn_id, danish = row[0], row[1], row[2]
+        return task_name(SimpleNamespace(process_id=process_id, bpmn_id=bpmn_id, name=danish,
+                                         municipality_id=note.municipality_id))
+
+    title, body = notices.render(
+        note.kind, note.args, translate=gettext,
+        datetime_text=lambda text: local_datetime(datetime.fromisoformat(text)),
+        date_text=lambda text: local_day(text), rule=rule_name, case_type=lambda key: case_type_name(key).lower(),
+        target=rule_name, task=task_text, released_task=released_task, role=role_name)
+    return title, body
 
 
 def addressed_to(user: User):
@@ -130,17 +177,20 @@ def _navigation():
     return {"unread_notifications": unread_notifications, "notification_kind": kind_label}
 
 
+@bp.app_template_filter("note_texts")
+def _note_texts(note: Notification, tasks: dict) -> tuple[str, str]:
+    return note_texts(note, tasks.get(note.task_id))
+
+
 @bp.route("/beskeder")
 @login_required
 def index():
     page = page_number(request.args.get("side"))
     with runtime().sessions() as db:
         result = notification_page(db, current_user(), page)
-        # A note about a task is written in Danish; in English the kind's label and the
-        # task's English name (from its model) stand in for the stored title.
+        # The tasks the notes are about: their names in the reader's language title them.
         ids = {note.task_id for note in result.items if note.task_id}
-        tasks = ({t.id: t for t in db.scalars(select(HumanTask).where(HumanTask.id.in_(ids)))}
-                 if ids and language() == "en" else {})
+        tasks = {t.id: t for t in db.scalars(select(HumanTask).where(HumanTask.id.in_(ids)))} if ids else {}
     return render_template("notifications.html", page=result, note_tasks=tasks)
 
 

@@ -398,6 +398,9 @@ class Notification(Base):
     kind: Mapped[str] = mapped_column(String(50))  # due_soon | deadline_breach | delivery_failed
     title: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text, default="")
+    # What the title and body were made from (processes.notices.render), so that each
+    # reader sees the note in their language; None on notes written before it was kept.
+    args: Mapped[Optional[dict]] = mapped_column(JSON)
     outbox_id: Mapped[Optional[int]] = mapped_column(ForeignKey("outbox.id"), unique=True)
     created_at: Mapped[datetime]
     read_at: Mapped[Optional[datetime]]

@@ -20,7 +20,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from processes import absence
+from processes import absence, notices
 from processes.engine import Actor, Engine
 from processes.errors import Forbidden, InvalidInput, NotFound
 from processes.models import ApiToken, HumanTask, LoginSession, Municipality, Notification, User, UserRole
@@ -190,12 +190,11 @@ def deactivate(session: Session, actor: Actor, user: User, now: datetime, wall_n
     if user.municipality_id is not None:
         # Written here, not through the outbox: nothing leaves the system, and the note
         # must exist exactly when the deactivation does.
-        names = ", ".join(f"»{t.name}« ({ROLES.get(t.role, (t.role,))[0]})" for t in released[:20])
-        body = (f"{len(released)} opgave(r), som {user.full_name} havde taget, er lagt tilbage i rollernes "
-                f"fælles indbakke" + (f": {names}." if released else "."))
+        args = {"user": user.full_name, "username": user.username, "count": len(released),
+                "released": [[t.process_id, t.bpmn_id, t.name, t.role] for t in released[:20]]}
+        title, body = notices.render("user_deactivated", args)
         session.add(Notification(municipality_id=user.municipality_id, recipient_role="teamleder",
-                                 kind="user_deactivated", title=f"{user.full_name} ({user.username}) er deaktiveret",
-                                 body=body, created_at=now))
+                                 kind="user_deactivated", title=title, body=body, args=args, created_at=now))
     return released
 
 

@@ -152,7 +152,8 @@ def test_registration_warns_about_missing_english_and_registers(tmp_path):
     (folder / "municipality.json").write_text(config)
     model = folder / "rehabilitering.bpmn"
     xml = model.read_text()
-    stripped = re.sub(r'<camunda:property name="name_en" value="[^"]*" />', "", xml, count=1)
+    # the English name of one user task (vurder_rute) goes missing
+    stripped = xml.replace('<camunda:property name="name_en" value="Assess target group and route" />', "")
     assert stripped != xml
     model.write_text(stripped)
     url = f"sqlite:///{tmp_path / 'x.sqlite3'}"

@@ -157,3 +157,35 @@ def test_a_model_with_errors_still_fails_with_errors_only():
 
 def test_metadata_is_json():
     json.dumps(parse_file(SHIPPED[0]).metadata)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(BPMN_DIR)))
+def test_the_english_diagram_has_no_danish_name_left(path: Path):
+    """Every name a diagram draws (pools, events, gateways, service and script tasks,
+    sequence flow labels, as well as user tasks) has English beside it, and the diagram
+    the case page serves in English (lanes by their role's English name) carries it."""
+    from lxml import etree
+
+    from inbox.cases import _lanes_by_role_name
+
+    BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+
+    xml = path.read_text(encoding="utf-8")
+    danish = etree.fromstring(_lanes_by_role_name(-1, "da", xml))
+    english = etree.fromstring(_lanes_by_role_name(-1, "en", xml))
+    kinds = set()
+    untranslated = []
+    drawn = 0
+    for da, en in zip(danish.iter(), english.iter()):
+        if not isinstance(da.tag, str) or not (da.get("name") or "").strip() or etree.QName(da).namespace != BPMN:
+            continue
+        kind = etree.QName(da).localname
+        if kind in {"process", "message", "signal", "error", "escalation"}:
+            continue  # not drawn with their name
+        drawn += 1
+        kinds.add(kind)
+        if da.get("name") == en.get("name") and da.get("name") not in {"Booking", "OK", "Standby", "Permanent"}:
+            untranslated.append((kind, da.get("id"), da.get("name")))
+    assert {"participant", "lane", "exclusiveGateway", "endEvent", "sequenceFlow", "userTask"} <= kinds
+    assert drawn > 20
+    assert untranslated == []

@@ -33,17 +33,13 @@ from sqlalchemy.orm import Session, aliased
 from processes import milestones, timekeeping
 from processes.models import Case, DeadlineEvent, HumanTask, Milestone, Municipality, Outbox, PolicyVersion, \
     ProcessInstance
-from processes.policy import BY_KEY, CASE_TYPE_NAMES, duration_length
+from processes.policy import BY_KEY, duration_length
 from processes.notices import PERSONAL, queue_notification
 
 DUE_SOON = timedelta(days=3)
 BATCH = 500
 _ADVISORY_KEY = 0x5A65_5343  # "ZeSC": the escalation scan
 LOCAL = ZoneInfo("Europe/Copenhagen")
-
-
-def _local(value: datetime) -> str:
-    return value.astimezone(LOCAL).strftime("%d.%m.%Y kl. %H:%M")
 
 
 def scan(sessions) -> dict[str, int]:
@@ -71,8 +67,7 @@ def _due_soon(session: Session, now: datetime) -> int:
         count += queue_notification(
             session, f"due_soon:{task.task_guid}", task.municipality_id, now, kind="due_soon",
             recipient_role=task.role, user_id=task.claimed_by_id, case_id=task.case_id, task_id=task.id,
-            title=f"Frist nærmer sig: {task.name}",
-            body=f"Fristen udløber {_local(task.due_at)} (sag {task.case_id}).")
+            args={"task": task.name, "due": task.due_at.isoformat(), "case": task.case_id})
     return count
 
 
@@ -90,8 +85,7 @@ def _overdue(session: Session, now: datetime) -> int:
             session, f"overdue:{task.task_guid}", task.municipality_id, now, kind="task_overdue",
             recipient_role=PERSONAL if task.claimed_by_id else task.role, user_id=task.claimed_by_id,
             case_id=task.case_id, task_id=task.id,
-            title=f"Fristen er overskredet: {task.name}",
-            body=f"Fristen udløb {_local(task.due_at)} (sag {task.case_id}). Opgaven er stadig åben.")
+            args={"task": task.name, "due": task.due_at.isoformat(), "case": task.case_id})
     return count
 
 
@@ -102,14 +96,11 @@ def _breaches(session: Session, now: datetime) -> int:
         .order_by(DeadlineEvent.id).limit(BATCH))
     count = 0
     for event in events:
-        rule = BY_KEY.get(event.deadline_rule or "")
-        what = rule.label if rule else event.bpmn_id
         count += queue_notification(
             session, f"breach:{event.task_guid}", event.municipality_id, now, kind="deadline_breach",
             recipient_role="teamleder", case_id=event.case_id,
-            title=f"Frist overskredet: {what}",
-            body=f"Fristen udløb {_local(event.due_at)} (sag {event.case_id}, "
-                 f"{CASE_TYPE_NAMES.get(event.process_id, event.process_id)}).")
+            args={"rule": event.deadline_rule if event.deadline_rule in BY_KEY else event.bpmn_id,
+                  "due": event.due_at.isoformat(), "case": event.case_id, "case_type": event.process_id})
     return count
 
 
@@ -168,16 +159,13 @@ def _service_targets(session: Session, now: datetime) -> dict[str, int]:
 def _target_notice(session: Session, case: Case, target, status: dict, now: datetime,
                    counts: dict[str, int]) -> None:
     due = status["due"]
-    due_text = f"{due[8:10]}.{due[5:7]}.{due[0:4]}"
     if status["state"] == "overdue":
         counts["target_breach"] += queue_notification(
             session, f"target_breach:{case.id}:{target.key}", case.municipality_id, now, kind="target_breach",
             recipient_role="teamleder", user_id=case.owner_id, case_id=case.id,
-            title=f"Servicemål overskredet: {target.label}",
-            body=f"Målet var {due_text} (sag {case.id}, start {status['start']}).")
+            args={"target": target.key, "due": due, "case": case.id, "start": status["start"]})
     elif status["state"] == "open" and due <= (now + DUE_SOON).astimezone(LOCAL).date().isoformat():
         counts["target_soon"] += queue_notification(
             session, f"target_soon:{case.id}:{target.key}", case.municipality_id, now, kind="target_soon",
             recipient_role=target.role, user_id=case.owner_id, case_id=case.id,
-            title=f"Servicemål nærmer sig: {target.label}",
-            body=f"Målet er {due_text} (sag {case.id}).")
+            args={"target": target.key, "due": due, "case": case.id})

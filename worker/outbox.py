@@ -69,7 +69,8 @@ class InboxNotifications:
         p = item.payload or {}
         session.add(Notification(municipality_id=item.municipality_id, recipient_role=p["recipient_role"],
                                  user_id=p.get("user_id"), case_id=item.case_id, task_id=p.get("task_id"),
-                                 kind=p["kind"], title=p["title"], body=p.get("body", ""), outbox_id=item.id,
+                                 kind=p["kind"], title=p["title"], body=p.get("body", ""), args=p.get("args"),
+                                 outbox_id=item.id,
                                  created_at=now))
         session.flush()
 
@@ -118,8 +119,8 @@ def deliver_next(sessions, transports: dict[str, Transport]) -> Delivery | None:
             if item.attempts == ALERT_AFTER:
                 queue_notification(session, f"delivery_failed:{item.id}", item.municipality_id, now,
                                    kind="delivery_failed", recipient_role="admin", case_id=item.case_id,
-                                   title=f"Levering mislykkedes {item.attempts} gange ({item.kind})",
-                                   body=f"Udgående {item.kind} #{item.id}: {error}")
+                                   args={"attempts": item.attempts, "channel": item.kind, "item": item.id,
+                                         "error": error})
             return Delivery(item.id, item.kind, False, item.attempts, error)
         item.sent_at = now
         item.last_error = None
