@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 
 from inbox.access import current_actor, login_required, require_role, runtime
-from inbox.formatting import iso_date
+from inbox.formatting import iso_date, language
 from processes import migration, studio, timekeeping
 from processes.errors import Conflict, InvalidInput, NotFound
 from processes.library import CASE_TYPES
@@ -54,7 +54,7 @@ def index():
 @login_required
 def catalogue():
     _designer()
-    return jsonify(studio.catalogue_for_editor())
+    return jsonify(studio.catalogue_for_editor(language()))
 
 
 @bp.route("/kladder", methods=["POST"])
@@ -129,7 +129,7 @@ def editor(draft_id: int):
         base = db.get(ModelVersion, draft.base_version_id) if draft.base_version_id else None
         today = timekeeping.now(db).astimezone(studio.LOCAL_TZ).date()
         data = {
-            "csrf": generate_csrf(), "problems": draft.problems, "catalogue": studio.catalogue_for_editor(),
+            "csrf": generate_csrf(), "problems": draft.problems, "catalogue": studio.catalogue_for_editor(language()),
             "text": _texts(),
             "urls": {"xml": url_for("studio.draft_xml", draft_id=draft.id),
                      "save": url_for("studio.save", draft_id=draft.id),

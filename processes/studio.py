@@ -571,19 +571,21 @@ def version_date(session: Session, version: ModelVersion, municipality_id: int) 
     return first or version.created_at
 
 
-def catalogue_for_editor() -> dict:
+def catalogue_for_editor(language: str = "da") -> dict:
     """What the properties panel offers: roles, policy keys (deadlines), letter templates,
-    milestones and form field types."""
+    milestones and form field types; their labels in ``language`` (``da`` or ``en``)."""
     from processes.letters import TEMPLATES
     from processes.library import FIELD_TYPES
     from processes.milestones import MILESTONES
-    from processes.policy import CATALOGUE
+    from processes.policy import CATALOGUE, label_in
     from processes.roles import ROLES
+    english = language == "en"
     return {
-        "roles": [{"key": k, "label": da} for k, (da, _en) in ROLES.items() if k not in (DESIGNER, "leder")],
-        "policy": [{"key": p.key, "case_type": p.case_type, "kind": p.kind, "label": p.label, "rule": p.rule,
-                    "default": p.default} for p in CATALOGUE],
+        "roles": [{"key": k, "label": en if english else da} for k, (da, en) in ROLES.items()
+                  if k not in (DESIGNER, "leder")],
+        "policy": [{"key": p.key, "case_type": p.case_type, "kind": p.kind, "label": label_in(p.key, language),
+                    "rule": p.rule, "default": p.default} for p in CATALOGUE],
         "letters": sorted(TEMPLATES),
-        "milestones": [{"key": m.key, "process": m.process, "label": m.label} for m in MILESTONES],
+        "milestones": [{"key": m.key, "process": m.process, "label": m.label_in(language)} for m in MILESTONES],
         "field_types": sorted(FIELD_TYPES),
     }

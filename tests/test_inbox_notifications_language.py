@@ -41,9 +41,9 @@ def test_the_texts_listed_for_translation_are_the_notices_texts(app):
 
 def test_danish_render_is_what_the_worker_wrote_before():
     due = datetime(2027, 1, 25, 22, 59, tzinfo=timezone.utc).isoformat()
-    assert notices.render("deadline_breach", {"rule": "fj_foerste_samtale_frist", "due": due, "case": 7,
+    assert notices.render("deadline_breach", {"rule": "fj_foerste_samtale", "due": due, "case": 7,
                                               "case_type": "fleksjob"}) == (
-        f"Frist overskredet: {label_in('fj_foerste_samtale_frist', 'da')}",
+        f"Frist overskredet: {label_in('fj_foerste_samtale', 'da')}",
         "Fristen udløb 25.01.2027 kl. 23:59 (sag 7, fleksjob).")
     assert notices.render("target_breach", {"target": "maal_underskrift_moede", "due": "2027-03-01", "case": 3,
                                             "start": "2027-01-04"})[1] == \

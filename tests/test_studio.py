@@ -464,3 +464,26 @@ def test_every_event_type_is_either_run_or_reported_by_id_and_name():
     # nothing else: every other event type (blank, message, timer, signal, error and
     # escalation where they catch or end, link, terminate) and the event sub-process run
     assert {f.element for f in findings} == set(unsupported) | warnings
+
+
+def test_the_editors_catalogue_speaks_the_designers_language(sqlite_runtime):
+    """Roles, deadline rules and milestones the properties panel offers, in the UI's language."""
+    from inbox import create_app
+    from processes.milestones import BY_KEY as MILESTONE
+    from processes.policy import label_in
+    from processes.roles import ROLES
+    app = create_app(sqlite_runtime, TESTING=True)
+    designer, csrf = _client(app, "boegeby.procesdesigner")
+    danish = designer.get("/studio/katalog.json").json
+    designer.post("/sprog", data={"lang": "en", "next": "/studio/", "csrf_token": csrf})
+    english = designer.get("/studio/katalog.json").json
+    assert [r["key"] for r in danish["roles"]] == [r["key"] for r in english["roles"]]
+    roles = {r["key"]: (r["label"], e["label"]) for r, e in zip(danish["roles"], english["roles"])}
+    assert roles["sagsbehandler"] == ROLES["sagsbehandler"] and roles["sagsbehandler"][0] != roles["sagsbehandler"][1]
+    policy = {p["key"]: p["label"] for p in english["policy"]}
+    assert policy["fj_foerste_samtale"] == label_in("fj_foerste_samtale", "en") != \
+        label_in("fj_foerste_samtale", "da")
+    assert {p["key"]: p["label"] for p in danish["policy"]}["fj_foerste_samtale"] == \
+        label_in("fj_foerste_samtale", "da")
+    milestone = {m["key"]: m["label"] for m in english["milestones"]}
+    assert milestone["moede_holdt"] == MILESTONE["moede_holdt"].label_in("en") != MILESTONE["moede_holdt"].label
