@@ -6,6 +6,7 @@ user's municipality and roles; see :mod:`inbox.access`.
 """
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 
@@ -16,6 +17,18 @@ from flask_wtf.csrf import CSRFProtect
 from processes.runtime import Runtime, open_runtime
 
 csrf = CSRFProtect()
+
+
+def freeze_startup_objects() -> None:
+    """Take what start-up allocated (modules, SQLAlchemy's mappings, Flask and Babel, about
+    140,000 objects) out of the garbage collector's generations (``gc.freeze``), after a
+    last collection: a full collection then scans only what requests and the worker
+    allocate. Without it, every full collection re-scans them all (about 90 ms on the
+    shared 2-core machines), which is the p95 tail of the manager pages
+    (``docs/benchmarks.md``, manager comparison, run 9). Call once, after
+    :func:`create_app`, before serving (``sagsflow run``)."""
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(target: Runtime | str | None = None, **config) -> Flask:

@@ -492,9 +492,10 @@ def worker(ctx, show_status, once, interval, log_level, as_json):
 def run(ctx, host, port, threads, with_worker):
     """Start the caseworker web application (and the worker) and print its address."""
     from waitress import create_server
-    from inbox import create_app
+    from inbox import create_app, freeze_startup_objects
     rt = _runtime(ctx)
     app = create_app(rt)
+    freeze_startup_objects()
     server = create_server(app, host=host, port=port, threads=threads)
     background = None
     if with_worker:
