@@ -39,6 +39,7 @@ from processes.models import (
     MunicipalModel, ModelVersion, Outbox, PolicyVersion, ProcessInstance, Timer, User,
 )
 from processes.scripting import SagsflowScriptEngine, ScriptRejected, budget, danish_date
+from processes.spiff_fixes import forget_removed_tasks
 from processes.serialization import (
     SERIALIZER_VERSION, SPIFF_VERSION, instance_from_json, instance_to_json,
 )
@@ -419,6 +420,7 @@ class Engine:
         loaded = self._spec(session, version.id)
         engine = SagsflowScriptEngine(timers=loaded.metadata.get("timers"))
         wf = BpmnWorkflow(loaded.spec, loaded.subprocess_specs, script_engine=engine)
+        forget_removed_tasks(wf)
         initial = {
             "policy": dict(policy.values) if policy else {},
             "sag": {"id": case.id, "kommune": municipality.key},

@@ -15,9 +15,10 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, VALIDATOR
+from SpiffWorkflow.spiff.parser.process import VALIDATOR
 
 from processes.milestones import BY_KEY as MILESTONES
+from processes.spiff_fixes import Parser
 from processes.policy import BY_KEY, check_value
 from processes.roles import ROLES
 from processes.scripting import (
@@ -696,7 +697,7 @@ def parse_model(xml: str | bytes, file_name: str, policy: dict | None = None,
 
     spec = subs = None
     if not problems:
-        parser = SpiffBpmnParser(validator=VALIDATOR)
+        parser = Parser(validator=VALIDATOR)
         try:
             parser.add_bpmn_str(raw, filename=file_name)
             spec = parser.get_spec(process_id)

@@ -15,6 +15,8 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
+from processes.spiff_fixes import forget_removed_tasks, serializer_config
+
 
 class InstanceConverter(BpmnWorkflowConverter):
     """Spiff's workflow converter without the specs: an instance row stores only its own
@@ -28,7 +30,8 @@ class InstanceConverter(BpmnWorkflowConverter):
         return dct
 
 
-SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure({**SPIFF_CONFIG, BpmnWorkflow: InstanceConverter}))
+SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(
+    serializer_config({**SPIFF_CONFIG, BpmnWorkflow: InstanceConverter})))
 SERIALIZER_VERSION = SERIALIZER.VERSION
 SPIFF_VERSION = package_version("SpiffWorkflow")
 
@@ -78,4 +81,5 @@ def instance_from_json(text: str, spec, subprocess_specs: dict, serializer_versi
     workflow = SERIALIZER.from_dict(data)
     if script_engine is not None:
         workflow.script_engine = script_engine
+    forget_removed_tasks(workflow)
     return workflow

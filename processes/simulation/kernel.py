@@ -50,6 +50,7 @@ from processes.scripting import (
 from processes.simulation.scenario import draw
 from processes.simulation.variants import Variant
 from processes.simulation.workflow import SimWorkflow
+from processes.spiff_fixes import forget_removed_tasks
 
 LOCAL = ZoneInfo("Europe/Copenhagen")
 ESCALATION_PREFIX = "eskaler_"
@@ -434,6 +435,7 @@ class Simulation:
         instance = SimInstance(case, loaded.process_id, None, loaded, self.now())
         engine = self._script_engine(instance, loaded, case_type)
         wf = SimWorkflow(loaded.spec, loaded.subprocess_specs, script_engine=engine)
+        forget_removed_tasks(wf)
         initial = {
             "policy": dict(self.variant.policies.get(case_type, {})),
             "sag": {"id": case.number, "kommune": self.variant.municipality},
