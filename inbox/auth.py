@@ -68,6 +68,18 @@ def _safe_next(target: str | None) -> str:
     return url_for("inbox.index")
 
 
+# Roles whose work is not in the inbox: a user with only these starts on their own page.
+OWN_SURFACE = (("leder", "analytics.overview"), ("procesdesigner", "studio.index"))
+
+
+def landing(roles: set[str]) -> str:
+    """Where a user starts after signing in: the inbox, unless none of their roles has
+    tasks (a leder starts on the Overblik, a procesdesigner in the studio)."""
+    if roles - {role for role, _ in OWN_SURFACE}:
+        return url_for("inbox.index")
+    return next((url_for(endpoint) for role, endpoint in OWN_SURFACE if role in roles), url_for("inbox.index"))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     error, status = None, 200
@@ -85,6 +97,8 @@ def login():
                 return redirect(url_for("auth.change_password", next=request.args.get("next")))
             if user.municipality_id is None and not request.args.get("next"):
                 return redirect(url_for("admin.municipalities"))  # a national administrator
+            if not request.args.get("next"):
+                return redirect(landing(user.role_keys))
             return redirect(_safe_next(request.args.get("next")))
         if wait:
             seconds = math.ceil(wait.total_seconds())

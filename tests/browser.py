@@ -47,7 +47,12 @@ def open_page(playwright, **context_options):
     return browser, context.new_page()
 
 
-def sign_in(page, base, username, password="demo", landing="Min indbakke"):
+# Where a demo user starts after signing in (inbox/auth.py, ``landing``): the heading shown.
+LANDINGS = {"leder": "Overblik", "procesdesigner": "Processtudie"}
+
+
+def sign_in(page, base, username, password="demo", landing=""):
+    landing = landing if landing != "" else LANDINGS.get(username.rsplit(".", 1)[-1], "Min indbakke")
     page.goto(f"{base}/login")
     page.get_by_label("Brugernavn").fill(username)
     page.get_by_label("Adgangskode").fill(password)

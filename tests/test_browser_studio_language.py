@@ -50,7 +50,7 @@ def test_the_editor_is_in_the_ui_language(server, page, language):  # noqa: F811
     sign_in(page, server, "boegeby.procesdesigner")
     if language == "en":
         page.get_by_role("button", name="English").click()
-        page.get_by_role("heading", name="My inbox").wait_for()
+        page.get_by_role("heading", name="Process studio").wait_for()   # a procesdesigner starts there
     page.goto(f"{server}/studio/")
     page.locator("form:has(input[name=case_type][value=fleksjob]) button[type=submit]").click()  # a new draft
     expect(page.locator("#studio-editor")).to_have_attribute("data-ready", "yes", timeout=60000)

@@ -82,6 +82,30 @@ def test_sign_in_needs_the_right_password_and_a_csrf_token(app, rt):
     assert ok.get("/").status_code == 302
 
 
+@pytest.mark.parametrize("username, where, heading", [
+    ("aaby.leder", "/analytik/", "Overblik: "), ("aaby.procesdesigner", "/studio/", "Processtudie"),
+    ("aaby.sagsbehandler", "/", "Min indbakke"), ("aaby.teamleder", "/", "Min indbakke")])
+def test_each_role_starts_on_its_own_page_after_signing_in(app, username, where, heading):
+    """A leder or procesdesigner has no tasks: they start on the Overblik and in the studio,
+    not on an empty inbox."""
+    me = Browser(app, username)
+    assert me.login.status_code == 302 and me.login.headers["Location"] == where
+    assert f"<h1>{heading}" in text(me.get(where))
+
+
+def test_a_leder_with_an_inbox_role_starts_on_the_inbox_and_next_is_followed(app, rt):
+    from processes.models import UserRole
+    with rt.sessions.begin() as session:
+        user = session.scalar(select(User).where(User.username == "aaby.leder"))
+        user.roles.append(UserRole(role_key="sagsbehandler"))
+    assert Browser(app, "aaby.leder").login.headers["Location"] == "/"
+    client = app.test_client()
+    token = _csrf(text(client.get("/login?next=/sager/ny")))
+    answer = client.post("/login?next=/beskeder", data={"username": "aaby.procesdesigner", "password": "demo",
+                                                         "csrf_token": token})
+    assert answer.headers["Location"] == "/beskeder"
+
+
 def test_forms_without_the_csrf_token_change_nothing(app, rt):
     case_id, task = start(rt)
     me = Browser(app, "aaby.sagsbehandler")
