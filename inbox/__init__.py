@@ -52,7 +52,7 @@ def create_app(target: Runtime | str | None = None, **config) -> Flask:
     csrf.init_app(app)
 
     from inbox import (
-        admin, analytics, api, auth, case_search, cases, errors, formatting, limits, notifications, pages, security,
+        admin, analytics, api, auth, case_search, cases, drawings, errors, formatting, limits, notifications, pages, security,
         simulation, studio,
         tasks,
         vendor,
@@ -66,6 +66,7 @@ def create_app(target: Runtime | str | None = None, **config) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(cases.bp)
+    app.register_blueprint(drawings.bp)
     app.register_blueprint(case_search.bp)
     app.register_blueprint(notifications.bp)
     app.register_blueprint(vendor.bp)

@@ -98,7 +98,10 @@ def _renderer() -> str:
     """A short fingerprint of the role names and the installed bpmn-js."""
     package = Path(current_app.config["BPMN_JS_DIR"]).parent / "package.json"
     version = json.loads(package.read_text(encoding="utf-8")).get("version", "") if package.is_file() else ""
-    return hashlib.sha256(repr((sorted(ROLES.items()), version)).encode("utf-8")).hexdigest()[:10]
+    return hashlib.sha256(repr((sorted(ROLES.items()), version, DRAWING_FORMAT)).encode("utf-8")).hexdigest()[:10]
+
+
+DRAWING_FORMAT = 2   # what diagram.js keeps of a drawing (2: marker-end kept; 1 lost its url("#..."))
 
 
 @bp.route("/sager/<int:case_id>/ejer", methods=["POST"])

@@ -11,7 +11,7 @@ from datetime import date as date_type, datetime, timezone
 from typing import Any, Optional
 
 from sqlalchemy import (
-    JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator,
+    JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, TypeDecorator,
     UniqueConstraint, text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -560,3 +560,23 @@ class SimulationRun(Base):
 
     __table_args__ = (Index("ix_simulation_run_municipality", "municipality_id", "id"),
                       Index("ix_simulation_run_status", "status", "id"))
+
+
+class DiagramDrawing(Base):
+    """A model version's diagram as bpmn-js drew it in a caseworker's browser (the case
+    page, ``inbox/drawings.py``): sanitized SVG with the shapes' bounds, kept so the next
+    browser of the same municipality shows it without loading bpmn-js. One per
+    municipality and ``key`` (the model's SHA-256, the language and the renderer); the
+    first accepted drawing stays (never replaced). No case data: a model's drawing.
+    ``body`` is the gzip-compressed JSON the browser shows (``svg``, ``logo``, ``box``,
+    ``bounds``)."""
+
+    __tablename__ = "diagram_drawing"
+    __table_args__ = (UniqueConstraint("municipality_id", "key", name="uq_diagram_drawing_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipality.id"))
+    key: Mapped[str] = mapped_column(String(100))
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_version.id"))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]

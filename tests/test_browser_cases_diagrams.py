@@ -1,7 +1,8 @@
 """Issue 14 points 6 and 9 in a real Chromium: the case page's diagrams are drawn by
-bpmn-js once per model version and browser, then shown from the browser's cache with each
-case's own marks, without loading bpmn-js; what is shown is the model (its shapes and
-labels), fitted to the running part, with the controls and keys working."""
+bpmn-js once per model version and municipality, then shown from the browser's cache, or in
+a fresh browser from the server's copy of the first browser's drawing, with each case's
+own marks, without loading bpmn-js; what is shown is the model (its shapes and labels),
+fitted to the running part, with the controls and keys working."""
 from __future__ import annotations
 
 from browser import axe_violations, needs_chromium, page, screenshot, server, sign_in  # noqa: F401 (fixtures)
@@ -118,15 +119,73 @@ def test_bpmn_js_draws_a_model_once_then_the_cache_shows_it_with_each_cases_mark
     expect(running.locator("a.bjs-powered-by")).to_be_visible()
 
 
-def test_an_unreadable_cache_entry_is_drawn_again_by_bpmn_js(server, page, sqlite_runtime):
+def _stored(rt, count: int) -> list:
+    """Wait (at most 15 s) until the server keeps ``count`` drawings; their audit events."""
+    import time
+    from sqlalchemy import func, select
+    from processes.models import AuditEvent, DiagramDrawing
+    for _ in range(150):
+        with rt.sessions() as session:
+            if session.scalar(select(func.count()).select_from(DiagramDrawing)) >= count:
+                return list(session.scalars(select(AuditEvent).where(AuditEvent.action.like("diagram.%"))))
+        time.sleep(0.1)
+    raise AssertionError(f"the server did not get {count} drawings")
+
+
+def _corrupt_cache(page) -> None:
+    page.evaluate("""() => Object.keys(localStorage).filter(k => k.startsWith('sf-diagram')).forEach(
+        k => localStorage.setItem(k, JSON.stringify({svg: '<p>no svg</p>', box: [0, 0, 1, 1], bounds: {}})))""")
+
+
+def test_an_unreadable_cache_entry_is_shown_from_the_server_else_drawn_again(server, page, sqlite_runtime):
+    from sqlalchemy import delete
+    from processes.models import DiagramDrawing
     instance = sqlite_runtime.engine.start_case("aaby", "rehabilitering", "020290-2345", "Carl Carlsen")
     task = sqlite_runtime.engine.open_tasks(case_id=instance.case_id)[0]
     sign_in(page, server, "aaby.sagsbehandler")
     shown, _ = _visit(page, server, instance.case_id)
     assert shown[f"diagram-{instance.id}"]["by"] == "bpmn-js"
-    page.evaluate("""() => Object.keys(localStorage).filter(k => k.startsWith('sf-diagram')).forEach(
-        k => localStorage.setItem(k, JSON.stringify({svg: '<p>no svg</p>', box: [0, 0, 1, 1], bounds: {}})))""")
-    shown, _ = _visit(page, server, instance.case_id)
-    d = shown[f"diagram-{instance.id}"]
-    assert d["by"] == "bpmn-js" and d["shapes"] > 30 and d["current"] == [task.bpmn_id]
-    assert _shown(page, f"diagram-{instance.id}", task.bpmn_id)
+    _stored(sqlite_runtime, 1)
+    for by in ("server", "bpmn-js"):   # the server's drawing; without it, bpmn-js draws it again
+        _corrupt_cache(page)
+        shown, _ = _visit(page, server, instance.case_id)
+        d = shown[f"diagram-{instance.id}"]
+        assert d["by"] == by and d["shapes"] > 30 and d["current"] == [task.bpmn_id]
+        assert _shown(page, f"diagram-{instance.id}", task.bpmn_id)
+        with sqlite_runtime.sessions.begin() as session:
+            session.execute(delete(DiagramDrawing))
+        page.context.new_cdp_session(page).send("Network.clearBrowserCache")   # it was cached for a year
+
+
+def test_a_fresh_browser_shows_the_first_browsers_drawings_without_bpmn_js(server, page, sqlite_runtime):
+    """The first browser of the municipality draws with bpmn-js and sends its drawings; a
+    second browser with nothing cached (a new profile) gets them from the server: same
+    shapes, this case's marks, and neither bpmn-js nor the model XML is requested."""
+    decided = decided_in_writing(sqlite_runtime)
+    sign_in(page, server, "boegeby.sagsbehandler")
+    first, requests = _visit(page, server, decided.case_id)
+    assert {d["by"] for d in first.values()} == {"bpmn-js"} and any(BUNDLE in url for url in requests)
+    audit = _stored(sqlite_runtime, len(first))
+    # bpmn-js's own drawings pass the allowlist whole: nothing of them was dropped
+    assert [(e.action, e.detail["dropped"]) for e in audit] == [("diagram.store", 0)] * len(first)
+
+    context = page.context.browser.new_context(viewport={"width": 1280, "height": 900}, locale="da-DK")
+    fresh = context.new_page()
+    sign_in(fresh, server, "boegeby.teamleder", landing=None)
+    fresh.wait_for_url(lambda url: "/login" not in url)
+    shown, requests = _visit(fresh, server, decided.case_id)
+    assert {d["by"] for d in shown.values()} == {"server"}
+    assert not [url for url in requests if BUNDLE in url or url.endswith("diagram.bpmn")], requests
+    assert fresh.evaluate("() => typeof window.BpmnJS") == "undefined"
+    for diagram_id, d in shown.items():
+        assert (d["shapes"], d["current"], d["done"], d["logo"]) == (
+            first[diagram_id]["shapes"], first[diagram_id]["current"], first[diagram_id]["done"], True)
+        assert d["text"] == first[diagram_id]["text"]
+    running = next(i for i, d in shown.items() if d["current"])
+    assert _shown(fresh, running, shown[running]["current"][0])
+    # the sequence flows keep their arrowheads (the marker survives the cache and the server)
+    assert fresh.evaluate(f"""() => [...document.querySelectorAll('#{running} svg.diagram-svg path[marker-end]')]
+        .filter(p => /^url[(]['"]?#/.test(p.getAttribute('marker-end'))).length""") > 10
+    screenshot(fresh, "case-diagrams-from-server")
+    assert axe_violations(fresh) == []
+    context.close()

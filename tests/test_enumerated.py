@@ -43,17 +43,21 @@ from sqlalchemy import make_url, select, text
 
 from conftest import empty_schema, make_runtime
 from inbox import create_app
+from inbox.cases import _lanes_by_role_name
 from inbox.tokens import issue_token, tokens_of
 from processes import municipalities, studio, timekeeping
 from processes.engine import Actor
 from processes.errors import InvalidInput
 from processes.library import ModelInvalid
 from processes.letters import DECISION_TEMPLATES, TEMPLATES
-from processes.models import Document, ModelVersion, Notification, PolicyVersion, SavedFilter, User, UserRole
+from processes.models import (
+    Document, ModelVersion, Notification, PolicyVersion, ProcessInstance, SavedFilter, User, UserRole,
+)
 from processes.policy import BY_KEY, CATALOGUE, duration_length
 from processes.policy_changes import set_policy
 from processes.simulation import runs as simulation_runs
 from sagsflow.cli import main
+from test_drawings import drawing
 
 MUNICIPALITIES = ("aaby", "boegeby")
 # Routes with parameters that the matrix does not request, and why. Anything else with a
@@ -134,6 +138,9 @@ class Page:
     def call(self, method, path, body):
         if method == "GET":
             return self.http.get(path)
+        if isinstance(body, bytes):   # JSON the page's script sends, with the token in a header
+            return self.http.open(path, method=method, data=body,
+                                  headers={"Content-Type": "application/json", "X-CSRFToken": self.csrf})
         return self.http.open(path, method=method, data={"csrf_token": self.csrf, **(body or {})})
 
 
@@ -165,6 +172,7 @@ class Side:
     role: str          # the role of the task
     form: list         # the task's form
     today: str         # the installation's date (ISO), for date fields
+    drawing: bytes     # a drawing of the case's model (what the case page's script sends)
 
 
 _serial = itertools.count(1)
@@ -208,7 +216,10 @@ def _make_side(rt, key: str, n: int) -> Side:
                    select(PolicyVersion.id).where(PolicyVersion.municipality_id == instance.municipality_id)
                    .order_by(PolicyVersion.id).limit(1)),
                "draft_id": draft.id, "version_id": own_version}
-    return Side(key, ids, citizen, cpr, task.role, rt.engine.task_form(task), now.date().isoformat())
+    with rt.sessions() as session:
+        version = session.get(ModelVersion, session.get(ProcessInstance, instance.id).model_version_id)
+        drawn = json.dumps(drawing(_lanes_by_role_name(version.id, "da", version.bpmn_xml))).encode("utf-8")
+    return Side(key, ids, citizen, cpr, task.role, rt.engine.task_form(task), now.date().isoformat(), drawn)
 
 
 @pytest.fixture
@@ -249,6 +260,7 @@ def _body(endpoint: str, requester: Side, owner: Side) -> dict | None:
         "api.reassign_task": {"username": colleague},
         "tasks.show": {"revision": "1", **form},
         "inbox.reassign": {"username": colleague},
+        "drawings.drawing": owner.drawing,
     }.get(endpoint, {})
 
 
@@ -258,7 +270,8 @@ def _snapshot(rt) -> dict:
     tables = {"human_task": "", "sag": "", "process_instance": "", "document": "", "notification": "",
               "saved_filter": "", "outbox": "", "audit_event": " WHERE case_id IS NOT NULL",
               "app_user": "", "user_role": "", "policy_version": "",
-              "model_draft": "", "model_publication": "", "model_version": "", "simulation_run": ""}
+              "model_draft": "", "model_publication": "", "model_version": "", "simulation_run": "",
+              "diagram_drawing": ""}
     with rt.db.connect() as conn:
         return {t: conn.execute(text(f"SELECT * FROM {t}{where} ORDER BY 1")).all() for t, where in tables.items()}
 

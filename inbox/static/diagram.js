@@ -4,19 +4,23 @@
 // buttons, the keyboard (arrows move, + and - zoom, 0 the whole process, 1 the running
 // part), dragging and the mouse wheel (Ctrl zooms) move it.
 //
-// Drawing is fast because bpmn-js runs at most once per model version and browser:
+// Drawing is fast because bpmn-js runs at most once per model version and municipality:
 // a diagram is shown as a static SVG that bpmn-js drew for that model version (same
-// shapes, labels and lanes), kept in localStorage under the version's key
-// (``data-diagram-key``: the model's SHA-256, the language and the renderer), with the
-// case's marks put on it here. Only a model version this browser has not drawn before
-// loads bpmn-js (once, after the page is shown) and draws it in one shared, hidden
-// viewer: the running process first, then the diagrams in view, then the rest.
+// shapes, labels and lanes), with the case's marks put on it here. It comes from
+//   1. this browser's localStorage, under the version's key (``data-diagram-key``: the
+//      model's SHA-256, the language and the renderer), else
+//   2. the server (``data-drawing``): the municipality's drawing of that model version,
+//      which the first browser to draw it sent (``data-upload``) and the server kept after
+//      sanitizing it (inbox/drawings.py), else
+//   3. bpmn-js, loaded once, after the page is shown, drawing in one shared, hidden
+//      viewer: the running process first, then the diagrams in view, then the rest; the
+//      drawing is then kept in localStorage and sent to the server.
 // The static SVG carries no style attributes (the page's CSP forbids them): bpmn-js's
 // inline styles become SVG presentation attributes.
 (function () {
   var READABLE = 0.6;   // below this the labels cannot be read
   var SVGNS = "http://www.w3.org/2000/svg";
-  var PREFIX = "sf-diagram-1:";   // the entry's format; the key says what was drawn
+  var PREFIX = "sf-diagram-2:";   // the entry's format; the key says what was drawn
   var views = {};
   var diagrams = Array.prototype.slice.call(document.querySelectorAll(".diagram[data-xml]"));
   if (!diagrams.length) { return; }
@@ -62,7 +66,8 @@
   // any quote inside a value.
   function presentational(markup) {
     return markup.replace(/ style="([^"]*)"/g, function (all, style) {
-      return style.split(";").map(function (rule) {
+      // a quote in a value (``url("#marker")``) is serialized as &quot;, whose ";" is not a rule's end
+      return style.replace(/&quot;/g, "'").split(";").map(function (rule) {
         var at = rule.indexOf(":");
         return at < 0 ? "" : " " + rule.slice(0, at).trim() + '="' + rule.slice(at + 1).trim() + '"';
       }).join("");
@@ -249,13 +254,32 @@
       .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.text(); });
   }
 
+  // the municipality's drawing of this model version on the server, or null (none yet: 204)
+  function serverDrawing(el) {
+    var url = el.getAttribute("data-drawing");
+    if (!url) { return Promise.resolve(null); }
+    return fetch(url, { credentials: "same-origin" })
+      .then(function (r) { return r.status === 200 ? r.json() : null; })
+      .catch(function () { return null; });
+  }
+
+  // a drawing bpmn-js made here, for the next browser of the municipality (the server
+  // sanitizes it and keeps the first one per model version)
+  function upload(el, entry) {
+    var url = el.getAttribute("data-upload"), token = document.querySelector('input[name="csrf_token"]');
+    if (!url || !token || !window.fetch) { return; }
+    fetch(url, { method: "POST", credentials: "same-origin", body: JSON.stringify(entry),
+                 headers: { "Content-Type": "application/json", "X-CSRFToken": token.value } })
+      .catch(function () { /* the next browser draws it itself */ });
+  }
+
   var waiting = [], seen = null;
   diagrams.forEach(function (el, index) {
     var key = el.getAttribute("data-diagram-key");
     var entry = key && cached(key);
     waiting.push({ el: el, index: index, key: key, entry: entry, inView: false,
                    running: el.getAttribute("data-running") === "true",
-                   xml: entry ? null : xmlOf(el) });
+                   server: entry ? null : serverDrawing(el) });
   });
   if (window.IntersectionObserver) {
     seen = new IntersectionObserver(function (entries) {
@@ -276,13 +300,20 @@
     var w = waiting.shift();
     if (w.entry) {
       try { mount(w.el, w.entry, "cache"); setTimeout(next, 0); return; }
-      catch (e) { w.xml = xmlOf(w.el); }   // not readable after all: bpmn-js draws it
+      catch (e) { w.server = serverDrawing(w.el); }   // not readable after all: the server's, else bpmn-js
     }
-    w.xml.then(function (xml) { return render(w.el.getAttribute("data-viewer"), xml); })
-      .then(function (entry) {
-        mount(w.el, entry, "bpmn-js");
-        if (w.key) { store(w.key, entry); }
-      })
+    w.server.then(function (entry) {
+      if (entry) {
+        try { mount(w.el, entry, "server"); if (w.key) { store(w.key, entry); } return; }
+        catch (e) { /* not readable: bpmn-js draws it */ }
+      }
+      return xmlOf(w.el).then(function (xml) { return render(w.el.getAttribute("data-viewer"), xml); })
+        .then(function (drawn) {
+          mount(w.el, drawn, "bpmn-js");
+          if (w.key) { store(w.key, drawn); }
+          upload(w.el, drawn);
+        });
+    })
       .catch(function (err) { failed(w.el, err); })
       .then(function () { setTimeout(next, 0); });
   }
