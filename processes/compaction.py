@@ -66,35 +66,37 @@ def _merges_branches(spec) -> bool:
 
 
 def _compact_tree(workflow, holders: set) -> int:
+    # Ids, not Task objects: Spiff's ``children``/``parent`` look every task up in the
+    # workflow's dict anew (a UUID hash each), which was most of the cost of a step's
+    # compaction; the walk below reads ``_children`` and ``_state`` directly.
     tasks = workflow.tasks
     last = workflow.last_task
-    live = _live(workflow.task_tree, holders, last)
+    live = _live(workflow, holders, last)
     splits = _awaited_splits(workflow)
-
-    def live_children(task):
-        return [child for child in task.children if child.id in live]
-
-    def removable(task) -> bool:
-        return (task.has_state(TaskState.FINISHED_MASK) and task.id not in holders and task is not last
-                and task.id not in splits and len(live_children(task)) == 1)
+    finished = TaskState.FINISHED_MASK
 
     removed = 0
     stack = [workflow.task_tree]
     while stack:
         kept = stack.pop()
         children = []
-        for child in kept.children:
-            if child.id not in live:
-                children.append(child.id)  # a finished branch of a task that stays: left alone
+        for child_id in kept._children:
+            if child_id not in live:
+                children.append(child_id)  # a finished branch of a task that stays: left alone
                 continue
-            run, node = [], child
-            while removable(node):
+            # the run below ``kept``: finished tasks with exactly one live branch each
+            run, node = [], tasks[child_id]
+            while (node._state & finished and node.id not in holders and node is not last
+                   and node.id not in splits):
+                below = [grandchild for grandchild in node._children if grandchild in live]
+                if len(below) != 1:
+                    break
                 run.append(node)
-                node = live_children(node)[0]
+                node = tasks[below[0]]
             cut = run[:-MARGIN] if MARGIN else run
-            head = (run[len(cut)] if len(run) > len(cut) else node) if cut else child
-            for task in cut:
-                following = run[run.index(task) + 1] if task is not run[-1] else node
+            head = (run[len(cut)] if len(run) > len(cut) else node) if cut else tasks[child_id]
+            for position, task in enumerate(cut):
+                following = run[position + 1] if position + 1 < len(run) else node
                 for gone in _subtree_except(task, following):
                     del tasks[gone.id]
                     removed += 1
@@ -133,18 +135,15 @@ def _subtree_except(task, spared):
         stack.extend(current.children)
 
 
-def _live(root, holders: set, last_task) -> set:
+def _live(workflow, holders: set, last_task) -> set:
     """Ids of the tasks whose subtree holds an unfinished task, a sub-process holder or
-    the workflow's last task."""
+    the workflow's last task: those tasks and all their ancestors."""
+    tasks = workflow.tasks
+    finished = TaskState.FINISHED_MASK
     live = set()
-    order = []
-    stack = [root]
-    while stack:
-        task = stack.pop()
-        order.append(task)
-        stack.extend(task.children)
-    for task in reversed(order):  # children before parents
-        if (not task.has_state(TaskState.FINISHED_MASK) or task.id in holders or task is last_task
-                or any(child.id in live for child in task.children)):
-            live.add(task.id)
+    for task in tasks.values():
+        if not task._state & finished or task.id in holders or task is last_task:
+            while task is not None and task.id not in live:  # an ancestor already live has its own
+                live.add(task.id)
+                task = tasks.get(task._parent)
     return live
