@@ -48,13 +48,19 @@ def insert_statement(table: Table, dialect_name: str, ignore_conflicts: bool) ->
     return statement
 
 
+_defaults: dict[str, tuple] = {}
+
+
 def _with_defaults(table: Table, row: dict) -> dict:
-    """Fill the columns a row leaves out with their Python-side defaults (the pipeline
+    """Fill the columns a row leaves out with their Python-side defaults (the one-statement
     path executes compiled SQL, which does not run them)."""
-    for column in table.columns:
-        default = column.default
-        if column.key not in row and default is not None:
-            row[column.key] = default.arg(None) if default.is_callable else default.arg
+    defaults = _defaults.get(table.name)
+    if defaults is None:
+        defaults = _defaults[table.name] = tuple((column.key, column.default) for column in table.columns
+                                                 if column.default is not None)
+    for key, default in defaults:
+        if key not in row:
+            row[key] = default.arg(None) if default.is_callable else default.arg
     return row
 
 
