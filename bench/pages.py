@@ -260,9 +260,11 @@ def measure_browser(rt, case_id: int, requests: int) -> dict | str:
                 context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="da-DK",
                                               storage_state={"cookies": cookies, "origins": []})
                 context.add_init_script(DRAWN_AT)
-                visit(context.new_page(), kind, record, by, traced=traced)
-                if kind == "cold":
-                    sent()   # its drawings reach the server before the next visit removes them
+                page = context.new_page()
+                visit(page, kind, record, by, traced=traced)
+                if kind == "cold":   # its drawings reach the server before the next visit removes them
+                    page.wait_for_load_state("networkidle")
+                    sent()
                 context.close()
             for i in range(requests + 2 + TRACED):
                 fresh_visit("fresh", i >= 2, "server", i >= requests + 2)

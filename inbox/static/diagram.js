@@ -273,7 +273,7 @@
       .catch(function () { /* the next browser draws it itself */ });
   }
 
-  var waiting = [], seen = null;
+  var waiting = [], seen = null, shown = {};   // key -> [entry, how]: a version in the page twice is drawn once
   diagrams.forEach(function (el, index) {
     var key = el.getAttribute("data-diagram-key");
     var entry = key && cached(key);
@@ -302,15 +302,18 @@
       try { mount(w.el, w.entry, "cache"); setTimeout(next, 0); return; }
       catch (e) { w.server = serverDrawing(w.el); }   // not readable after all: the server's, else bpmn-js
     }
+    if (w.key && shown[w.key]) {   // another process of the case on the same model version
+      mount(w.el, shown[w.key][0], shown[w.key][1]); setTimeout(next, 0); return;
+    }
     w.server.then(function (entry) {
       if (entry) {
-        try { mount(w.el, entry, "server"); if (w.key) { store(w.key, entry); } return; }
-        catch (e) { /* not readable: bpmn-js draws it */ }
+        try { mount(w.el, entry, "server"); } catch (e) { entry = null; /* not readable: bpmn-js draws it */ }
+        if (entry) { if (w.key) { store(w.key, entry); shown[w.key] = [entry, "server"]; } return; }
       }
       return xmlOf(w.el).then(function (xml) { return render(w.el.getAttribute("data-viewer"), xml); })
         .then(function (drawn) {
           mount(w.el, drawn, "bpmn-js");
-          if (w.key) { store(w.key, drawn); }
+          if (w.key) { store(w.key, drawn); shown[w.key] = [drawn, "bpmn-js"]; }
           upload(w.el, drawn);
         });
     })
