@@ -21,7 +21,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from inbox.access import LEDER, current_actor, login_required, require_role, runtime
-from inbox.formatting import CASE_TYPES, STATE_LABELS, iso_date, language, role_name
+from inbox.formatting import CASE_TYPES, STATE_LABELS, iso_date, language, role_name, rule_name
 from inbox.limits import page_number
 from processes import analytics, timekeeping
 from processes.analytics import Filters
@@ -259,6 +259,12 @@ def _drill(filters: Filters, kind: str, key: str) -> str:
     return url_for("analytics.cases", **_query(filters, kind=kind, key=key))
 
 
+def _rule_text(rule: str) -> str:
+    """A deadline rule by its name in the page's language and its key (two rules may share
+    a name: the follow-up talks in RF and sygedagpenge)."""
+    return f"{rule_name(rule)} ({rule})" if rule in analytics.POLICY_BY_KEY else rule
+
+
 def _own_tables(fig: dict, filters: Filters) -> list[Table]:
     lead = Table("forloebstider", _("Forløbstider (dage; ≥ = mindst, sager der stadig venter)"),
                  [_("Mål"), _("Sager"), _("Afsluttet"), _("Åbne"), _("1. kvartil"), _("Median"), _("3. kvartil"),
@@ -271,7 +277,7 @@ def _own_tables(fig: dict, filters: Filters) -> list[Table]:
                  [_("Regel"), _("Lovbestemt"), _("Sager"), _("Overholdt"), _("Overskredet"), _("Overskredet nu"),
                   _("Åbne"), _("Andel overholdt"), _("Andel overskredet")])
     for r in fig["compliance"]:
-        comp.rows.append([Cell(f"{r['label']} ({r['rule']})"), Cell(_("Ja") if r["statutory"] else _("Nej")),
+        comp.rows.append([Cell(_rule_text(r['rule'])), Cell(_("Ja") if r["statutory"] else _("Nej")),
                           _cell(r["n"], _drill(filters, "compliance", r["rule"])), _cell(r["met"]),
                           _cell(r["breached"]), _cell(r["overdue"]), _cell(r["open"]), Cell(_pct(r["share_met"])),
                           Cell(_pct(r["share_breached"]))])
@@ -342,7 +348,7 @@ def comparison_table(result: dict, columns: list[str], table_id: str, caption: s
         if row["group"] == "lead_time":
             label = _("%(label)s (median, dage)", label=LEAD_LABELS[row["key"]])
         elif row["group"] == "compliance":
-            label = _("Frist overholdt: %(rule)s", rule=row["label"].split(": ", 1)[1])
+            label = _("Frist overholdt: %(rule)s", rule=_rule_text(row["key"]))
         elif row["group"] == "funnel":
             label = _("Tragt: %(stage)s", stage=FUNNEL_LABELS[row["key"]])
         else:

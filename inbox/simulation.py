@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from inbox.access import LEDER, current_actor, login_required, require_role, runtime
 from inbox.analytics import LEAD_LABELS, Cell, Table, _cell, _num, _pct, comparison_table
+from inbox.formatting import rule_name
 from processes import analytics, timekeeping
 from processes.engine import Actor
 from processes.errors import InvalidInput, NotFound
@@ -140,7 +141,7 @@ def read_form(form, own: Municipality, others: dict[str, str], drafts: dict[int,
         if param is None:
             bad("policy_param", _("Vælg en parameter fra politikkataloget."))
         elif not value_text:
-            bad("policy_value", _("Skriv den foreslåede værdi for «%(label)s».", label=param.label))
+            bad("policy_value", _("Skriv den foreslåede værdi for «%(label)s».", label=rule_name(param.key)))
         else:
             try:
                 value = parse_assignments([f"{param.key}={value_text}"])[param.key]
@@ -153,14 +154,14 @@ def read_form(form, own: Municipality, others: dict[str, str], drafts: dict[int,
             if value is not None:
                 if check_value(param, value) is not None:
                     bad("policy_value", _("«%(label)s» skal være %(bound)s; %(value)s ligger uden for.",
-                                          label=param.label, bound=_bound_text(param), value=value_text))
+                                          label=rule_name(param.key), bound=_bound_text(param), value=value_text))
                 elif policy_in_force(param) == value:
                     bad("policy_value", _("%(value)s er den værdi, der gælder nu; foreslå en anden værdi.",
                                           value=value_text))
                 else:
                     variants.append({"kind": "policy", "key": own.key, "changes": {param.key: value},
                                      "label": _("%(name)s med %(label)s = %(value)s", name=own.name,
-                                                label=param.label, value=value_text)})
+                                                label=rule_name(param.key), value=value_text)})
     elif shown["policy_value"]:
         bad("policy_param", _("Vælg den parameter, værdien skal gælde for."))
     for draft_id in shown["drafts"]:

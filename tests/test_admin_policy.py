@@ -115,6 +115,23 @@ def test_versions_side_by_side_and_against_defaults_and_another_municipality(app
                      re.S)
 
 
+
+def test_the_policy_pages_in_english_name_the_rules_in_english(app, runtime):
+    """The catalogue, the change form, a version against the defaults and the comparison
+    name each parameter by its English label on an English page (they showed the Danish)."""
+    from processes.policy import label_in
+    admin = Browser(app, "boegeby.admin")
+    admin.post("/sprog", {"lang": "en", "next": "/"})
+    english, danish = label_in("fj_foerste_samtale", "en"), label_in("fj_foerste_samtale", "da")
+    with runtime.sessions() as db:
+        version = db.scalar(select(PolicyVersion.id).join(Municipality)
+                            .where(Municipality.key == "boegeby", PolicyVersion.case_type == "fleksjob"))
+    for path in ("/admin/politik", "/admin/politik/aendr?sagstype=fleksjob", f"/admin/politik/versioner/{version}",
+                 "/admin/politik/sammenlign?sagstype=fleksjob&kommune=aaby"):
+        page = text(admin.get(path))
+        assert english in page and danish not in page, path
+
+
 def _two_latest(db):
     rows = list(db.scalars(select(PolicyVersion).where(PolicyVersion.case_type == "fleksjob")
                            .order_by(PolicyVersion.id.desc())))

@@ -159,6 +159,24 @@ def test_compare_page_and_its_csv_show_the_modules_rows(history):
     assert manager.get(f"/analytik/eksport.csv?side=sammenlign&tabel=nope&{QUERY}").status_code == 404
 
 
+
+def test_the_overview_and_compare_name_deadline_rules_in_english(history):
+    """On an English page a deadline rule reads by its English label (they showed the
+    catalogue's Danish label), still with its key."""
+    from markupsafe import escape
+    from processes.policy import label_in
+    rt, _ = history
+    manager = browser(rt, "maaleby.leder")
+    manager.post("/sprog", {"lang": "en", "next": "/"})
+    rules = {r["rule"] for c in expected(rt)["columns"] for r in c["figures"]["compliance"]}
+    assert rules
+    for path in ("/analytik/?", "/analytik/sammenlign?compare=naboby&"):
+        page = manager.get(f"{path}{QUERY}").get_data(as_text=True)
+        for rule in rules:
+            assert str(escape(f"{label_in(rule, 'en')} ({rule})")) in page, (path, rule)
+            assert str(escape(label_in(rule, "da"))) not in page, (path, rule)
+
+
 def test_every_table_of_every_page_downloads_as_csv(history):
     rt, _ = history
     manager = browser(rt, "maaleby.leder")

@@ -22,6 +22,7 @@ from processes import studio, timekeeping
 from processes.engine import Actor
 from processes.errors import InvalidInput
 from processes.models import AuditEvent, Municipality, SimulationRun, WorkerHeartbeat
+from processes.policy import label_in
 from processes.simulation import runs
 from test_inbox import Browser
 from worker import status as worker_status
@@ -218,6 +219,14 @@ def test_a_run_from_the_form_through_the_worker_to_the_results(app, rt):
     assert "Simulated: Bøgeby Kommune" in english and "Actual: Aaby Kommune" in english
     assert '<span id="status-tekst">Done</span>' in english
     assert "Choose at least one variant to simulate." in text(manager.post("/analytik/simuler/", data={**SMALL, "own": ""}))
+    # the policy catalogue's parameters by their English labels (they were Danish)
+    rule = "rehab_partshoering_svarfrist"
+    form = text(manager.get("/analytik/simuler/"))
+    options = form[form.index('id="felt-policy_param"'):]
+    options = options[:options.index("</select>")]
+    assert label_in(rule, "en") in options and label_in(rule, "da") not in options
+    refused = text(manager.post("/analytik/simuler/", data={**SMALL, "policy_param": rule, "policy_value": ""}))
+    assert f"Enter the proposed value for “{label_in(rule, 'en')}”." in refused
 
 
 def test_a_studio_draft_of_the_own_municipality_can_be_simulated(app, rt):
