@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 
 from inbox.access import current_actor, login_required, require_role, runtime
-from inbox.formatting import iso_date, language
+from inbox.formatting import case_type_name, iso_date, language
 from processes import migration, studio, timekeeping
 from processes.errors import Conflict, InvalidInput, NotFound
 from processes.library import CASE_TYPES
@@ -63,7 +63,11 @@ def new_draft():
     actor = _designer()
     with runtime().sessions.begin() as db:
         now = timekeeping.now(db)
-        draft = studio.create_draft(db, actor.municipality_id, request.form.get("case_type", ""), actor.name, now)
+        case_type = request.form.get("case_type", "")
+        # named in the designer's language by the case type's name (was "Kladde af <key>" in English too)
+        title = _("Kladde af %(case_type)s", case_type=case_type_name(case_type).lower()) \
+            if case_type in CASE_TYPES else None
+        draft = studio.create_draft(db, actor.municipality_id, case_type, actor.name, now, title=title)
         draft_id = draft.id
     return redirect(url_for("studio.editor", draft_id=draft_id))
 

@@ -487,3 +487,7 @@ def test_the_editors_catalogue_speaks_the_designers_language(sqlite_runtime):
         label_in("fj_foerste_samtale", "da")
     milestone = {m["key"]: m["label"] for m in english["milestones"]}
     assert milestone["moede_holdt"] == MILESTONE["moede_holdt"].label_in("en") != MILESTONE["moede_holdt"].label
+    # a new draft is named in the designer's language (was "Kladde af fleksjob" in English too)
+    created = designer.post("/studio/kladder", data={"case_type": "fleksjob", "csrf_token": csrf})
+    editor = designer.get(created.headers["Location"]).get_data(as_text=True)
+    assert "Draft of flex job" in editor and "Kladde af" not in editor

@@ -1,6 +1,7 @@
 """English for the process designers' studio (issue 12); merged by ``english.py``."""
 
 ENGLISH = {
+    "Kladde af %(case_type)s": "Draft of %(case_type)s",
     "Vælg en .bpmn-fil.": "Choose a .bpmn file.",
     "Filen er for stor (højst %(n)s byte).": "The file is too large (at most %(n)s bytes).",
     "Filen er ikke UTF-8-tekst.": "The file is not UTF-8 text.",
