@@ -171,6 +171,14 @@ def letter_name(template: str | None) -> str:
     return str(LETTER_NAMES.get(template, template or ""))
 
 
+def document_title(doc) -> str:
+    """A case document as a list names it: a letter by its kind in the page's language (its
+    stored title is the Danish letter's heading), any other document by its title."""
+    if language() != "da" and doc.template in LETTER_NAMES:
+        return letter_name(doc.template)
+    return doc.title
+
+
 def local_datetime(value: datetime | None) -> str:
     """A moment in Copenhagen time, as Babel's ``d. MMM y HH:mm`` (Danish) or
     ``d MMM y HH:mm`` (English) gives it; a naive value is UTC, as Flask-Babel takes it.
@@ -229,7 +237,7 @@ def register(app: Flask) -> None:
         date=local_date, datetime=local_datetime, mask_cpr=mask_cpr, role=role_name,
         case_type=case_type_name, due_label=lambda s: _text(DUE_LABELS[s]) if s in DUE_LABELS else str(s),
         state_label=lambda s: _text(STATE_LABELS[s]) if s in STATE_LABELS else str(s), answer_value=answer_value,
-        day=local_day, letter_name=letter_name, date_input=date_input,
+        day=local_day, letter_name=letter_name, document_title=document_title, date_input=date_input,
         rule_name=rule_name, task_name=task_name, milestone_label=milestone_label)
     from inbox.access import current_user
     app.jinja_env.globals.update(ROLES=ROLES, CASE_TYPES=CASE_TYPES, DUE_LABELS=DUE_LABELS,

@@ -11,7 +11,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from inbox import create_app
-from processes.models import HumanTask
+from processes.models import Case, Document, HumanTask
 from test_domain_rehab import Rehab
 from test_inbox import Browser, text
 
@@ -110,7 +110,15 @@ def test_the_case_page_and_timeline_in_english(sqlite_runtime, app):
     w.complete("vurder_rute", **{**ROUTE, "ansoegt_om": "fleksjob"})
     w.complete("planlaeg_forberedelse", laegeattest_noedvendig=False, samtykke_deling="givet")
     w.at("2027-06-01")                                             # every running deadline is breached
+    with sqlite_runtime.sessions.begin() as db:                    # a letter (its heading is Danish) and a note
+        case = db.get(Case, w.case_id)
+        for template, title in (("afgoerelse", "Afgørelse"), ("notat", "Notat fra mødet")):
+            db.add(Document(municipality_id=case.municipality_id, case_id=case.id, template=template, title=title,
+                            body="<p>x</p>", created_at=case.created_at))
     page = text(english(app, "aaby.teamleder").get(f"/sager/{w.case_id}"))
+    letters = page[page.index('id="h-letters"'):]
+    assert ">Decision</a>" in letters and ">Afgørelse</a>" not in letters  # a letter by its kind in English
+    assert ">Notat fra mødet</a>" in letters                      # any other document by its title
     timeline = page[page.index('class="timeline-table"'):]
     assert "Assess target group and route" in timeline             # the task, by its English name
     assert "The citizen has applied for: <strong>Flex job</strong>" in timeline  # the decision in words
@@ -120,6 +128,7 @@ def test_the_case_page_and_timeline_in_english(sqlite_runtime, app):
     assert "Vurdér målgruppe og rute" not in page
     danish = text(Browser(app, "aaby.teamleder").get(f"/sager/{w.case_id}"))
     timeline = danish[danish.index('class="timeline-table"'):]
+    assert ">Afgørelse</a>" in danish[danish.index('id="h-letters"'):]
     assert "Vurdér målgruppe og rute" in timeline and "Borgeren har søgt om: <strong>Fleksjob</strong>" in timeline
     assert "Frist: " in timeline and "Deadline: " not in timeline
 
