@@ -96,7 +96,8 @@ def note_texts(note: Notification, task: HumanTask | None) -> tuple[str, str]:
         note.kind, note.args, translate=gettext,
         datetime_text=lambda text: local_datetime(datetime.fromisoformat(text)),
         date_text=lambda text: local_day(text), rule=rule_name, case_type=lambda key: case_type_name(key).lower(),
-        target=rule_name, task=task_text, released_task=released_task, role=role_name)
+        target=rule_name if language() == "en" else notices.danish_target, task=task_text,
+        released_task=released_task, role=role_name)
     return title, body
 
 

@@ -57,7 +57,7 @@ def _danish_case_type(key: str) -> str:
     return CASE_TYPE_NAMES.get(key, key)
 
 
-def _danish_target(key: str) -> str:
+def danish_target(key: str) -> str:
     from processes.milestones import TARGET_BY_KEY
     target = TARGET_BY_KEY.get(key)
     return target.label if target else key
@@ -79,7 +79,7 @@ def released_text(released: list, task: Callable[[list], str], role: Callable[[s
 def render(kind: str, args: dict[str, Any], *, translate: Callable[[str], str] = str,
            datetime_text: Callable[[str], str] = _danish_datetime, date_text: Callable[[str], str] = _danish_date,
            rule: Callable[[str], str] = _danish_rule, case_type: Callable[[str], str] = _danish_case_type,
-           target: Callable[[str], str] = _danish_target, task: Callable[[str], str] = str,
+           target: Callable[[str], str] = danish_target, task: Callable[[str], str] = str,
            released_task: Callable[[list], str] = lambda t: t[2],
            role: Callable[[str], str] = _danish_role) -> tuple[str, str]:
     """A notice's title and body from its kind and ``args``; Danish with the defaults, the

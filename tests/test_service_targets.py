@@ -63,7 +63,7 @@ def test_service_target_due_soon_and_missed_are_told_once_each(sqlite_runtime, t
     assert target_notices(rt)[-1] == (
         "target_breach", waiting.case_id, "teamleder", owner_id,
         "Servicemål overskredet: Fra forberedelse til afgørelse",
-        f"Målet var 18.01.2027 (sag {waiting.case_id}, start 2027-01-04).")
+        f"Målet var 18.01.2027 (sag {waiting.case_id}, start 04.01.2027).")
 
     # The worker delivers them as notifications the addressees see.
     from worker.outbox import default_transports, deliver_next
