@@ -265,3 +265,19 @@ def test_drilldown_is_paged_and_its_csv_has_every_case(history, monkeypatch):
     csv_text = manager.get(f"/analytik/eksport.csv?side=sager&tabel=sager&kind=lead_time"
                            f"&key=visitation_foerste_samtale_fj&{QUERY}").get_data(as_text=True)
     assert len(csv_text.strip().splitlines()) == 1 + 4
+
+
+def test_drilldown_page_two_links_to_its_neighbours_in_danish_and_english(history, monkeypatch):
+    """The drill-down's pager (``_pager.html``; tests/test_pager.py checks the other pages')."""
+    import inbox.analytics as pages
+    from test_pager import expect_pager, in_english
+    rt, _ = history
+    monkeypatch.setattr(pages, "DRILL_PAGE_SIZE", 1)   # the figure's 4 cases, one a page
+    manager = browser(rt, "maaleby.leder")
+    drill = f"/analytik/sager?kind=lead_time&key=visitation_foerste_samtale_fj&{QUERY}&sidetal=2"
+    figure = {"kind": ["lead_time"], "key": ["visitation_foerste_samtale_fj"], "from": ["2027-01-01"],
+              "to": ["2027-06-30"]}
+    danish = manager.get(drill).get_data(as_text=True)
+    expect_pager(danish, "da", "/analytik/sager", figure, "sidetal", "previous page", "next page", pages=4)
+    expect_pager(in_english(manager, drill), "en", "/analytik/sager", figure, "sidetal", "previous page",
+                 "next page", pages=4)
