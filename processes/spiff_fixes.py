@@ -28,6 +28,7 @@ Spiff behaviour".
 """
 from __future__ import annotations
 
+from SpiffWorkflow.bpmn.specs.control import _EndJoin as SpiffEndJoin
 from SpiffWorkflow.bpmn.specs.defaults import ParallelGateway as SpiffParallelGateway
 from SpiffWorkflow.util.task import TaskState
 
@@ -38,32 +39,145 @@ class ParallelGateway(SpiffParallelGateway):
     stored specs load into it."""
 
     def _check_threshold_unstructured(self, my_task):
-        # The latest earlier firing of this join above my_task: the iteration before.
+        # The latest earlier firing of this join above my_task (the iteration before) and
+        # my_task's ancestors: position 0 is my_task, then its parent, up to the root.
+        workflow = my_task.workflow
+        tasks = workflow.tasks
+        chain, previous, position, task = {}, None, 0, my_task
+        while task is not None:
+            chain[task.id] = position
+            if previous is None and position and task.task_spec is self:
+                previous = position
+            last, task, position = task, tasks.get(task._parent), position + 1
+        instances = _instances(workflow, self.name) if last is workflow.task_tree else None
+        if instances is None:
+            return self._check_threshold_by_walks(my_task)
+        waiting_inputs = set(self.inputs)
+        for instance in instances:
+            if instance.id in chain:
+                if chain[instance.id]:
+                    continue  # an earlier iteration's firing
+                meet = 1  # my_task itself: its parent is chain position 1
+            else:
+                # where the instance's branch leaves my_task's line: the chain position of
+                # its nearest ancestor on it (None: not in this tree, Spiff's walk skips it)
+                meet, above = None, tasks.get(instance._parent)
+                while above is not None:
+                    meet = chain.get(above.id)
+                    if meet is not None:
+                        break
+                    above = tasks.get(above._parent)
+                if meet is None:
+                    continue
+            if meet == 0:
+                # below my_task: the first iteration; a predicted instance below will not be
+                # reached until this join completes, so its branch is not waited for (Spiff's rule)
+                _remove_ancestor(instance, waiting_inputs)
+            elif previous is not None and meet > previous:
+                continue  # an earlier iteration's instance (the fix)
+            else:
+                parent = tasks.get(instance._parent)
+                if parent is not None and parent._state == TaskState.COMPLETED and parent.task_spec in waiting_inputs:
+                    waiting_inputs.remove(parent.task_spec)
+        return not waiting_inputs
+
+    def _check_threshold_by_walks(self, my_task):
+        """The same decision as :meth:`_check_threshold_unstructured`, with Spiff's own
+        walks (``get_tasks``, ``is_descendant_of``): for trees the fast path does not
+        cover, and the reference the tests compare it with."""
         previous = my_task.parent
         while previous is not None and previous.task_spec is not self:
             previous = previous.parent
         waiting_inputs = set(self.inputs)
-
-        def remove_ancestor(task):
-            while task is not None:
-                if task.task_spec in waiting_inputs:
-                    waiting_inputs.remove(task.task_spec)
-                    return
-                task = task.parent
-
         for task in my_task.workflow.get_tasks(spec_name=self.name):
             if task.is_descendant_of(my_task):
-                # The first iteration: a predicted instance below will not be reached
-                # until this join completes, so its branch is not waited for (Spiff's rule).
-                remove_ancestor(task)
+                _remove_ancestor(task, waiting_inputs)
             elif my_task.is_descendant_of(task):
-                continue  # an earlier iteration's firing
+                continue
             elif previous is not None and not task.is_descendant_of(previous):
-                continue  # an earlier iteration's instance (the fix)
+                continue
             elif (task.parent is not None and task.parent.state == TaskState.COMPLETED
                   and task.parent.task_spec in waiting_inputs):
                 waiting_inputs.remove(task.parent.task_spec)
         return not waiting_inputs
+
+
+def _remove_ancestor(task, waiting_inputs: set) -> None:
+    """Spiff's ``remove_ancestor``: the nearest of ``task`` and its ancestors whose spec is
+    still awaited stops being awaited."""
+    while task is not None:
+        if task.task_spec in waiting_inputs:
+            waiting_inputs.remove(task.task_spec)
+            return
+        task = task.parent
+
+
+MAX_FAST_TASKS = 1000   # Spiff's iterators' default max_depth: below it the limit cannot bite
+_NOT_FINISHED = TaskState.NOT_FINISHED_MASK
+
+
+def _instances(workflow, spec_name: str):
+    """The tasks ``workflow.get_tasks(spec_name=spec_name)`` returns, in its order, without
+    walking the tree; None when that is not certain (then the caller walks).
+
+    Spiff's walk (any state: it descends into every task) starts at ``workflow``'s root and
+    goes depth first into children and sub-processes; its depth counter cannot reach 1,000
+    while the workflows hold fewer tasks. Certain here: the matching tasks all lie in
+    ``workflow`` itself (no other workflow of the instance holds a task of that name) and
+    their order is the tree's preorder (sorted by the path of child positions from the root;
+    a task not below the root is not yielded)."""
+    top = workflow.top_workflow
+    others = [top, *top.subprocesses.values()]
+    if sum(len(w.tasks) for w in others) >= MAX_FAST_TASKS:
+        return None
+    for other in others:
+        if other is not workflow and any(t.task_spec.name == spec_name for t in other.tasks.values()):
+            return None
+    found = [t for t in workflow.tasks.values() if t.task_spec.name == spec_name]
+    if len(found) < 2:
+        return found    # a task outside the tree is skipped by the caller (no ancestor on the line)
+    tasks, root = workflow.tasks, workflow.task_tree
+    keyed = []
+    for index, task in enumerate(found):
+        path = []
+        while task._parent is not None:
+            parent = tasks.get(task._parent)
+            if parent is None:
+                break
+            path.append(parent._children.index(task.id))
+            task = parent
+        if task is root:
+            path.reverse()
+            keyed.append((path, index))
+    return [found[i] for _, i in sorted(keyed)]
+
+
+class _EndJoin(SpiffEndJoin):
+    """Spiff's end join (the task every end event of a process leads to), deciding as Spiff
+    does without its tree walk. Keeps Spiff's class name (stored under the same type
+    name; parsed process specs get it, see :class:`Parser`)."""
+
+    def _check_threshold_unstructured(self, my_task):
+        # Spiff: the first task of a depth-first walk from the root, not descending below
+        # tasks of this spec, that is unfinished and not my_task; fire if there is none.
+        # Whether there is one does not depend on the order: any unfinished task below the
+        # root with no task of this spec above it.
+        workflow = my_task.workflow
+        tasks = workflow.tasks
+        if len(tasks) >= MAX_FAST_TASKS:
+            return super()._check_threshold_unstructured(my_task)
+        root, name = workflow.task_tree, self.name
+        for task in tasks.values():
+            if not task._state & _NOT_FINISHED or task is my_task:
+                continue
+            while task._parent is not None:
+                task = tasks.get(task._parent)
+                if task is None or task.task_spec.name == name:
+                    break
+            else:
+                if task is root:
+                    return False
+        return True
 
 
 def forget_removed_tasks(workflow) -> None:
@@ -80,8 +194,16 @@ def _parser_class():
     from SpiffWorkflow.bpmn.parser.util import full_tag
     from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
+    class ProcessParser(SpiffBpmnParser.PROCESS_PARSER_CLASS):
+        def create_spec(self):
+            spec = super().create_spec()
+            spec.end.__class__ = _EndJoin   # created by BpmnProcessSpec; the subclass adds no state
+            return spec
+
     class Parser(SpiffBpmnParser):
-        """Spiff's parser, building :class:`ParallelGateway` for parallel gateways."""
+        """Spiff's parser, building :class:`ParallelGateway` for parallel gateways and
+        :class:`_EndJoin` for the processes' end joins."""
+        PROCESS_PARSER_CLASS = ProcessParser
         OVERRIDE_PARSER_CLASSES = {**SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
                                    full_tag("parallelGateway"): (GatewayParser, ParallelGateway)}
     return Parser
@@ -92,7 +214,8 @@ Parser = _parser_class()
 
 def serializer_config(config: dict) -> dict:
     """``config`` (a Spiff serializer configuration) storing and loading parallel gateways
-    as :class:`ParallelGateway`, under Spiff's type name."""
+    as :class:`ParallelGateway` and end joins as :class:`_EndJoin`, under Spiff's type names."""
     config = dict(config)
     config[ParallelGateway] = config.pop(SpiffParallelGateway)
+    config[_EndJoin] = config.pop(SpiffEndJoin)
     return config
