@@ -27,6 +27,7 @@ import re
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import lru_cache
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable
@@ -175,9 +176,17 @@ def check_horizon(parsed: dict, text: str = "") -> dict:
 
 def parse_duration(value: str) -> dict:
     """Parse an ISO 8601 duration (``P3W``, ``P30M``, ``P1DT12H``) the way Spiff does;
-    refuse one beyond :data:`HORIZON_YEARS`."""
+    refuse one beyond :data:`HORIZON_YEARS`. A new dict every call (Spiff's
+    ``get_timedelta_from_*`` change the dict they are given)."""
     if not isinstance(value, str) or not value.startswith("P"):
         raise ValueError(f"not an ISO 8601 duration: {value!r}")
+    return dict(_parsed_duration(value))
+
+
+@lru_cache(maxsize=4096)
+def _parsed_duration(value: str) -> dict:
+    """The parsed duration (cached: the same text always parses the same; a refused one
+    raises again, exceptions are not cached). Never handed out: callers get a copy."""
     return check_horizon(TimerEventDefinition.parse_iso_duration(value), value)
 
 
@@ -653,10 +662,36 @@ def check_data(data: dict) -> None:
             raise LimitExceeded(f"case data would hold more than {MAX_DATA_ITEMS:,} items")
 
 
+def _names_of(code) -> frozenset[str]:
+    """Every name ``code`` (and the functions, lambdas and comprehensions compiled into it)
+    can look up outside its own locals: its ``co_names``, which also hold attribute names
+    (harmless extras), plus ``__builtins__``."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, type(code)):
+            names |= _names_of(const)
+    return frozenset(names | {"__builtins__"})
+
+
+_expressions: dict[str, tuple[Any, frozenset[str]]] = {}
+
+
+def _expression(expression: str) -> tuple[Any, frozenset[str]]:
+    """The compiled expression and the names it can look up (both cached)."""
+    found = _expressions.get(expression)
+    if found is None:
+        code = compile_expression(expression)
+        found = _expressions[expression] = (code, _names_of(code))
+    return found
+
+
 def run_expression(expression: str, scope: dict, names: dict | None = None) -> Any:
     """Evaluate a model expression in ``scope`` (globals included; ``names``, a mapping
     looked up first) on the current budget, or a budget of its own."""
-    code = compile_expression(expression)
+    return _run_code(compile_expression(expression), scope, names)
+
+
+def _run_code(code, scope: dict, names: dict | None = None) -> Any:
     current = _CURRENT.get()
     token = None
     if current is None:  # (not ``with budget()``: this is the hot path of every condition)
@@ -674,6 +709,9 @@ def run_expression(expression: str, scope: dict, names: dict | None = None) -> A
             raise LimitExceeded(current.reason)
 
 
+_EMPTY: dict = {}
+
+
 class RestrictedEnvironment(TaskDataEnvironment):
     """A Spiff script environment that only runs RestrictedPython-compiled code."""
 
@@ -681,12 +719,30 @@ class RestrictedEnvironment(TaskDataEnvironment):
         super().__init__(_restricted_globals())
 
     def evaluate(self, expression, context, external_context=None):
-        scope = copy.copy(self.globals)
-        scope.update(external_context or {})
-        scope.update(context)
+        """Evaluate ``expression`` with the names of the task data (``context``), then of
+        ``external_context``, then the globals (guards, helpers, ``__builtins__``).
+
+        The scope holds only the names the compiled code can look up (:func:`_names_of`),
+        each taken from the first of the three that has it, rather than a copy of all
+        three for every evaluation: the same values for every name the code reads (a name
+        none of them has is a builtin or a ``NameError``, as before), and the expression
+        can reach the scope by no other way (RestrictedPython refuses ``f_globals`` and
+        the like, and the builtins have no ``globals``/``vars``). ``policy`` is read-only.
+        """
+        code, names = _expression(expression)
+        scope = {}
+        glob = self.globals
+        external = external_context or _EMPTY
+        for name in names:
+            if name in context:
+                scope[name] = context[name]
+            elif name in external:
+                scope[name] = external[name]
+            elif name in glob:
+                scope[name] = glob[name]
         if isinstance(scope.get("policy"), dict):
             scope["policy"] = ReadOnlyPolicy(scope["policy"])
-        result = run_expression(expression, scope)
+        result = _run_code(code, scope)
         return dict(result) if isinstance(result, ReadOnlyPolicy) else result
 
     def execute(self, script, context, external_context=None):
