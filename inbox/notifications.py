@@ -52,26 +52,6 @@ KIND_LABELS = {
 }
 
 
-# The texts of processes.notices.TEXTS, listed here so that Babel extracts them for
-# translation (tests/test_inbox_notifications_language.py keeps the two lists equal).
-TEXTS = {
-    "due_soon": (_l("Frist nærmer sig: %(task)s"), _l("Fristen udløber %(due)s (sag %(case)s).")),
-    "task_overdue": (_l("Fristen er overskredet: %(task)s"),
-                     _l("Fristen udløb %(due)s (sag %(case)s). Opgaven er stadig åben.")),
-    "deadline_breach": (_l("Frist overskredet: %(rule)s"),
-                        _l("Fristen udløb %(due)s (sag %(case)s, %(case_type)s).")),
-    "target_breach": (_l("Servicemål overskredet: %(target)s"),
-                      _l("Målet var %(due)s (sag %(case)s, start %(start)s).")),
-    "target_soon": (_l("Servicemål nærmer sig: %(target)s"), _l("Målet er %(due)s (sag %(case)s).")),
-    "task_reassigned": (_l("Opgave givet til dig: %(task)s"), _l("%(actor)s har givet dig opgaven (sag %(case)s).")),
-    "delivery_failed": (_l("Levering mislykkedes %(attempts)s gange (%(channel)s)"),
-                        _l("Udgående %(channel)s #%(item)s: %(error)s")),
-    "user_deactivated": (_l("%(user)s (%(username)s) er deaktiveret"),
-                         _l("%(count)s opgave(r), som %(user)s havde taget, er lagt tilbage i rollernes fælles "
-                            "indbakke%(released)s")),
-}
-
-
 def kind_label(kind: str) -> str:
     return str(KIND_LABELS.get(kind, kind))
 

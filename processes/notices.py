@@ -17,24 +17,34 @@ from processes.models import Outbox
 PERSONAL = ""
 LOCAL = ZoneInfo("Europe/Copenhagen")
 
+
+def N_(text: str) -> str:
+    """Mark ``text`` for translation without translating it (Babel extracts ``N_("...")``:
+    ``scripts/translations``): the worker writes the Danish, the web app translates."""
+    return text
+
+
 # The title and body of each kind of notice: Danish with placeholders, filled from the
 # notice's ``args`` (raw values: ISO dates, keys, names). The Danish text is stored with
 # the note (``title``, ``body``: the REST API and older readers show it); the web app
 # renders the same texts in the reader's language from ``args`` with :func:`render`
-# (``inbox/notifications.py`` lists them for translation; a test keeps the lists equal).
+# (``inbox/notifications.py``; the English is in ``inbox/translations/en_notifications.py``).
 TEXTS: dict[str, tuple[str, str]] = {
-    "due_soon": ("Frist nærmer sig: %(task)s", "Fristen udløber %(due)s (sag %(case)s)."),
-    "task_overdue": ("Fristen er overskredet: %(task)s",
-                     "Fristen udløb %(due)s (sag %(case)s). Opgaven er stadig åben."),
-    "deadline_breach": ("Frist overskredet: %(rule)s", "Fristen udløb %(due)s (sag %(case)s, %(case_type)s)."),
-    "target_breach": ("Servicemål overskredet: %(target)s", "Målet var %(due)s (sag %(case)s, start %(start)s)."),
-    "target_soon": ("Servicemål nærmer sig: %(target)s", "Målet er %(due)s (sag %(case)s)."),
-    "task_reassigned": ("Opgave givet til dig: %(task)s", "%(actor)s har givet dig opgaven (sag %(case)s)."),
-    "delivery_failed": ("Levering mislykkedes %(attempts)s gange (%(channel)s)",
-                        "Udgående %(channel)s #%(item)s: %(error)s"),
-    "user_deactivated": ("%(user)s (%(username)s) er deaktiveret",
-                         "%(count)s opgave(r), som %(user)s havde taget, er lagt tilbage i rollernes fælles "
-                         "indbakke%(released)s"),
+    "due_soon": (N_("Frist nærmer sig: %(task)s"), N_("Fristen udløber %(due)s (sag %(case)s).")),
+    "task_overdue": (N_("Fristen er overskredet: %(task)s"),
+                     N_("Fristen udløb %(due)s (sag %(case)s). Opgaven er stadig åben.")),
+    "deadline_breach": (N_("Frist overskredet: %(rule)s"),
+                        N_("Fristen udløb %(due)s (sag %(case)s, %(case_type)s).")),
+    "target_breach": (N_("Servicemål overskredet: %(target)s"),
+                      N_("Målet var %(due)s (sag %(case)s, start %(start)s).")),
+    "target_soon": (N_("Servicemål nærmer sig: %(target)s"), N_("Målet er %(due)s (sag %(case)s).")),
+    "task_reassigned": (N_("Opgave givet til dig: %(task)s"),
+                        N_("%(actor)s har givet dig opgaven (sag %(case)s).")),
+    "delivery_failed": (N_("Levering mislykkedes %(attempts)s gange (%(channel)s)"),
+                        N_("Udgående %(channel)s #%(item)s: %(error)s")),
+    "user_deactivated": (N_("%(user)s (%(username)s) er deaktiveret"),
+                         N_("%(count)s opgave(r), som %(user)s havde taget, er lagt tilbage i rollernes "
+                            "fælles indbakke%(released)s")),
 }
 
 

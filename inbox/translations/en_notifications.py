@@ -1,4 +1,4 @@
-"""English of the notification texts (inbox/notifications.py TEXTS, processes/notices.py)."""
+"""English of the notification texts (processes/notices.py TEXTS, extracted by scripts/translations)."""
 
 ENGLISH = {
     "Frist nærmer sig: %(task)s": "Deadline approaching: %(task)s",

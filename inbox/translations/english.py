@@ -2,9 +2,9 @@
 
 The Danish UI text is the message id (Danish is the default language); this module
 holds the English translation of every message, writes ``en/LC_MESSAGES/messages.po``
-from ``messages.pot`` and compiles ``messages.mo``. After changing UI text, re-extract
-(see ``inbox/babel.cfg``), add the English here (or in the area's ``en_<area>.py``) and
-run it again;
+from ``messages.pot`` and compiles ``messages.mo``. After changing UI text, add the
+English here (or in the area's ``en_<area>.py``) and run ``scripts/translations`` (it
+re-extracts, see ``inbox/babel.cfg``, then runs this module);
 ``tests/test_inbox_i18n.py`` fails while a message has no English.
 """
 from __future__ import annotations
