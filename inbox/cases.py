@@ -87,9 +87,10 @@ def show(case_id: int):
 
 
 def diagram_key(sha256: str, locale: str) -> str:
-    """The key under which a browser keeps a model version's drawn diagram (diagram.js):
-    the model's content, the language (lanes are named by role) and what draws it (the
-    role names and the bpmn-js version), so a change to any of them draws it anew."""
+    """The key of a model version's drawn diagram (the server keeps one per municipality and
+    key; a browser keeps it under the municipality and key, diagram.js): the model's
+    content, the language (lanes are named by role) and what draws it (the role names and
+    the bpmn-js version), so a change to any of them draws it anew."""
     return f"{sha256[:20]}.{locale}.{_renderer()}"
 
 

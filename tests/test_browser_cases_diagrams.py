@@ -189,3 +189,36 @@ def test_a_fresh_browser_shows_the_first_browsers_drawings_without_bpmn_js(serve
     screenshot(fresh, "case-diagrams-from-server")
     assert axe_violations(fresh) == []
     context.close()
+
+
+def test_a_browser_shared_by_two_municipalities_keeps_each_ones_drawings_apart(server, page, sqlite_runtime):
+    """Aaby and Bøgeby run the same fleksjob model version; one browser used by a caseworker
+    of each: Bøgeby's page never shows the drawing cached from Aaby's (each municipality's
+    drawings are its own, on the server and in the browser)."""
+    fleksjob = {"overdragelse": {"visitationsdato": "2027-01-04"}}
+    aaby = sqlite_runtime.engine.start_case("aaby", "fleksjob", "010190-1234", "Anna Andersen", data=fleksjob)
+    boegeby = sqlite_runtime.engine.start_case("boegeby", "fleksjob", "020290-2345", "Bo Berg", data=fleksjob)
+    with sqlite_runtime.sessions() as session:
+        from processes.models import ProcessInstance
+        assert session.get(ProcessInstance, aaby.id).model_version_id == \
+            session.get(ProcessInstance, boegeby.id).model_version_id          # the same drawing key
+    sign_in(page, server, "aaby.sagsbehandler")
+    shown, _ = _visit(page, server, aaby.case_id)
+    assert shown[f"diagram-{aaby.id}"]["by"] == "bpmn-js"
+    cached = page.evaluate("() => Object.keys(localStorage).filter(k => k.startsWith('sf-diagram'))")
+    assert len(cached) == 1 and "aaby" in cached[0]
+
+    page.context.clear_cookies()   # signed out; the browser keeps its localStorage
+    sign_in(page, server, "boegeby.sagsbehandler")
+    shown, requests = _visit(page, server, boegeby.case_id)
+    assert shown[f"diagram-{boegeby.id}"]["by"] == "bpmn-js"          # not Aaby's drawing from the cache
+    assert any(BUNDLE in url for url in requests)
+    assert shown[f"diagram-{boegeby.id}"]["shapes"] > 30
+    screenshot(page, "case-diagram-other-municipality-same-browser")
+    keys = page.evaluate("() => Object.keys(localStorage).filter(k => k.startsWith('sf-diagram')).sort()")
+    assert len(keys) == 2 and "aaby" in keys[0] and "boegeby" in keys[1]
+
+    page.context.clear_cookies()
+    sign_in(page, server, "aaby.sagsbehandler")
+    shown, _ = _visit(page, server, aaby.case_id)
+    assert shown[f"diagram-{aaby.id}"]["by"] == "cache"              # Aaby's own, still cached

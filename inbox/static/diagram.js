@@ -7,8 +7,10 @@
 // Drawing is fast because bpmn-js runs at most once per model version and municipality:
 // a diagram is shown as a static SVG that bpmn-js drew for that model version (same
 // shapes, labels and lanes), with the case's marks put on it here. It comes from
-//   1. this browser's localStorage, under the version's key (``data-diagram-key``: the
-//      model's SHA-256, the language and the renderer), else
+//   1. this browser's localStorage, under the municipality (``data-diagram-scope``: a
+//      browser shared by two municipalities never shows one's drawing to the other) and
+//      the version's key (``data-diagram-key``: the model's SHA-256, the language and the
+//      renderer), else
 //   2. the server (``data-drawing``): the municipality's drawing of that model version,
 //      which the first browser to draw it sent (``data-upload``) and the server kept after
 //      sanitizing it (inbox/drawings.py), else
@@ -20,7 +22,7 @@
 (function () {
   var READABLE = 0.6;   // below this the labels cannot be read
   var SVGNS = "http://www.w3.org/2000/svg";
-  var PREFIX = "sf-diagram-2:";   // the entry's format; the key says what was drawn
+  var PREFIX = "sf-diagram-2:";   // the entry's format; then "<municipality>/<key>": whose and what was drawn
   var views = {};
   var diagrams = Array.prototype.slice.call(document.querySelectorAll(".diagram[data-xml]"));
   if (!diagrams.length) { return; }
@@ -275,9 +277,10 @@
 
   var waiting = [], seen = null, shown = {};   // key -> [entry, how]: a version in the page twice is drawn once
   diagrams.forEach(function (el, index) {
-    var key = el.getAttribute("data-diagram-key");
-    var entry = key && cached(key);
-    waiting.push({ el: el, index: index, key: key, entry: entry, inView: false,
+    var key = el.getAttribute("data-diagram-key"), scope = el.getAttribute("data-diagram-scope");
+    var stash = key && scope ? scope + "/" + key : null;   // none without a municipality: not kept
+    var entry = stash && cached(stash);
+    waiting.push({ el: el, index: index, key: key, stash: stash, entry: entry, inView: false,
                    running: el.getAttribute("data-running") === "true",
                    server: entry ? null : serverDrawing(el) });
   });
@@ -288,6 +291,11 @@
       });
     }, { rootMargin: "200px" });
     waiting.forEach(function (w) { seen.observe(w.el); });
+  }
+
+  function keep(w, entry, by) {   // for the next page (this browser) and the next diagram of this page
+    if (w.stash) { store(w.stash, entry); }
+    if (w.key) { shown[w.key] = [entry, by]; }
   }
 
   // One diagram at a time, the running process first, then those in view, then the rest,
@@ -308,12 +316,12 @@
     w.server.then(function (entry) {
       if (entry) {
         try { mount(w.el, entry, "server"); } catch (e) { entry = null; /* not readable: bpmn-js draws it */ }
-        if (entry) { if (w.key) { store(w.key, entry); shown[w.key] = [entry, "server"]; } return; }
+        if (entry) { keep(w, entry, "server"); return; }
       }
       return xmlOf(w.el).then(function (xml) { return render(w.el.getAttribute("data-viewer"), xml); })
         .then(function (drawn) {
           mount(w.el, drawn, "bpmn-js");
-          if (w.key) { store(w.key, drawn); shown[w.key] = [drawn, "bpmn-js"]; }
+          keep(w, drawn, "bpmn-js");
           upload(w.el, drawn);
         });
     })
