@@ -199,22 +199,32 @@ def check_form(form: list[dict], clean: dict, task_data: dict) -> dict:
     (e.g. compares an empty optional field) counts as failed: write ``not x or ...``
     for optional fields.
     """
-    from processes.scripting import RestrictedEnvironment
-
     checks = [spec for spec in form if spec.get("check")]
     if not checks:
         return {}
-    env = RestrictedEnvironment()
+    env = _check_environment()
     context = {**{k: v for k, v in task_data.items() if not k.startswith("_")}, **clean}
     errors = {}
     for spec in checks:
         try:
-            ok = env.evaluate(spec["check"], dict(context))
+            ok = env.evaluate(spec["check"], context)   # (evaluate changes neither context nor env)
         except Exception:  # noqa: BLE001 - any failure of a model's check refuses the value
             ok = False
         if not ok:
             errors[spec["id"]] = [spec.get("check_message") or CHECK_FAILED]
     return errors
+
+
+_ENVIRONMENT: list = []
+
+
+def _check_environment():
+    """One restricted environment for all checks (``RestrictedEnvironment.evaluate`` reads
+    its globals and never changes them)."""
+    if not _ENVIRONMENT:
+        from processes.scripting import RestrictedEnvironment
+        _ENVIRONMENT.append(RestrictedEnvironment())
+    return _ENVIRONMENT[0]
 
 
 def _default(spec: dict) -> Any:

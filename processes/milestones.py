@@ -135,7 +135,7 @@ def completed_marks(wf, marks: dict | None, started: float, now: datetime, insta
         day = danish_date(now)
         if mark.get("date"):
             try:
-                value = wf.script_engine.environment.evaluate(mark["date"], dict(task.data))
+                value = wf.script_engine.environment.evaluate(mark["date"], task.data)
                 if value:
                     day = danish_date(value)
             except Exception as exc:  # noqa: BLE001 - a missing date falls back to today
@@ -168,7 +168,7 @@ def completed_item_marks(wf, marks: dict | None, started: float, now: datetime, 
         evaluate = wf.script_engine.environment.evaluate
         for mark in node_marks:
             try:
-                items = evaluate(mark["items"], dict(task.data)) or []
+                items = evaluate(mark["items"], task.data) or []
             except Exception as exc:  # noqa: BLE001 - a model's data error must not stop the step
                 log.warning("milestone items %s of instance %s: %r fails (%s); none recorded",
                             mark["key"], instance, mark["items"], exc)
@@ -176,7 +176,7 @@ def completed_item_marks(wf, marks: dict | None, started: float, now: datetime, 
             default = None
             if mark.get("date"):
                 try:
-                    value = evaluate(mark["date"], dict(task.data))
+                    value = evaluate(mark["date"], task.data)
                     default = danish_date(value) if value else None
                 except Exception as exc:  # noqa: BLE001 - a missing date falls back to today
                     log.warning("milestone items %s of instance %s: date %r fails (%s); using today",

@@ -74,36 +74,55 @@ def walk(wf: BpmnWorkflow):
 def project(wf: BpmnWorkflow, metadata: dict, completed_since: float | None = None) -> Projection:
     """The projection of ``wf``: timers (with the model's timer metadata), READY manual
     tasks with their due date, and WAITING message catch events. With
-    ``completed_since``, also the tasks completed since then (``Projection.completed``)."""
+    ``completed_since``, also the tasks completed since then (``Projection.completed``).
+
+    The tasks of :func:`walk`, in its order and with its pruning, walked inline (this
+    runs after every engine step: no generator, no pair per task)."""
     timers_meta = metadata.get("timers", {})
     result = Projection()
+    timers, subscriptions, completed = result.timers, result.subscriptions, result.completed
     ready = []
-    for task, finished_path in walk(wf):
-        state = task.state
-        if state == TaskState.WAITING:
+    waiting, ready_state, completed_state = TaskState.WAITING, TaskState.READY, TaskState.COMPLETED
+    future = TaskState.FUTURE
+    subprocesses = wf.subprocesses
+    stack = [(wf.task_tree, True)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        task, finished_path = pop()
+        state = task._state
+        if state == waiting:
             ed = getattr(task.task_spec, "event_definition", None)
             if isinstance(ed, TimerEventDefinition):
                 value = ed.details(task).value
-                if not value:
-                    continue
-                spec = task.task_spec
-                meta = timers_meta.get(spec.bpmn_id, {})
-                guid = str(task.id)
-                result.timers[guid] = PendingTimer(
-                    guid, spec.bpmn_id, meta.get("name") or spec.bpmn_name or spec.bpmn_id,
-                    TimerEventDefinition.get_datetime(value), meta.get("deadline"), meta.get("attached_to"))
+                if value:
+                    spec = task.task_spec
+                    meta = timers_meta.get(spec.bpmn_id, {})
+                    guid = str(task.id)
+                    timers[guid] = PendingTimer(
+                        guid, spec.bpmn_id, meta.get("name") or spec.bpmn_name or spec.bpmn_id,
+                        TimerEventDefinition.get_datetime(value), meta.get("deadline"), meta.get("attached_to"))
             elif isinstance(ed, MessageEventDefinition):
-                result.subscriptions[str(task.id)] = (ed.name, task)
-        elif state == TaskState.READY:
+                subscriptions[str(task.id)] = (ed.name, task)
+        elif state == ready_state:
             if task.task_spec.manual:
                 ready.append(task)
-        elif (state == TaskState.COMPLETED and completed_since is not None and finished_path
+        elif (state == completed_state and completed_since is not None and finished_path
               and task.last_state_change >= completed_since):
-            result.completed.append(task)
+            completed.append(task)
+        # the descent of walk()
+        sub = subprocesses.get(task.id) if subprocesses else None
+        if sub is None and (not task._children or state < future):
+            continue
+        below_finished = finished_path and (state >= completed_state or sub is not None)
+        tasks = task.workflow.tasks
+        for child_id in reversed(task._children):
+            push((tasks[child_id], below_finished))
+        if sub is not None:
+            push((sub.task_tree, finished_path))
     for task in ready:
         guid = str(task.id)
         result.ready[guid] = task
-        due = _due(wf, task, result.timers)
+        due = _due(wf, task, timers)
         if due is not None:
             result.due[guid] = due
     return result

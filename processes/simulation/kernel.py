@@ -20,6 +20,7 @@ and what it decides; SimPy orders simultaneous events by their scheduling order.
 """
 from __future__ import annotations
 
+import copy
 import itertools
 import random
 import time as _time
@@ -69,7 +70,7 @@ STEP_SECONDS = 120.0
 
 
 def _rng(seed: int, *parts: Any) -> random.Random:
-    return random.Random(":".join(str(p) for p in (seed, *parts)))
+    return random.Random(":".join(map(str, (seed, *parts))))
 
 
 # ------------------------------------------------------------------ records
@@ -292,6 +293,7 @@ class Simulation:
         self.engine_steps = 0
         self.spiff_seconds = 0.0
         self._deadline_timer_ids = {ct: _deadline_timers(m) for ct, m in variant.models.items()}
+        self._validated: dict[tuple, tuple[dict, bool]] = {}   # see _validate
 
     # -------------------------------------------------------------- time
     # in UTC: arithmetic on Copenhagen wall-clock times would be an hour off across DST
@@ -358,7 +360,7 @@ class Simulation:
             if (task.id, key, item) not in case.recorded:
                 case.recorded.add((task.id, key, item))
                 case.item_milestones.append((key, item, day, now))
-        if instance.completed_at is None and wf.is_completed():
+        if instance.completed_at is None and _is_completed(wf):
             instance.completed_at = now
         events = wf.get_events()
         if self.compact_state:
@@ -544,6 +546,25 @@ class Simulation:
         lead = self.variant.policy_value("rehab_booking_frist") or "P14D"
         return (date.fromisoformat(danish_date(add_duration(today, lead))) - date.fromisoformat(today)).days
 
+    def _validate(self, form: list[dict], values: dict, today: str) -> tuple[dict, bool]:
+        """``validate_form(form, values, today=today)`` as ``(clean, has errors)``,
+        remembered for values that are all scalars (the filler draws the same choices
+        again and again): a pure function of the form (the model's own list, kept by the
+        variant), the values and, for a form with a ``past_only`` field, today. A hit
+        returns a new dict (list values copied)."""
+        if not all(type(v) in _SCALAR_VALUES for v in values.values()):
+            clean, errors = validate_form(form, values, today=today)
+            return clean, bool(errors)
+        # (with each value's type: True == 1 == 1.0 as keys, not to the form's fields)
+        key = (id(form), today if _has_past_only(form) else None,
+               tuple((k, type(v), v) for k, v in values.items()))
+        found = self._validated.get(key)
+        if found is None:
+            clean, errors = validate_form(form, values, today=today)
+            found = self._validated[key] = (clean, bool(errors))
+        clean, failed = found
+        return {k: (v if type(v) in _SCALAR_VALUES else copy.deepcopy(v)) for k, v in clean.items()}, failed
+
     def _complete(self, task: SimTask, rng: random.Random) -> None:
         instance, case = task.instance, task.instance.case
         spiff_task = task.spiff
@@ -567,7 +588,7 @@ class Simulation:
                 if meeting is None:
                     meeting = self.meetings.book(date.fromisoformat(today) + timedelta(days=self._booking_lead()))
                 values = dict(values, moededato=meeting.isoformat())
-            clean, errors = validate_form(form, values, today=today)
+            clean, errors = self._validate(form, values, today)
             if errors or check_form(form, clean, spiff_task.data):
                 continue
 
@@ -607,6 +628,39 @@ class Simulation:
         return Result(self.variant.name, self.variant.municipality, self.seed, self.start, self.end, self.cases,
                       self.tasks, self.actions, self.letters, self.faults, self.engine_steps, self.spiff_seconds,
                       _time.perf_counter() - began)
+
+
+_SCALAR_VALUES = frozenset({str, int, float, bool, type(None)})
+
+
+def _has_past_only(form: list[dict]) -> bool:
+    return any(spec.get("past_only") for spec in form)
+
+
+_NOT_FINISHED = TaskState.NOT_FINISHED_MASK
+_SMALL_TREE = 1000     # Spiff's iterator's depth limit cannot bite below this many tasks
+
+
+def _is_completed(wf: BpmnWorkflow) -> bool:
+    """``wf.is_completed()`` without Spiff's iterator while the workflow has an unfinished
+    task: Spiff's ``TaskIterator(state=NOT_FINISHED_MASK)`` descends into every task (all
+    states are at least MAYBE) of the workflow's own tree (not its sub-processes) until
+    its depth limit, which cannot bite below :data:`_SMALL_TREE` tasks; so "not
+    completed" is "a task of the tree is unfinished". Otherwise Spiff's own method
+    answers, and sets ``wf.completed`` as it does."""
+    if wf.completed:
+        return True
+    tasks = wf.tasks
+    if len(tasks) < _SMALL_TREE:
+        stack = [wf.task_tree]
+        pop, push = stack.pop, stack.append
+        while stack:
+            task = pop()
+            if task._state & _NOT_FINISHED:
+                return False
+            for child in task._children:
+                push(tasks[child])
+    return wf.is_completed()
 
 
 def _prune_events(wf: BpmnWorkflow) -> None:

@@ -1,0 +1,135 @@
+"""The simulator's own work made cheaper (docs/simulation.md "Speed"): the inline
+projection walk, the completion check without Spiff's iterator, remembered form
+validations. Each gives what the earlier code gave, on live trees and for a whole run."""
+from __future__ import annotations
+
+from processes import projections
+from processes.forms import validate_form
+from processes.simulation import kernel
+from processes.simulation.kernel import Simulation
+from processes.simulation.scenario import load_scenario
+from processes.simulation.variants import resolve
+
+from test_simulation_walks import SCENARIO, fingerprint
+
+
+def project_by_walk(wf, metadata, completed_since=None):
+    """The earlier ``projections.project``: the same per-task tests over ``walk``."""
+    from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+    from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+    from SpiffWorkflow.util.task import TaskState
+
+    timers_meta = metadata.get("timers", {})
+    result = projections.Projection()
+    ready = []
+    for task, finished_path in projections.walk(wf):
+        state = task.state
+        if state == TaskState.WAITING:
+            ed = getattr(task.task_spec, "event_definition", None)
+            if isinstance(ed, TimerEventDefinition):
+                value = ed.details(task).value
+                if not value:
+                    continue
+                spec = task.task_spec
+                meta = timers_meta.get(spec.bpmn_id, {})
+                guid = str(task.id)
+                result.timers[guid] = projections.PendingTimer(
+                    guid, spec.bpmn_id, meta.get("name") or spec.bpmn_name or spec.bpmn_id,
+                    TimerEventDefinition.get_datetime(value), meta.get("deadline"), meta.get("attached_to"))
+            elif isinstance(ed, MessageEventDefinition):
+                result.subscriptions[str(task.id)] = (ed.name, task)
+        elif state == TaskState.READY:
+            if task.task_spec.manual:
+                ready.append(task)
+        elif (state == TaskState.COMPLETED and completed_since is not None and finished_path
+              and task.last_state_change >= completed_since):
+            result.completed.append(task)
+    for task in ready:
+        guid = str(task.id)
+        result.ready[guid] = task
+        due = projections._due(wf, task, result.timers)
+        if due is not None:
+            result.due[guid] = due
+    return result
+
+
+def as_lists(view: projections.Projection) -> tuple:
+    """Everything of a projection, in order (dicts as item lists, tasks by identity)."""
+    return (list(view.timers.items()), [(g, id(t)) for g, t in view.ready.items()], list(view.due.items()),
+            [(g, name, id(t)) for g, (name, t) in view.subscriptions.items()], [id(t) for t in view.completed])
+
+
+def test_project_gives_what_the_walk_gave_on_live_trees():
+    """After every engine step of a run (hand-offs, sub-processes, timers, messages), for
+    each ``completed_since`` the engine and the simulator pass."""
+    sim = Simulation(resolve("boegeby"), load_scenario(SCENARIO), 7, cases=12)
+    step = sim._step
+    seen = {"steps": 0, "timers": 0, "ready": 0, "subscriptions": 0, "completed": 0}
+
+    def checked(instance, action=None):
+        step(instance, action)
+        wf, meta = instance.wf, instance.loaded.metadata
+        for since in (None, 0.0, kernel._time.time() - 1e-3):
+            view = projections.project(wf, meta, completed_since=since)
+            assert as_lists(view) == as_lists(project_by_walk(wf, meta, completed_since=since))
+            for key in ("timers", "ready", "subscriptions", "completed"):
+                seen[key] += bool(getattr(view, key))
+        seen["steps"] += 1
+
+    sim._step = checked
+    sim.run()
+    # (no model of these variants waits for a message in this load: compared, not required)
+    assert seen["steps"] > 200 and all(seen[k] for k in ("timers", "ready", "completed"))
+
+
+def test_is_completed_gives_spiffs_answer_and_sets_completed_as_spiff_does():
+    sim = Simulation(resolve("boegeby"), load_scenario(SCENARIO), 7, cases=12)
+    step = sim._step
+    answers = {True: 0, False: 0}
+
+    def checked(instance, action=None):
+        step(instance, action)
+        wf = instance.wf
+        before = wf.completed
+        fast = kernel._is_completed(wf)
+        after = wf.completed
+        wf.completed = before
+        assert fast == wf.is_completed() and after == wf.completed
+        answers[fast] += 1
+
+    sim._step = checked
+    sim.run()
+    assert answers[True] > 0 and answers[False] > 100
+
+
+def test_remembered_validations_are_validate_forms_answers():
+    sim = Simulation(resolve("boegeby"), load_scenario(SCENARIO), 7, cases=12)
+    form = [{"id": "ja", "type": "boolean"}, {"id": "antal", "type": "long"},
+            {"id": "dato", "type": "date", "past_only": True}, {"id": "rækker", "type": "list", "items": []}]
+    cases = [{"ja": True, "antal": 1}, {"ja": 1, "antal": True}, {"ja": 1.0, "antal": 1.0},
+             {"ja": "x"}, {"dato": "2027-03-01"}, {"ukendt": 1}, {"rækker": [{"a": 1}]}, {"rækker": "x"}]
+    for today in ("2027-02-01", "2027-04-01"):
+        for values in cases + cases:   # each twice: the second from memory
+            clean, failed = sim._validate(form, values, today)
+            expected, errors = validate_form(form, values, today=today)
+            assert (clean, failed) == (expected, bool(errors)), (values, today)
+    again, _ = sim._validate(form, {"ja": True, "antal": 1}, "2027-02-01")
+    again["rækker"].append("changed")
+    assert sim._validate(form, {"ja": True, "antal": 1}, "2027-02-01")[0]["rækker"] == []
+
+
+def test_a_run_is_the_run_with_the_earlier_code(monkeypatch):
+    """Projection by walk, Spiff's is_completed and validate_form at every completion:
+    the same actions at the same moments, milestones, tasks, letters and engine steps."""
+    scenario = load_scenario(SCENARIO)
+    for key in ("boegeby", "aaby"):
+        now = Simulation(resolve(key), scenario, 7, cases=12).run()
+        with monkeypatch.context() as m:
+            m.setattr(projections, "project", project_by_walk)
+            m.setattr(kernel, "_is_completed", lambda wf: wf.is_completed())
+            m.setattr(Simulation, "_validate",
+                      lambda self, form, values, today: (lambda c, e: (c, bool(e)))(
+                          *validate_form(form, values, today=today)))
+            earlier = Simulation(resolve(key), scenario, 7, cases=12).run()
+        assert not now.faults and len(now.actions) > 150
+        assert fingerprint(now) == fingerprint(earlier)
