@@ -133,3 +133,16 @@ def test_a_run_is_the_run_with_the_earlier_code(monkeypatch):
             earlier = Simulation(resolve(key), scenario, 7, cases=12).run()
         assert not now.faults and len(now.actions) > 150
         assert fingerprint(now) == fingerprint(earlier)
+
+
+def test_the_benchs_baseline_runs_stock_bpmnworkflow_with_the_same_results():
+    from SpiffWorkflow.bpmn import BpmnWorkflow
+
+    from processes.simulation.workflow import SimWorkflow
+
+    scenario = load_scenario(SCENARIO)
+    sim = Simulation(resolve("boegeby"), scenario, 7, cases=4).run()
+    base = Simulation(resolve("boegeby"), scenario, 7, cases=4, workflow_class=BpmnWorkflow).run()
+    assert {type(i.wf) for c in sim.cases for i in c.instances} == {SimWorkflow}
+    assert {type(i.wf) for c in base.cases for i in c.instances} == {BpmnWorkflow}
+    assert sim.engine_steps > 100 and fingerprint(sim) == fingerprint(base)

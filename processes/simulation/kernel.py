@@ -259,7 +259,11 @@ class MeetingSlots:
 class Simulation:
     def __init__(self, variant: Variant, scenario: dict, seed: int, cases: int | None = None,
                  years: float | None = None, progress: Callable[[float], None] | None = None,
-                 arrivals_at: list[tuple[datetime, str]] | None = None, compact_state: bool = True):
+                 arrivals_at: list[tuple[datetime, str]] | None = None, compact_state: bool = True,
+                 workflow_class: type[BpmnWorkflow] | None = None):
+        # the class of each instance's workflow: the simulator's SimWorkflow unless given;
+        # bench/simulate.py runs its baseline with SpiffWorkflow's stock BpmnWorkflow
+        self.workflow_class = workflow_class or SimWorkflow
         self.compact_state = compact_state  # as the persisted engine (Engine.compact_state)
         self.variant, self.scenario, self.seed = variant, scenario, seed
         period = scenario.get("period", {})
@@ -436,7 +440,7 @@ class Simulation:
         loaded = self.variant.models[case_type]
         instance = SimInstance(case, loaded.process_id, None, loaded, self.now())
         engine = self._script_engine(instance, loaded, case_type)
-        wf = SimWorkflow(loaded.spec, loaded.subprocess_specs, script_engine=engine)
+        wf = self.workflow_class(loaded.spec, loaded.subprocess_specs, script_engine=engine)
         forget_removed_tasks(wf)
         initial = {
             "policy": dict(self.variant.policies.get(case_type, {})),
