@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
@@ -486,6 +487,66 @@ def detail_text(detail) -> str:
     return json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, default=str)
 
 
+# The audit page names the known keys of an event's details in words (any other key as it
+# is written); the CSV keeps the raw JSON.
+DETAIL_LABELS = {
+    "user": _l("Bruger"), "username": _l("Brugernavn"), "roles": _l("Roller"), "admin": _l("Administrator"),
+    "national": _l("National"), "task": _l("Opgave"), "task_id": _l("Opgave-id"), "name": _l("Navn"),
+    "why": _l("Årsag"), "reason": _l("Begrundelse"), "released_tasks": _l("Frigivne opgaver"),
+    "from": _l("Fra"), "to": _l("Til"), "until": _l("Indtil"), "substitute": _l("Stedfortræder"),
+    "owner": _l("Ejer"), "returned": _l("Givet tilbage"), "process": _l("Forløb"),
+    "case_type": _l("Sagstype"), "case_id": _l("Sag"), "instance_id": _l("Procesinstans"),
+    "version": _l("Version"), "from_version": _l("Fra version"), "to_version": _l("Til version"),
+    "from_version_id": _l("Fra version (id)"), "to_version_id": _l("Til version (id)"),
+    "model_version": _l("Modelversion"), "model_version_id": _l("Modelversion (id)"),
+    "instance_version": _l("Forløbets version"), "status": _l("Status"), "before": _l("Før"),
+    "deadlines": _l("Frister"), "timer": _l("Tidsfrist"), "rule": _l("Regel"), "due_at": _l("Frist"),
+    "effective_from": _l("Gælder fra"), "changes": _l("Ændringer"), "changed": _l("Ændret"),
+    "draft": _l("Kladde"), "imported": _l("Importeret"), "comment": _l("Kommentar"),
+    "scenarios": _l("Scenarier"), "data": _l("Indsendte oplysninger"), "idempotency_key": _l("Gentagelsesnøgle"),
+    "kind": _l("Slags"), "query": _l("Søgning"), "cases": _l("Sager"), "total": _l("I alt"),
+    "filters": _l("Filtre"), "rows": _l("Rækker"), "notifications": _l("Beskeder"), "via": _l("Via"),
+    "days": _l("Dage"), "token": _l("API-nøgle"), "tokens": _l("API-nøgler"), "sessions": _l("Sessioner"),
+    "address": _l("Adresse"), "scope": _l("Omfang"), "failures": _l("Fejlede forsøg"),
+    "wait_seconds": _l("Ventetid (sekunder)"), "run": _l("Kørsel"), "title": _l("Titel"),
+    "key": _l("Nøgle"), "bytes": _l("Bytes"), "stored_bytes": _l("Gemte bytes"), "dropped": _l("Fjernet"),
+    "models": _l("Modeller"), "policy": _l("Politik"),
+}
+# A CPR number anywhere in a detail (a search for one, a form field) is shown masked.
+_CPR_IN_TEXT = re.compile(r"(?<!\d)(\d{6})-?\d{4}(?!\d)")
+
+
+class DetailItem(NamedTuple):
+    """One of an audit event's details on the page: ``label`` (``named``: in words, else the
+    key as written) and ``value`` (``said``: a word of the page's language, else the value
+    as recorded)."""
+    label: str
+    named: bool
+    value: str
+    said: bool
+
+
+def _detail_value(value) -> tuple[str, bool]:
+    """A detail's value and whether it is a word: lists joined, nested details as "key: value"."""
+    if value is None:
+        return "–", True
+    if isinstance(value, bool):
+        return (_("Ja") if value else _("Nej")), True
+    if isinstance(value, (list, dict)) and not value:
+        return _("ingen"), True
+    if isinstance(value, list):
+        return ", ".join(_detail_value(v)[0] for v in value), False
+    if isinstance(value, dict):
+        return "; ".join(f"{item.label}: {item.value}" for item in detail_items(value)), False
+    return _CPR_IN_TEXT.sub(r"\1-XXXX", str(value)), False
+
+
+def detail_items(detail) -> list[DetailItem]:
+    """An audit event's details for the page, in key order."""
+    return [DetailItem(str(DETAIL_LABELS.get(key, key)), key in DETAIL_LABELS, *_detail_value(value))
+            for key, value in sorted((detail or {}).items())]
+
+
 @bp.route("/revision")
 @login_required
 def audit():
@@ -500,7 +561,7 @@ def audit():
     actions = _audit_actions(admin)
     pages = max(1, -(-total // AUDIT_PAGE_SIZE))
     return render_template("admin/audit.html", rows=rows, total=total, actions=actions, found=found, page=page,
-                           pages=pages, detail_text=detail_text), 422 if found.errors else 200
+                           pages=pages, detail_items=detail_items), 422 if found.errors else 200
 
 
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")

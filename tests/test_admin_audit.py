@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,46 @@ def test_csv_export_has_the_filtered_rows_and_is_audited(app, runtime, cases):
     assert export.actor == "aaby.admin" and export.detail["rows"] == 1
     assert export.detail["filters"] == {"sag": str(aaby_case), "handling": "case.view"}
     assert _cell("=HYPERLINK(1)") == "'=HYPERLINK(1)" and _cell("-1") == "'-1" and _cell("aaby.admin") == "aaby.admin"
+
+
+def _details(page: str) -> list[list[tuple[str, str]]]:
+    """Each row's details: its (label, value) pairs as the page shows them (escaped; a key or
+    value as recorded is in <code>, not the words)."""
+    return [[tuple(re.sub(r"</?code>", "", part) for part in pair)
+             for pair in re.findall(r"<dt>(.*?)</dt>\s*<dd>(.*?)</dd>", cell, re.S)]
+            for cell in re.findall(r'<dl class="audit-detail">(.*?)</dl>', page, re.S)]
+
+
+def test_details_are_a_readable_list_with_danish_or_english_labels_and_cprs_masked(app, runtime, cases):
+    """Known keys in words, any other key as written, values escaped, lists and nested
+    details spelt out, and a CPR number (a search for one, a form field) masked."""
+    aaby_case, _ = cases
+    caseworker = Browser(app, "aaby.sagsbehandler")
+    assert caseworker.get("/sager/soeg?q=0101901234").status_code == 200        # audited with the CPR
+    with runtime.sessions.begin() as db:
+        aaby = db.scalar(select(AuditEvent.municipality_id).where(AuditEvent.case_id == aaby_case).limit(1))
+        db.add(AuditEvent(municipality_id=aaby, actor="aaby.admin", action="detail.test",
+                          at=datetime(2027, 1, 4, 12, tzinfo=timezone.utc),
+                          detail={"comment": "<b>fed</b> & 0101901234", "imported": True, "until": None,
+                                  "released_tasks": [3, 4], "data": {"cpr": "010190-1234", "navn": "Anna"},
+                                  "cases": [], "ukendt_nøgle": 7}))
+    admin = Browser(app, "aaby.admin")
+    search = _details(text(admin.get("/admin/revision?handling=case.search")))
+    assert search == [[("Sager", str(aaby_case)), ("Slags", "cpr"), ("Søgning", "010190-XXXX")]]
+    page = text(admin.get("/admin/revision?handling=detail.test"))
+    assert "1234" not in page and "<b>fed" not in page
+    assert "<dt><code>ukendt_nøgle</code></dt>" in page and "<dd>Ja</dd>" in page and "<dd><code>3, 4</code></dd>" in page
+    assert _details(page) == [[
+        ("Sager", "ingen"), ("Kommentar", "&lt;b&gt;fed&lt;/b&gt; &amp; 010190-XXXX"),
+        ("Indsendte oplysninger", "cpr: 010190-XXXX; navn: Anna"), ("Importeret", "Ja"),
+        ("Frigivne opgaver", "3, 4"), ("ukendt_nøgle", "7"), ("Indtil", "–")]]
+    admin.post("/sprog", data={"lang": "en", "next": "/admin/revision"})
+    english = _details(text(admin.get("/admin/revision?handling=detail.test")))
+    assert english == [[
+        ("Cases", "none"), ("Comment", "&lt;b&gt;fed&lt;/b&gt; &amp; 010190-XXXX"),
+        ("Submitted information", "cpr: 010190-XXXX; navn: Anna"), ("Imported", "Yes"),
+        ("Released tasks", "3, 4"), ("ukendt_nøgle", "7"), ("Until", "–")]]
+    assert _details(text(admin.get("/admin/revision?handling=case.search")))[0][2] == ("Search", "010190-XXXX")
 
 
 def test_no_route_changes_or_deletes_an_audit_row(app, runtime, cases):

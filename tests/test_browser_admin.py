@@ -105,6 +105,7 @@ def test_the_audit_log_filters_who_viewed_a_case(server, page, sqlite_runtime):
     instance = sqlite_runtime.engine.start_case("aaby", "rehabilitering", "010190-1234", "Anna Andersen")
     sign_in(page, server, "aaby.sagsbehandler")
     page.goto(f"{server}/sager/{instance.case_id}")
+    page.goto(f"{server}/sager/soeg?q=010190-1234")   # a search for a CPR number is audited
     page.get_by_role("button", name="Log ud").click()
     sign_in(page, server, "aaby.admin")
     page.get_by_role("link", name="Administration").click()
@@ -117,12 +118,24 @@ def test_the_audit_log_filters_who_viewed_a_case(server, page, sqlite_runtime):
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("aaby.sagsbehandler")
     expect(rows.first).to_contain_text("case.view")
-    screenshot(page, "admin-audit")
-    assert axe_violations(page) == []
     with page.expect_download() as download:
         page.get_by_role("link", name="Hent som CSV").click()
     exported = Path(download.value.path()).read_text(encoding="utf-8-sig")
     assert exported.splitlines()[1].split(",")[2:5] == ["aaby.sagsbehandler", "case.view", str(instance.case_id)]
+
+    # everything the caseworker did, each event's details as a list of labelled values
+    page.get_by_label("Handling").select_option("")
+    page.get_by_label("Sag").fill("")
+    page.get_by_label("Bruger").fill("aaby.sagsbehandler")
+    page.get_by_role("button", name="Vis", exact=True).click()
+    search = page.locator("table.audit tbody tr", has_text="case.search")
+    expect(search).to_have_count(1)
+    details = search.locator("dl.audit-detail")
+    expect(details.locator("dt")).to_have_text(["Sager", "Slags", "Søgning"])
+    expect(details.locator("dd")).to_have_text([str(instance.case_id), "cpr", "010190-XXXX"])
+    expect(page.locator("table.audit")).not_to_contain_text("010190-1234")
+    screenshot(page, "admin-audit")
+    assert axe_violations(page) == []
 
 
 def test_the_national_administrator_registers_a_municipality_from_a_zip(server, page, tmp_path):
