@@ -29,7 +29,11 @@ Spiff's iterator would see. Equivalence, case by case:
 - anything else (``end_at_spec``, breadth first, ``skip_subprocesses``, another depth
   limit) goes to Spiff's iterator unchanged.
 
-Only the walks change: every task spec's code, the event manager, the states and the data
+Its tasks are :class:`SimTask`: Spiff's task, changing state without building the log
+record Spiff builds for every change and then drops (``spiff.task`` does not log at INFO
+unless configured; when it does, Spiff's own ``_set_state`` runs).
+
+Only the walks and the state change's log record change: every task spec's code, the event manager, the states and the data
 are Spiff's own. The persisted engine does not use these classes (it deserialises plain
 ``BpmnWorkflow``); ``tests/test_simulation.py`` runs the agreement test (the same actions
 replayed through the persisted engine give the same milestones, case by case) and
@@ -37,6 +41,9 @@ compares walks of both kinds on live trees.
 """
 from __future__ import annotations
 
+import logging
+
+from SpiffWorkflow import task as spiff_task
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.bpmn.util.task import BpmnTaskFilter, BpmnTaskIterator
@@ -120,7 +127,41 @@ def _iterator(workflow, first_task, kwargs: dict, bpmn: bool):
     return cls(first_task or workflow.task_tree, **kwargs)
 
 
+class SimTask(spiff_task.Task):
+    """Spiff's task, changing state without building the log record that Spiff's
+    ``_set_state`` builds (the state's name, ``collect_log_extras``) for a logger that
+    drops it. When ``spiff.task`` logs at that level, Spiff's own ``_set_state`` runs.
+    Otherwise the same state and ``last_state_change`` (``time.time()``: Spiff reads the
+    clock twice, for the elapsed time it logs and for the change's time). A
+    :class:`SimWorkflow`'s tasks are of this class: the tree's first tasks from the
+    workflow's constructor, every later one when its parent is told of it."""
+
+    def _set_state(self, value: int) -> None:
+        if value != self._state:
+            if _log.isEnabledFor(logging.INFO):
+                spiff_task.Task._set_state(self, value)
+            else:
+                self.last_state_change = spiff_task.time.time()
+                self._state = value
+        elif _log.isEnabledFor(logging.DEBUG):
+            spiff_task.Task._set_state(self, value)
+
+    def _child_added_notify(self, child) -> None:
+        if type(child) is _Task:
+            child.__class__ = SimTask
+        self._children.append(child.id)
+
+
+_log, _Task = spiff_task.logger, spiff_task.Task
+
+
 class _FastWalks:
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for task in self.tasks.values():
+            if type(task) is _Task:
+                task.__class__ = SimTask
+
     def get_tasks_iterator(self, first_task=None, **kwargs):
         return _iterator(self, first_task, kwargs, bpmn=True)
 
