@@ -117,39 +117,81 @@ _NOT_FINISHED = TaskState.NOT_FINISHED_MASK
 
 
 def _instances(workflow, spec_name: str):
-    """The tasks ``workflow.get_tasks(spec_name=spec_name)`` returns, in its order, without
-    walking the tree; None when that is not certain (then the caller walks).
-
-    Spiff's walk (any state: it descends into every task) starts at ``workflow``'s root and
-    goes depth first into children and sub-processes; its depth counter cannot reach 1,000
-    while the workflows hold fewer tasks. Certain here: the matching tasks all lie in
-    ``workflow`` itself (no other workflow of the instance holds a task of that name) and
-    their order is the tree's preorder (sorted by the path of child positions from the root;
-    a task not below the root is not yielded)."""
-    top = workflow.top_workflow
-    others = [top, *top.subprocesses.values()]
-    if sum(len(w.tasks) for w in others) >= MAX_FAST_TASKS:
+    """The tasks ``workflow.get_tasks(spec_name=spec_name)`` returns, in its order, when
+    they all lie in ``workflow`` itself; None otherwise (then the caller walks)."""
+    found = walk_order(workflow, None, TaskState.ANY_MASK, spec_name, None)
+    if found is None or any(task.workflow is not workflow for task in found):
         return None
-    for other in others:
-        if other is not workflow and any(t.task_spec.name == spec_name for t in other.tasks.values()):
-            return None
-    found = [t for t in workflow.tasks.values() if t.task_spec.name == spec_name]
-    if len(found) < 2:
-        return found    # a task outside the tree is skipped by the caller (no ancestor on the line)
-    tasks, root = workflow.tasks, workflow.task_tree
+    return found
+
+
+def walk_order(workflow, first_task, state: int, spec_name=None, manual=None, limit=None):
+    """The tasks SpiffWorkflow's BPMN walk (``BpmnTaskIterator`` from ``first_task`` or
+    ``workflow``'s root, filtered by ``state``, ``spec_name``, ``manual``) yields, in its
+    order, found without the walk; None when that is not certain here (the workflows hold
+    1,000 tasks or more, or more than ``limit`` tasks match).
+
+    Every task the walk can reach is in its workflow's ``tasks``, so the matching tasks are
+    among those of the instance's workflows; each is kept if the walk reaches it (every
+    task above it up to the start is expanded by the walk's rules) and placed by its path
+    from the start (depth first: a sub-process's root before the children of its task).
+    Spiff's depth limit (1,000) cannot bite while the workflows hold fewer tasks."""
+    top = workflow.top_workflow
+    workflows = (top, *top.subprocesses.values())
+    if sum(len(w.tasks) for w in workflows) >= MAX_FAST_TASKS:
+        return None
+    found = []
+    for each in workflows:
+        for task in each.tasks.values():
+            if task._state & state and (spec_name is None or task.task_spec.name == spec_name) and \
+                    (manual is None or task.task_spec.manual == manual):
+                found.append(task)
+    if limit is not None and len(found) > limit:
+        return None
+    if not found:
+        return found
+    min_state = (TaskState.MAYBE if state & TaskState.PREDICTED_MASK
+                 else TaskState.FUTURE if state & TaskState.DEFINITE_MASK else TaskState.COMPLETED)
+    into_finished = not (state <= TaskState.FINISHED_MASK)
+    start = first_task or workflow.task_tree
     keyed = []
     for index, task in enumerate(found):
-        path = []
-        while task._parent is not None:
-            parent = tasks.get(task._parent)
-            if parent is None:
-                break
-            path.append(parent._children.index(task.id))
-            task = parent
-        if task is root:
-            path.reverse()
+        path = _walk_path(task, start, top, min_state, into_finished)
+        if path is not None:
             keyed.append((path, index))
-    return [found[i] for _, i in sorted(keyed)]
+    keyed.sort()
+    return [found[index] for _, index in keyed]
+
+
+def _walk_path(task, start, top, min_state: int, into_finished: bool):
+    """The positions by which the walk from ``start`` reaches ``task`` (-1: a sub-process's
+    root, taken before its task's children), or None if the walk does not reach it."""
+    subprocesses = top.subprocesses
+    path = []
+    while task is not start:
+        tasks = task.workflow.tasks
+        parent = tasks.get(task._parent) if task._parent is not None else None
+        if parent is None:
+            # a workflow's root: reached through the task that holds its sub-process
+            sub = task.workflow
+            if sub is top or task is not sub.task_tree:
+                return None
+            holder = top.get_task_from_id(sub.parent_task_id)
+            if holder is None or subprocesses.get(holder.id) is not sub or \
+                    not (holder._state < TaskState.FINISHED_MASK or into_finished):
+                return None
+            path.append(-1)
+            task = holder
+            continue
+        if parent._state < min_state and subprocesses.get(parent.id) is None:
+            return None  # the walk does not descend below it
+        try:
+            path.append(parent._children.index(task.id))
+        except ValueError:
+            return None
+        task = parent
+    path.reverse()
+    return path
 
 
 class _EndJoin(SpiffEndJoin):

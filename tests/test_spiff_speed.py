@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
+from SpiffWorkflow.util.task import TaskState
 
 from processes import spiff_fixes
 from processes.simulation import kernel
@@ -13,7 +15,7 @@ from processes.simulation.kernel import Simulation
 from processes.simulation.scenario import load_scenario
 from processes.simulation.variants import resolve
 from processes.spiff_fixes import ParallelGateway, SpiffEndJoin, _EndJoin
-from test_simulation_walks import SCENARIO, fingerprint
+from test_simulation_walks import FILTERS, SCENARIO, fingerprint
 
 
 def _count(counter: dict, key: str) -> None:
@@ -95,3 +97,38 @@ def test_stored_specs_load_into_the_faster_classes():
     for each in (spec, *subprocess_specs.values()):
         assert type(each.task_specs[f"{each.name}.EndJoin"]) is _EndJoin
     assert any(type(s) is ParallelGateway for s in spec.task_specs.values())
+
+
+def test_walk_order_is_spiffs_walk_on_live_trees():
+    """Before and after every engine step of a two-year run with sub-processes: for every
+    filter, from the root and from inner tasks, the tasks and order of Spiff's BPMN walk."""
+    sim = Simulation(resolve("boegeby"), load_scenario(SCENARIO), 7, cases=12)
+    seen: dict = {}
+    step = sim._step
+
+    def compare(wf):
+        for w in (wf, *wf.subprocesses.values()):
+            for kwargs in FILTERS:
+                state = kwargs.get("state", TaskState.ANY_MASK)
+                expected = list(BpmnTaskIterator(w.task_tree, **kwargs))
+                assert spiff_fixes.walk_order(w, None, state, None, kwargs.get("manual")) == expected
+                assert w.get_tasks(**kwargs) == expected
+                _count(seen, f"{min(len(expected), 4)} found")
+                if w is not wf:
+                    _count(seen, "sub-process")
+            for task in list(w.tasks.values())[::5]:
+                for kwargs in ({"spec_name": task.task_spec.name}, {"state": TaskState.NOT_FINISHED_MASK}):
+                    expected = list(BpmnTaskIterator(task, **kwargs))
+                    assert spiff_fixes.walk_order(w, task, kwargs.get("state", TaskState.ANY_MASK),
+                                                  kwargs.get("spec_name")) == expected
+                    assert w.get_tasks(task, **kwargs) == expected
+                    _count(seen, "inner")
+
+    def checked(instance, action=None):
+        compare(instance.wf)
+        step(instance, action)
+        compare(instance.wf)
+
+    sim._step = checked
+    assert not sim.run().faults
+    assert all(seen.get(f"{n} found", 0) > 100 for n in range(4)) and seen["sub-process"] > 50, seen

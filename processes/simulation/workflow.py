@@ -49,7 +49,10 @@ from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.bpmn.util.task import BpmnTaskFilter, BpmnTaskIterator
 from SpiffWorkflow.util.task import TaskFilter, TaskIterator, TaskState
 
+from processes.spiff_fixes import walk_order
+
 MAX_FAST_TASKS = 1000      # Spiff's iterator's default max_depth: below it the limit cannot bite
+GET_TASKS_LIMIT = 3        # get_tasks with more matching tasks walks the tree
 
 _PREDICTED, _DEFINITE = TaskState.PREDICTED_MASK, TaskState.DEFINITE_MASK
 _FINISHED = TaskState.FINISHED_MASK
@@ -164,6 +167,16 @@ class _FastWalks:
 
     def get_tasks_iterator(self, first_task=None, **kwargs):
         return _iterator(self, first_task, kwargs, bpmn=True)
+
+    def get_tasks(self, first_task=None, **kwargs):
+        # a list, so no caller changes the tree while it is built: with few matching tasks
+        # (most READY walks have one) their order is found without walking the tree
+        if kwargs and _PLAIN_KEYS.issuperset(kwargs):
+            found = walk_order(self, first_task, kwargs.get("state", TaskState.ANY_MASK),
+                               kwargs.get("spec_name"), kwargs.get("manual"), limit=GET_TASKS_LIMIT)
+            if found is not None:
+                return found
+        return list(self.get_tasks_iterator(first_task, **kwargs))
 
     def update_waiting_tasks(self) -> None:
         # Workflow.update_waiting_tasks: Spiff's plain TaskIterator (no descent into sub-processes)
