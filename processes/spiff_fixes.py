@@ -204,22 +204,32 @@ class _EndJoin(SpiffEndJoin):
         # tasks of this spec, that is unfinished and not my_task; fire if there is none.
         # Whether there is one does not depend on the order: any unfinished task below the
         # root with no task of this spec above it.
-        workflow = my_task.workflow
-        tasks = workflow.tasks
-        if len(tasks) >= MAX_FAST_TASKS:
-            return super()._check_threshold_unstructured(my_task)
-        root, name = workflow.task_tree, self.name
-        for task in tasks.values():
-            if not task._state & _NOT_FINISHED or task is my_task:
-                continue
-            while task._parent is not None:
-                task = tasks.get(task._parent)
-                if task is None or task.task_spec.name == name:
-                    break
-            else:
-                if task is root:
-                    return False
-        return True
+        found = unfinished_task(my_task.workflow, other_than=my_task, end_at_spec=self.name)
+        return super()._check_threshold_unstructured(my_task) if found is None else not found
+
+
+def unfinished_task(workflow, other_than=None, end_at_spec=None):
+    """Whether Spiff's plain walk of ``workflow``'s tree (``TaskIterator`` from the root,
+    ``state=NOT_FINISHED_MASK``, ``end_at_spec``: not descending below tasks of that spec)
+    yields a task other than ``other_than``; None when not certain here (1,000 tasks or
+    more). Whether there is one does not depend on the walk's order: an unfinished task
+    below the root (the walk descends into every task, predicted ones included) with no
+    task of ``end_at_spec`` above it."""
+    tasks = workflow.tasks
+    if len(tasks) >= MAX_FAST_TASKS:
+        return None
+    root = workflow.task_tree
+    for task in tasks.values():
+        if not task._state & _NOT_FINISHED or task is other_than:
+            continue
+        while task._parent is not None:
+            task = tasks.get(task._parent)
+            if task is None or task.task_spec.name == end_at_spec:
+                break
+        else:
+            if task is root:
+                return True
+    return False
 
 
 def forget_removed_tasks(workflow) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
-from SpiffWorkflow.util.task import TaskState
+from SpiffWorkflow.util.task import TaskIterator, TaskState
 
 from processes import spiff_fixes
 from processes.simulation import kernel
@@ -108,6 +108,10 @@ def test_walk_order_is_spiffs_walk_on_live_trees():
 
     def compare(wf):
         for w in (wf, *wf.subprocesses.values()):
+            # Workflow.is_completed's walk
+            unfinished = next(TaskIterator(w.task_tree, state=TaskState.NOT_FINISHED_MASK), None) is not None
+            assert spiff_fixes.unfinished_task(w) == unfinished
+            _count(seen, "unfinished" if unfinished else "finished")
             for kwargs in FILTERS:
                 state = kwargs.get("state", TaskState.ANY_MASK)
                 expected = list(BpmnTaskIterator(w.task_tree, **kwargs))
@@ -132,3 +136,4 @@ def test_walk_order_is_spiffs_walk_on_live_trees():
     sim._step = checked
     assert not sim.run().faults
     assert all(seen.get(f"{n} found", 0) > 100 for n in range(4)) and seen["sub-process"] > 50, seen
+    assert seen.get("finished", 0) > 5 and seen.get("unfinished", 0) > 100, seen

@@ -49,7 +49,7 @@ from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.bpmn.util.task import BpmnTaskFilter, BpmnTaskIterator
 from SpiffWorkflow.util.task import TaskFilter, TaskIterator, TaskState
 
-from processes.spiff_fixes import walk_order
+from processes.spiff_fixes import unfinished_task, walk_order
 
 MAX_FAST_TASKS = 1000      # Spiff's iterator's default max_depth: below it the limit cannot bite
 GET_TASKS_LIMIT = 3        # get_tasks with more matching tasks walks the tree
@@ -177,6 +177,15 @@ class _FastWalks:
             if found is not None:
                 return found
         return list(self.get_tasks_iterator(first_task, **kwargs))
+
+    def is_completed(self) -> bool:
+        # Workflow.is_completed: done once Spiff's plain walk finds no unfinished task
+        if not self.completed:
+            found = unfinished_task(self)
+            if found is None:
+                return super().is_completed()
+            self.completed = not found
+        return self.completed
 
     def update_waiting_tasks(self) -> None:
         # Workflow.update_waiting_tasks: Spiff's plain TaskIterator (no descent into sub-processes)
