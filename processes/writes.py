@@ -3,8 +3,20 @@
 An engine step knows everything it will write only once Spiff has run: the new state,
 the projection rows that changed, audit events, milestones, letters. :class:`Writes`
 collects them as Core statements with their rows and executes them in one go: on
-PostgreSQL in one psycopg pipeline (one network round trip for the whole batch instead
-of one per statement), elsewhere statement by statement through the session.
+PostgreSQL as one statement (each write a data-modifying ``WITH`` item: one round trip,
+one parse and execution on the server, one ``execute`` on the client), elsewhere
+statement by statement through the session.
+
+The one statement keeps the order of inserted rows only within one ``INSERT``:
+PostgreSQL runs the ``WITH`` items of a statement in an unspecified order, but a single
+``INSERT ... VALUES (...), (...)`` takes its rows' ids (serial defaults) in the order of
+its rows. So all inserts of a batch into one table go into one multi-row ``INSERT`` in
+the order they were added, and a batch with two inserts into one table that cannot be
+one (other columns, or one skips conflicts and the other not) is sent as a psycopg
+pipeline instead, statement by statement in order. The statement form has one more
+rule: all writes of a batch see the database as it was before the batch, so no two
+writes of one batch may touch the same row (an engine step never does: it writes each
+projection row once, from the difference of the projections before and after it).
 
 Statements are module-level templates (``bindparam`` placeholders), compiled once per
 dialect and set of columns; rows are plain dicts. Inserts can skip rows whose unique key
@@ -13,6 +25,7 @@ Nothing here returns rows: a batch is only writes.
 """
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
@@ -94,7 +107,9 @@ class Writes:
         connection = session.connection()
         dialect = connection.dialect
         if dialect.name == "postgresql" and dialect.driver == "psycopg":
-            counts = self._pipeline(connection, dialect)
+            items = self._items()
+            counts = (self._one_statement(connection, dialect, items) if items is not None
+                      else self._pipeline(connection, dialect))
         else:
             counts = {}
             for index, (statement, rows, table, ignore) in enumerate(self._ops):
@@ -108,6 +123,59 @@ class Writes:
         for index, message in expected.items():
             if counts.get(index) != 1:
                 raise NotOneRow(message)
+
+    def _items(self) -> list[tuple[int, list[int]]] | None:
+        """The batch as ``WITH`` items: ``(op index, [op indexes whose rows it holds])``,
+        all inserts into one table merged into the item of the first, in the order they
+        were added; None if two inserts into one table cannot be merged (see the module
+        docstring)."""
+        items: list[tuple[int, list[int]]] = []
+        by_table: dict[str, tuple[int, list[int]]] = {}
+        for index, (_statement, rows, table, ignore) in enumerate(self._ops):
+            if table is None:
+                items.append((index, [index]))
+                continue
+            first = by_table.get(table.name)
+            if first is None:
+                by_table[table.name] = item = (index, [index])
+                items.append(item)
+                continue
+            _s, first_rows, _t, first_ignore = self._ops[first[0]]
+            if first_ignore != ignore or first_rows[0].keys() != rows[0].keys():
+                return None
+            first[1].append(index)
+        return items
+
+    def _one_statement(self, connection, dialect, items: list[tuple[int, list[int]]]) -> dict[int, int]:
+        """Send the batch as one statement: ``WITH w0 AS (INSERT ... VALUES (...), (...)),
+        w1 AS (UPDATE ... RETURNING 1), ... SELECT (SELECT count(*) FROM w1), ...``, an
+        item per insert into a table (all its rows) and per row of any other write, each
+        row with its own parameter names. A write that must change one row returns its
+        rows and is counted; a SELECT item (``pg_notify``) is counted too, which is what
+        makes PostgreSQL run it."""
+        ops = self._ops
+        shape = []
+        params: dict[str, Any] = {}
+        for number, (index, members) in enumerate(items):
+            statement, rows, table, ignore = ops[index]
+            if table is not None:
+                statement = insert_statement(table, dialect.name, ignore)
+                rows = [row for member in members for row in ops[member][1]]
+            keys = tuple(sorted(rows[0])) if rows else ()
+            sql, processors, constants = _compile(statement, dialect, keys)
+            if rows is None:
+                rows = [{}]
+            for position, row in enumerate(rows):
+                prefix = f"w{number}_{position}_"
+                for key, value in (constants.items() if not row else {**constants, **row}.items()):
+                    params[prefix + key] = processors[key](value) if key in processors else value
+            shape.append((sql, len(rows), table is not None, index if index in self._expect else None))
+        text, counted = _batch_sql(tuple(shape))
+        raw = connection.connection.driver_connection
+        with raw.cursor() as cursor:
+            cursor.execute(text, params)
+            found = cursor.fetchone()
+        return {index: found[position] for position, index in enumerate(counted) if index is not None}
 
     def _pipeline(self, connection, dialect) -> dict[int, int]:
         raw = connection.connection.driver_connection
@@ -132,6 +200,42 @@ class Writes:
         for cursor in checked.values():
             cursor.close()
         return counts
+
+
+_batches: dict[tuple, tuple[str, list]] = {}
+_PARAMETER = re.compile(r"(?<!%)%\(([^)]+)\)s")
+
+
+def _batch_sql(shape: tuple) -> tuple[str, list]:
+    """The one statement of a batch of this shape (``(sql, rows, is_insert, op index if
+    it must change one row)`` per item) and, per counted item in the order of its final
+    SELECT, that op index (None for a SELECT item, counted only so that it runs)."""
+    found = _batches.get(shape)
+    if found is None:
+        items, counts, counted = [], [], []
+        for number, (sql, rows, is_insert, expect_one) in enumerate(shape):
+            def named(part: str, position: int) -> str:
+                return _PARAMETER.sub(lambda m: f"%(w{number}_{position}_{m.group(1)})s", part)
+            if is_insert:
+                head, _values, tail = sql.partition(" VALUES ")
+                tail = tail.partition(" RETURNING ")[0]   # the compiled insert returns its id
+                values, conflict, rest = tail.partition(" ON CONFLICT")
+                bodies = [f"{head} VALUES {', '.join(named(values, p) for p in range(rows))}{conflict}{rest}"]
+            else:
+                bodies = [named(sql, p) for p in range(rows)]
+            is_select = sql.lstrip().upper().startswith("SELECT")
+            for position, body in enumerate(bodies):
+                name = f"w{number}_{position}"
+                if expect_one is not None and not is_select:
+                    body += " RETURNING 1"
+                items.append(f"{name} AS ({body})")
+                if expect_one is not None or is_select:
+                    counts.append(f"(SELECT count(*) FROM {name})")
+                    counted.append(expect_one)
+        found = (f"WITH {', '.join(items)} SELECT {', '.join(counts) or '1'}", counted)
+        with _lock:
+            _batches[shape] = found
+    return found
 
 
 def _compile(statement, dialect, keys: tuple) -> tuple[str, dict, dict]:

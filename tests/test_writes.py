@@ -1,0 +1,69 @@
+"""processes.writes: a step's batch of writes keeps the order of the rows it inserts into
+each table (their ids follow the order they were added), on PostgreSQL where the batch is
+one statement of data-modifying WITH items run in an unspecified order, as on SQLite."""
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import bindparam, select, update
+
+from processes.models import AuditEvent, ProcessInstance
+from processes.writes import NotOneRow, Writes
+
+AT = datetime(2027, 1, 4, 8, tzinfo=timezone.utc)
+
+
+def _audit(action: str, with_recorded_at: bool = True) -> dict:
+    row = {"municipality_id": None, "case_id": None, "instance_id": None, "actor": "test", "action": action,
+           "detail": {"n": action}, "at": AT}
+    if with_recorded_at:
+        row["recorded_at"] = AT
+    return row
+
+
+def _actions(rt) -> list[str]:
+    with rt.sessions() as s:
+        return list(s.scalars(select(AuditEvent.action).where(AuditEvent.actor == "test").order_by(AuditEvent.id)))
+
+
+_TOUCH = update(ProcessInstance.__table__).where(ProcessInstance.__table__.c.id == bindparam("b_id")).values(
+    updated_at=bindparam("updated_at"))
+
+
+def test_rows_of_one_table_keep_their_order_across_other_writes(runtime):
+    expected = []
+    with runtime.sessions.begin() as s:
+        writes = Writes()
+        for n in range(40):
+            if n % 3 == 0:
+                writes.add(_TOUCH, {"b_id": -1, "updated_at": AT})   # another write between them
+            if n % 7 == 0:
+                several = [_audit(f"a{n}.{k}") for k in range(3)]
+                writes.insert(AuditEvent.__table__, several)
+                expected += [r["action"] for r in several]
+            else:
+                writes.insert(AuditEvent.__table__, _audit(f"a{n}"))
+                expected.append(f"a{n}")
+        writes.execute(s)
+    assert _actions(runtime) == expected
+
+
+def test_inserts_that_cannot_be_one_statement_keep_their_order(runtime):
+    # Rows with other columns than the first insert into the table (no recorded_at):
+    # the batch goes statement by statement, in order.
+    with runtime.sessions.begin() as s:
+        writes = Writes()
+        writes.insert(AuditEvent.__table__, _audit("first"))
+        writes.insert(AuditEvent.__table__, _audit("second", with_recorded_at=False))
+        writes.insert(AuditEvent.__table__, [_audit("third"), _audit("fourth")])
+        writes.execute(s)
+    assert _actions(runtime) == ["first", "second", "third", "fourth"]
+
+
+def test_a_write_that_must_change_one_row_and_does_not_raises(runtime):
+    with pytest.raises(NotOneRow, match="gone"):
+        with runtime.sessions.begin() as s:
+            writes = Writes()
+            writes.insert(AuditEvent.__table__, _audit("rolled back"))
+            writes.add(_TOUCH, {"b_id": -1, "updated_at": AT}, expect_one="gone")
+            writes.execute(s)
+    assert _actions(runtime) == []
