@@ -170,10 +170,12 @@ class Writes:
                 for key, value in (constants.items() if not row else {**constants, **row}.items()):
                     params[prefix + key] = processors[key](value) if key in processors else value
             shape.append((sql, len(rows), table is not None, index if index in self._expect else None))
-        text, counted = _batch_sql(tuple(shape))
+        from psycopg import RawCursor   # only here: this path runs on psycopg alone
+
+        sql, names, counted = _batch_sql(tuple(shape))
         raw = connection.connection.driver_connection
-        with raw.cursor() as cursor:
-            cursor.execute(text, params)
+        with RawCursor(raw) as cursor:
+            cursor.execute(sql, [params[name] for name in names])
             found = cursor.fetchone()
         return {index: found[position] for position, index in enumerate(counted) if index is not None}
 
@@ -202,14 +204,19 @@ class Writes:
         return counts
 
 
-_batches: dict[tuple, tuple[str, list]] = {}
+_batches: dict[tuple, tuple[bytes, list, list]] = {}
 _PARAMETER = re.compile(r"(?<!%)%\(([^)]+)\)s")
 
 
-def _batch_sql(shape: tuple) -> tuple[str, list]:
+def _batch_sql(shape: tuple) -> tuple[bytes, list, list]:
     """The one statement of a batch of this shape (``(sql, rows, is_insert, op index if
-    it must change one row)`` per item) and, per counted item in the order of its final
-    SELECT, that op index (None for a SELECT item, counted only so that it runs)."""
+    it must change one row)`` per item), with PostgreSQL's own ``$n`` placeholders; the
+    parameter names in the order of their numbers; and, per counted item in the order of
+    its final SELECT, that op index (None for a SELECT item, counted only so that it runs).
+
+    The statement goes to the server as it is (psycopg's ``RawCursor``): psycopg parses a
+    query for its ``%(name)s`` placeholders on every execute when it is longer than 4 KB
+    (it caches only shorter ones), and a batch's statement is longer."""
     found = _batches.get(shape)
     if found is None:
         items, counts, counted = [], [], []
@@ -232,7 +239,12 @@ def _batch_sql(shape: tuple) -> tuple[str, list]:
                 if expect_one is not None or is_select:
                     counts.append(f"(SELECT count(*) FROM {name})")
                     counted.append(expect_one)
-        found = (f"WITH {', '.join(items)} SELECT {', '.join(counts) or '1'}", counted)
+        numbers: dict[str, str] = {}
+
+        def number_of(match) -> str:
+            return numbers.setdefault(match.group(1), f"${len(numbers) + 1}")
+        text = _PARAMETER.sub(number_of, f"WITH {', '.join(items)} SELECT {', '.join(counts) or '1'}")
+        found = (text.replace("%%", "%").encode(), list(numbers), counted)
         with _lock:
             _batches[shape] = found
     return found
