@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from sqlalchemy import Integer, any_, bindparam, not_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -104,6 +105,15 @@ class Engine:
     def __init__(self, sessions: sessionmaker[Session], specs: SpecCache | None = None):
         self.sessions = sessions
         self.specs = specs or SpecCache()
+
+    @contextmanager
+    def _step_transaction(self) -> Iterator[StepSession]:
+        """One transaction of a completion or a fired timer (see :class:`StepSession`):
+        committed when the block ends, rolled back when it raises."""
+        with self.sessions.kw["bind"].begin() as connection:
+            session = StepSession(connection)
+            yield session
+            session._flush()
 
     # ----------------------------------------------------------------- loading
     def _spec(self, session: Session, version_id: int) -> LoadedSpec:
@@ -500,7 +510,7 @@ class Engine:
 
     def _complete(self, task_id: int, data: dict, actor: Actor, revision: int | None,
                   idempotency_key: str | None, fresh: bool) -> HumanTask:
-        with self.sessions.begin() as session:
+        with self._step_transaction() as session:
             row, now, task = self._lock_step(session, task_id=task_id)
             task = self._task_for(session, task_id, actor) if fresh else self._visible_task(task, task_id, actor)
             if task.state != "open":
@@ -664,7 +674,7 @@ class Engine:
         return LockedInstance(found), now
 
     def fire_instance(self, instance_id: int) -> None:
-        with self.sessions.begin() as session:
+        with self._step_transaction() as session:
             row, now, _ = self._lock_step(session, instance_id=instance_id)
             if row.status == "running":
                 self.fire_due(session, row, now)
@@ -935,6 +945,39 @@ class LockedInstance:
     def __init__(self, values):
         for key, value in zip(_PI_KEYS, values):
             setattr(self, key, value)
+
+
+class StepSession:
+    """What a completion or a fired timer needs of a session, on a Core connection.
+
+    Those steps talk to the database through the connection alone (the lock-and-load
+    statement, the write batch, the commit), and an ORM session's own transaction and
+    pool handling cost about as much client CPU again as psycopg's commit
+    (docs/benchmarks.md, engine steps, session 5). ``connection()``, ``get_bind()`` and
+    ``info`` are answered here; anything else (a replay's audit row, an owner lookup, a
+    spec not cached yet) goes to an ORM session made on first use, in the same
+    transaction, and flushed before the commit."""
+
+    def __init__(self, connection):
+        self._connection = connection
+        self._orm: Session | None = None
+        self.info: dict = {}
+
+    def connection(self):
+        return self._connection
+
+    def get_bind(self):
+        return self._connection.engine
+
+    def __getattr__(self, name: str):
+        if self._orm is None:
+            self._orm = Session(bind=self._connection, expire_on_commit=False)
+        return getattr(self._orm, name)
+
+    def _flush(self) -> None:
+        if self._orm is not None:
+            self._orm.flush()
+            self._orm.close()
 
 
 # The step's first statement (columns: instance, [task], clock; see Engine._lock_step).
