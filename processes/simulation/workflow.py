@@ -42,6 +42,7 @@ compares walks of both kinds on live trees.
 from __future__ import annotations
 
 import logging
+import uuid
 
 from SpiffWorkflow import task as spiff_task
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -152,7 +153,35 @@ class SimTask(spiff_task.Task):
     def _child_added_notify(self, child) -> None:
         if type(child) is _Task:
             child.__class__ = SimTask
+        if type(child.id) is not TaskId:
+            # Spiff's Task.__init__ has just put the child last in its workflow's dict and
+            # told nobody else its id: re-keying it there (still last) is the whole change
+            tasks = child.workflow.tasks
+            del tasks[child.id]
+            child.id = task_id(child.id)
+            tasks[child.id] = child
         self._children.append(child.id)
+
+
+class TaskId(uuid.UUID):
+    """A task's id in a :class:`SimWorkflow`: Spiff's ``uuid4()`` value (same ``str``, ``hex``,
+    ``int``, order), hashed and compared by identity in C instead of ``UUID.__hash__``'s Python
+    call (about 2 million per 100 cases: the ids key the workflows' ``tasks``, the
+    sub-processes and the event manager, and fill ``_parent``/``_children``). Spiff and the
+    simulator only pass a task's id object around, never rebuild it from its text within a
+    run (the persisted engine does, with plain ``BpmnWorkflow`` and plain UUIDs), so every
+    lookup finds the object it stored. A ``TaskId`` equals only itself."""
+
+    __slots__ = ()
+    __hash__ = object.__hash__
+    __eq__ = object.__eq__
+
+
+def task_id(value: uuid.UUID) -> TaskId:
+    new = object.__new__(TaskId)
+    object.__setattr__(new, "int", value.int)
+    object.__setattr__(new, "is_safe", value.is_safe)
+    return new
 
 
 _log, _Task = spiff_task.logger, spiff_task.Task
@@ -164,6 +193,28 @@ class _FastWalks:
         for task in self.tasks.values():
             if type(task) is _Task:
                 task.__class__ = SimTask
+        self._rekey()
+
+    def _rekey(self) -> None:
+        """Give the tasks Spiff's constructor made (before they were SimTasks) TaskIds, in
+        every place that holds their ids: the workflow's dict (same order), parent and
+        children ids, the top workflow's event manager and sub-processes."""
+        ids = {old: task_id(old) for old in self.tasks if type(old) is not TaskId}
+        if not ids:
+            return
+        tasks = list(self.tasks.values())
+        self.tasks.clear()
+        for task in tasks:
+            task.id = ids.get(task.id, task.id)
+            task._parent = ids.get(task._parent, task._parent)
+            task._children = [ids.get(child, child) for child in task._children]
+            self.tasks[task.id] = task
+        top = self.top_workflow
+        for mapping in (top.event_manager.tasks, top.subprocesses):
+            if any(key in ids for key in mapping):
+                items = list(mapping.items())
+                mapping.clear()
+                mapping.update((ids.get(key, key), value) for key, value in items)
 
     def get_tasks_iterator(self, first_task=None, **kwargs):
         return _iterator(self, first_task, kwargs, bpmn=True)
