@@ -15,7 +15,7 @@ from processes.simulation.kernel import Simulation
 from processes.simulation.scenario import load_scenario
 from processes.simulation.variants import resolve
 from processes.simulation.workflow import SimTask, SimWorkflow
-from test_simulation_walks import SCENARIO, fingerprint
+from test_simulation_walks import SCENARIO, assert_same_runs
 
 
 class PlainTask(Task):
@@ -32,15 +32,7 @@ def test_every_task_of_a_simulated_workflow_is_a_sim_task():
 
 
 def test_a_run_with_sim_tasks_is_the_run_with_spiffs_tasks(monkeypatch):
-    scenario = load_scenario(SCENARIO)
-    for key in ("boegeby", "aaby"):
-        fast = Simulation(resolve(key), scenario, 5, cases=12).run()
-        with monkeypatch.context() as m:
-            m.setattr(workflow, "SimTask", PlainTask)
-            plain = Simulation(resolve(key), scenario, 5, cases=12).run()
-        assert not fast.faults
-        assert len(fast.actions) > 150
-        assert fingerprint(fast) == fingerprint(plain)
+    assert_same_runs(monkeypatch, [(workflow, "SimTask", PlainTask)], seed=5)
 
 
 def test_state_changes_log_as_spiffs_when_spiff_task_logs(caplog):
@@ -112,13 +104,5 @@ def test_task_ids_keep_spiffs_value_and_text_and_equal_only_themselves():
 
 
 def test_a_run_with_task_ids_is_the_run_with_spiffs_uuids(monkeypatch):
-    scenario = load_scenario(SCENARIO)
-    for key in ("boegeby", "aaby"):
-        fast = Simulation(resolve(key), scenario, 5, cases=12).run()
-        with monkeypatch.context() as m:
-            m.setattr(workflow, "task_id", lambda value: value)   # ids stay Spiff's UUIDs
-            m.setattr(workflow, "TaskId", uuid.UUID)
-            plain = Simulation(resolve(key), scenario, 5, cases=12).run()
-        assert not fast.faults
-        assert len(fast.actions) > 150
-        assert fingerprint(fast) == fingerprint(plain)
+    assert_same_runs(monkeypatch, [(workflow, "task_id", lambda value: value),   # ids stay Spiff's UUIDs
+                                   (workflow, "TaskId", uuid.UUID)], seed=5)

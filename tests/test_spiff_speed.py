@@ -15,7 +15,7 @@ from processes.simulation.kernel import Simulation
 from processes.simulation.scenario import load_scenario
 from processes.simulation.variants import resolve
 from processes.spiff_fixes import ParallelGateway, SpiffEndJoin, _EndJoin
-from test_simulation_walks import FILTERS, SCENARIO, fingerprint
+from test_simulation_walks import FILTERS, SCENARIO, assert_same_runs
 
 
 def _count(counter: dict, key: str) -> None:
@@ -77,16 +77,9 @@ def test_the_join_decides_as_with_spiffs_walks_on_live_trees(monkeypatch, workfl
 
 
 def test_a_run_with_the_faster_joins_is_the_run_with_spiffs_walks(monkeypatch):
-    scenario = load_scenario(SCENARIO)
-    for key in ("boegeby", "aaby"):
-        fast = Simulation(resolve(key), scenario, 11, cases=12).run()
-        with monkeypatch.context() as m:
-            m.setattr(ParallelGateway, "_check_threshold_unstructured", ParallelGateway._check_threshold_by_walks)
-            m.setattr(_EndJoin, "_check_threshold_unstructured", SpiffEndJoin._check_threshold_unstructured)
-            slow = Simulation(resolve(key), scenario, 11, cases=12).run()
-        assert not fast.faults
-        assert len(fast.actions) > 150
-        assert fingerprint(fast) == fingerprint(slow)
+    assert_same_runs(monkeypatch, [
+        (ParallelGateway, "_check_threshold_unstructured", ParallelGateway._check_threshold_by_walks),
+        (_EndJoin, "_check_threshold_unstructured", SpiffEndJoin._check_threshold_unstructured)], seed=11)
 
 
 def test_stored_specs_load_into_the_faster_classes():
