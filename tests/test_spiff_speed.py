@@ -22,6 +22,16 @@ def _count(counter: dict, key: str) -> None:
     counter[key] = counter.get(key, 0) + 1
 
 
+def _run_checked(monkeypatch, join_class, checked, workflow_class: str) -> None:
+    """A two-year Bøgeby run (12 cases) with ``checked`` as ``join_class``'s threshold
+    check, on SimWorkflow or on plain BpmnWorkflow; the run has no fault."""
+    monkeypatch.setattr(join_class, "_check_threshold_unstructured", checked)
+    if workflow_class == "plain":
+        monkeypatch.setattr(kernel, "SimWorkflow", BpmnWorkflow)
+    result = Simulation(resolve("boegeby"), load_scenario(SCENARIO), 7, cases=12).run()
+    assert not result.faults
+
+
 def test_parsed_processes_end_in_the_faster_end_join():
     for key in ("boegeby", "aaby"):
         for loaded in resolve(key).models.values():
@@ -42,11 +52,7 @@ def test_the_end_join_decides_as_spiffs_on_live_trees(monkeypatch, workflow_clas
             _count(seen, "sub-process")
         return decision
 
-    monkeypatch.setattr(_EndJoin, "_check_threshold_unstructured", checked)
-    if workflow_class == "plain":
-        monkeypatch.setattr(kernel, "SimWorkflow", BpmnWorkflow)
-    result = Simulation(resolve("boegeby"), load_scenario(SCENARIO), 7, cases=12).run()
-    assert not result.faults
+    _run_checked(monkeypatch, _EndJoin, checked, workflow_class)
     assert seen.get("fires", 0) > 10 and seen.get("waits", 0) > 100 and seen.get("sub-process", 0) > 0, seen
 
 
@@ -68,11 +74,7 @@ def test_the_join_decides_as_with_spiffs_walks_on_live_trees(monkeypatch, workfl
             _count(seen, "several instances")
         return decision
 
-    monkeypatch.setattr(ParallelGateway, "_check_threshold_unstructured", checked)
-    if workflow_class == "plain":
-        monkeypatch.setattr(kernel, "SimWorkflow", BpmnWorkflow)
-    result = Simulation(resolve("boegeby"), load_scenario(SCENARIO), 7, cases=12).run()
-    assert not result.faults
+    _run_checked(monkeypatch, ParallelGateway, checked, workflow_class)
     assert seen.get("fires", 0) > 20 and seen.get("waits", 0) > 20 and seen.get("several instances", 0) > 5, seen
 
 
