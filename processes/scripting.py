@@ -488,6 +488,8 @@ _GUARDED_METHODS = {
 
 def _getattr(obj, name, *default):
     value = safer_getattr(obj, name, *default)
+    if isinstance(obj, type) and name in _MUTATORS.get(obj, ()):  # ``list.append(policy["liste"], 3)``
+        return _refusing_views(value)
     for kind, names in _GUARDED_METHODS.items():
         if name in names and isinstance(obj, kind) and not isinstance(obj, bool):
             return _guarded_method(obj, name, value)
@@ -508,11 +510,25 @@ def _sum(iterable, start=0):
     return sum(iterable, start)
 
 
-class ReadOnlyPolicy(dict):
-    """The instance's policy as model code sees it: values can be read, never changed."""
+_READ_ONLY = "policy values are read-only to model code"
 
-    def _refuse(self, *args, **kwargs):
-        raise ScriptRejected("policy values are read-only to model code")
+
+def _refuse(*args, **kwargs):
+    raise ScriptRejected(_READ_ONLY)
+
+
+class ReadOnlyPolicy(dict):
+    """The instance's policy as model code sees it: values can be read, never changed, at
+    any depth (a list in it is a :class:`ReadOnlyList`, a mapping a ReadOnlyPolicy). Reads
+    are those of a dict: equality, ``in``, iteration, ``get``, JSON. A copy (``dict(...)``,
+    ``.copy()``, ``|``) is a plain dict whose nested values are still read-only;
+    ``copy.deepcopy`` (which Spiff uses when a task hands its data on) gives plain values."""
+
+    def __init__(self, values=()):
+        super().__init__(values)
+        for key, value in dict.items(self):
+            if isinstance(value, _NESTED):
+                dict.__setitem__(self, key, _read_only(value))
 
     __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = __ior__ = _refuse
 
@@ -520,12 +536,64 @@ class ReadOnlyPolicy(dict):
         return dict(self)
 
     def __deepcopy__(self, memo):
-        return copy.deepcopy(dict(self), memo)
+        return {copy.deepcopy(key, memo): copy.deepcopy(value, memo) for key, value in dict.items(self)}
+
+
+class ReadOnlyList(list):
+    """A list in the policy as model code sees it: read like a list (equal to the same
+    plain list), never changed. Slices, ``+`` and ``list(...)`` are plain lists."""
+
+    def __init__(self, values=()):
+        super().__init__(_read_only(value) if isinstance(value, _NESTED) else value for value in values)
+
+    __setitem__ = __delitem__ = append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+    __iadd__ = __imul__ = _refuse
+
+    def __copy__(self):
+        return list(self)
+
+    def __deepcopy__(self, memo):
+        return [copy.deepcopy(value, memo) for value in self]
+
+
+_NESTED = (dict, list, tuple)
+_VIEWS = (ReadOnlyPolicy, ReadOnlyList)
+# The methods of the types themselves that change their first argument: reached through
+# a builtin (``dict.update(policy, ...)``), they would change a view past its own refusals.
+_MUTATORS = {
+    list: frozenset({"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"}),
+    dict: frozenset({"update", "pop", "popitem", "clear", "setdefault"}),
+}
+
+
+def _read_only(value):
+    if isinstance(value, _VIEWS):
+        return value
+    if isinstance(value, dict):
+        return ReadOnlyPolicy(value)
+    if isinstance(value, list):
+        return ReadOnlyList(value)
+    if isinstance(value, tuple):
+        return tuple(_read_only(item) if isinstance(item, _NESTED) else item for item in value)
+    return value
+
+
+def _refusing_views(method):
+    def guarded(target, *args, **kwargs):
+        if isinstance(target, _VIEWS):
+            raise ScriptRejected(_READ_ONLY)
+        return method(target, *args, **kwargs)
+    return guarded
+
+
+def plain(value):
+    """``value`` with no read-only policy view in it (an expression's result)."""
+    return copy.deepcopy(value) if isinstance(value, _VIEWS) else value
 
 
 def _write(obj):
-    if isinstance(obj, ReadOnlyPolicy):
-        raise ScriptRejected("policy values are read-only to model code")
+    if isinstance(obj, _VIEWS):
+        raise ScriptRejected(_READ_ONLY)
     return full_write_guard(obj)
 
 
@@ -742,8 +810,7 @@ class RestrictedEnvironment(TaskDataEnvironment):
                 scope[name] = glob[name]
         if isinstance(scope.get("policy"), dict):
             scope["policy"] = ReadOnlyPolicy(scope["policy"])
-        result = _run_code(code, scope)
-        return dict(result) if isinstance(result, ReadOnlyPolicy) else result
+        return plain(_run_code(code, scope))
 
     def execute(self, script, context, external_context=None):
         code = compile_script(script)
@@ -766,7 +833,7 @@ class RestrictedEnvironment(TaskDataEnvironment):
                 if current.reason is not None:
                     raise LimitExceeded(current.reason)
             if rebound:
-                raise ScriptRejected("policy values are read-only to model code (the script assigns to policy)")
+                raise ScriptRejected(f"{_READ_ONLY} (the script assigns to policy)")
             check_data(context)
         return True
 

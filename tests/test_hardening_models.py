@@ -214,6 +214,8 @@ def test_timer_beyond_the_horizon_is_refused_at_registration(sqlite_runtime, tmp
     'policy["fj_foerste_samtale"] = "P104W"\nvisitationsdato = startdato',
     'policy.update({"fj_foerste_samtale": "P104W"})\nvisitationsdato = startdato',
     'policy = dict(policy, fj_foerste_samtale="P104W")\nvisitationsdato = startdato',
+    # dict's own method changed the script's view of the policy (not the stored policy)
+    'dict.update(policy, {"fj_foerste_samtale": "P104W"})\nvisitationsdato = startdato',
 ])
 def test_a_script_cannot_change_the_policy(runtime, tmp_path, script):
     register(runtime, tmp_path, dalby(script=script))

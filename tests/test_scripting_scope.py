@@ -3,12 +3,13 @@ can look up; these tests hold it to the earlier definition (a copy of the global
 external context and the whole task data for every evaluation): the same value, or the
 same exception with the same message, for every expression and context below."""
 import copy
+import json
 
 import pytest
 
 from processes import scripting
 from processes.scripting import (
-    LimitExceeded, ReadOnlyPolicy, RestrictedEnvironment, ScriptRejected, budget, parse_duration,
+    LimitExceeded, ReadOnlyList, ReadOnlyPolicy, RestrictedEnvironment, ScriptRejected, budget, parse_duration,
 )
 
 
@@ -84,9 +85,8 @@ def test_evaluate_gives_what_a_full_copy_of_the_scope_gives(expression):
         reference_context = copy.deepcopy(DATA)
         old = outcome(copying_evaluate, env, expression, reference_context, external)
         assert new == old, (expression, external)
-        # the same effect on the task data (none, except that the policy view is shallow:
-        # ``policy['liste'].append(3)`` changes the list in both)
-        assert context == reference_context
+        # the same effect on the task data: none (the policy view is read-only at any depth)
+        assert context == reference_context == DATA
 
 
 def test_data_shadows_guards_and_builtins_as_before():
@@ -127,3 +127,75 @@ def test_parse_duration_hands_out_a_new_dict_every_time():
                 parse_duration(refused)
     with pytest.raises(ScriptRejected, match="longer than"):
         parse_duration("P200Y")
+
+
+NESTED_POLICY = {"frist": "P3W", "liste": [1, [2, 3]], "kontakt": {"dage": [1, 2], "kanal": "brev"},
+                 "par": (4, [5])}
+CHANGES_OF_THE_POLICY = [
+    "policy['liste'].append(3)",
+    "policy['liste'][1].extend([4])",
+    "policy['liste'][0] = 9",
+    "del policy['liste'][0]",
+    "policy['liste'].sort(reverse=True)",
+    "policy['liste'].pop()",
+    "policy['kontakt']['kanal'] = 'sms'",
+    "policy['kontakt']['dage'].insert(0, 7)",
+    "policy['kontakt'].update({'kanal': 'sms'})",
+    "policy['kontakt'].setdefault('ny', 1)",
+    "del policy['kontakt']['kanal']",
+    "policy['par'][1].append(6)",
+    "x = dict(policy)\nx['kontakt']['kanal'] = 'sms'",      # a shallow copy holds the same values
+    "x = policy['kontakt']\nx['kanal'] = 'sms'",
+    "list.append(policy['liste'], 3)",                       # the type's own method, through a builtin
+    "dict.update(policy['kontakt'], {'kanal': 'sms'})",
+    "dict.update(policy, {'frist': 'P104W'})",               # the view itself, changed for later reads
+    "dict.pop(policy, 'frist')",
+]
+
+
+@pytest.mark.parametrize("script", CHANGES_OF_THE_POLICY)
+def test_a_script_cannot_change_a_nested_policy_value(script):
+    env = RestrictedEnvironment()
+    context = {"policy": copy.deepcopy(NESTED_POLICY), "x": None}
+    with pytest.raises(ScriptRejected, match="^policy values are read-only to model code$"):
+        with budget():
+            env.execute(script, context)
+    assert context["policy"] == NESTED_POLICY
+    assert type(context["policy"]) is dict
+
+
+def test_nested_policy_values_read_as_before():
+    env = RestrictedEnvironment()
+    context = {"policy": copy.deepcopy(NESTED_POLICY)}
+    script = """laes = [policy['liste'] == [1, [2, 3]], policy['liste'][1] == [2, 3], 2 in policy['liste'][1],
+        [1, [2, 3]] == policy['liste'], policy['kontakt'] == {'dage': [1, 2], 'kanal': 'brev'},
+        'kanal' in policy['kontakt'], len(policy['liste']), policy['liste'][-1][0], policy['par'][1],
+        [d * 2 for d in policy['kontakt']['dage']], sorted(policy['kontakt']), policy['kontakt'].get('kanal'),
+        policy['liste'][:1] + [0], list(policy['kontakt'].items()), isinstance(policy['liste'], list)]
+egen = list(policy['kontakt']['dage'])
+egen.append(3)
+kopi = policy['kontakt']"""
+    with budget():
+        env.execute(script, context)
+    assert context["laes"] == [True, True, True, True, True, True, 2, 2, [5], [2, 4], ["dage", "kanal"], "brev",
+                               [1, 0], [("dage", [1, 2]), ("kanal", "brev")], True]
+    assert context["egen"] == [1, 2, 3] and type(context["egen"]) is list
+    assert context["policy"] == NESTED_POLICY
+    # a policy value left in the case data is stored as JSON like any dict, and the next
+    # task's copy of the data (Spiff deep-copies it) is plain again
+    assert json.loads(json.dumps(context["kopi"])) == {"dage": [1, 2], "kanal": "brev"}
+    handed_on = copy.deepcopy(context)
+    assert type(handed_on["kopi"]) is dict and type(handed_on["kopi"]["dage"]) is list
+    handed_on["kopi"]["dage"].append(3)
+    assert context["policy"] == NESTED_POLICY
+
+
+def test_an_expression_gives_nested_policy_values_as_plain_values():
+    env = RestrictedEnvironment()
+    for expression, expected in (("policy['liste']", [1, [2, 3]]), ("policy['kontakt']", NESTED_POLICY["kontakt"]),
+                                 ("policy", NESTED_POLICY)):
+        result = env.evaluate(expression, {"policy": copy.deepcopy(NESTED_POLICY)})
+        assert result == expected
+        assert not isinstance(result, (ReadOnlyList, ReadOnlyPolicy))
+    with pytest.raises(ScriptRejected, match="read-only"):
+        env.evaluate("policy['kontakt']['dage'].append(3)", {"policy": copy.deepcopy(NESTED_POLICY)})
