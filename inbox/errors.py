@@ -1,12 +1,12 @@
 """Errors as pages (HTML) or as JSON (under /api/): Sagsflow's errors keep their status."""
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from processes.errors import ModelFault, SagsflowError
+from processes.errors import EngineFault, ModelFault, SagsflowError
 
 API_PREFIX = "/api/"
 
@@ -38,6 +38,8 @@ _STATUS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not 
 def register(app: Flask) -> None:
     @app.errorhandler(SagsflowError)
     def sagsflow_error(exc: SagsflowError):
+        if isinstance(exc, EngineFault):  # a bug, not the user's or the model's: keep its traceback
+            current_app.logger.error("step failed inside the engine: %s", exc, exc_info=exc)
         if request.path.startswith(API_PREFIX):
             return api_error(exc.status, str(exc), getattr(exc, "errors", None))
         if isinstance(exc, ModelFault):  # name the element, so the model's maintainer can find it
@@ -45,6 +47,11 @@ def register(app: Flask) -> None:
                                    message=_("Processens model fejlede i elementet »%(element)s«, og intet er "
                                              "gemt. Kontakt den, der vedligeholder modellen. Fejlen: %(detail)s",
                                              element=exc.element or "-", detail=exc.detail)), exc.status
+        if isinstance(exc, EngineFault):
+            return render_template("error.html", status=exc.status, title=_("Der opstod en fejl i Sagsflow"),
+                                   message=_("Trinnet kunne ikke gennemføres på grund af en fejl i Sagsflow, ikke i "
+                                             "processens model, og intet er gemt. Prøv igen, og kontakt supporten, "
+                                             "hvis fejlen gentager sig.")), exc.status
         return render_template("error.html", status=exc.status, title=_titles().get(exc.status, ""),
                                message=None), exc.status
 

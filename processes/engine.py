@@ -31,7 +31,7 @@ from processes import (
 )
 from processes.catalogue import LoadedSpec, SpecCache, version_in_force
 from processes.clock import FixedClock, use_clock
-from processes.errors import Conflict, Forbidden, InvalidInput, ModelFault, NotFound, SagsflowError
+from processes.errors import Conflict, EngineFault, Forbidden, InvalidInput, ModelFault, NotFound, SagsflowError
 from processes.forms import check_form, text_errors, validate_form
 from processes.library import HANDOFF_PREFIX, RESERVED_DATA
 from processes.policy import BY_KEY
@@ -199,14 +199,11 @@ class Engine:
             due.extend(sorted((t for t in before.timers.values() if t.due_at < now), key=lambda t: t.due_at))
         # One budget for all model code of the step; every engine task costs from it too,
         # so a model looping through script tasks and gateways stops as well.
-        with budget() as spent, use_clock(FixedClock(now)):
-            try:
-                wf.refresh_timers()
-                if action is not None:
-                    action(wf)
-                wf.do_engine_steps(did_complete_task=lambda _task: spent.charge())
-            except (WorkflowException, ScriptRejected, RecursionError, MemoryError) as exc:
-                raise model_fault(exc) from None
+        with budget() as spent, use_clock(FixedClock(now)), step_errors():
+            wf.refresh_timers()
+            if action is not None:
+                action(wf)
+            wf.do_engine_steps(did_complete_task=lambda _task: spent.charge())
         batch = writes if writes is not None else Writes()
         try:
             self._save(session, row, wf, loaded, now, actor, effects, before, batch, closes)
@@ -1027,6 +1024,29 @@ def model_fault(exc: BaseException) -> ModelFault:
     if line:
         detail += f" (line {line})"
     return ModelFault(element, detail)
+
+
+@contextmanager
+def step_errors() -> Iterator[None]:
+    """Spiff's work in a step raises Sagsflow's errors only: a failure of model code
+    (Spiff wraps a script's or an expression's exception in a WorkflowException; the
+    sandbox's refusals, recursion, memory) is a :class:`ModelFault` naming the element;
+    an action's own refusal (a conflict, invalid form data) passes as it is; any other
+    exception is Spiff's or Sagsflow's own failure, an :class:`EngineFault` with the
+    exception as its cause (its traceback stays in the log)."""
+    try:
+        yield
+    except (WorkflowException, ScriptRejected, RecursionError, MemoryError) as exc:
+        raise model_fault(exc) from None
+    except SagsflowError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - not the model's fault: Spiff's or ours
+        raise engine_fault(exc) from exc
+
+
+def engine_fault(exc: BaseException) -> EngineFault:
+    """An exception of Spiff's or Sagsflow's own code in a step as an :class:`EngineFault`."""
+    return EngineFault(f"{type(exc).__name__}: {exc}")
 
 
 def _uuid(value: str):

@@ -10,6 +10,9 @@
   - ConfigurationError  a municipality or policy Sagsflow refuses (processes.library.ModelInvalid too)
   - ModelFault      model code (script, condition, timer) failed or went over its limits in a
                     step; the step rolled back (422, names the element)
+  - EngineFault     Sagsflow's own code or SpiffWorkflow failed in a step, not the model's
+                    code: a bug to report, not one for the model's maintainer; the step
+                    rolled back (500)
 """
 
 
@@ -58,3 +61,16 @@ class ModelFault(SagsflowError):
         self.detail = detail
         super().__init__(f"the model failed in element {element}: {detail}" if element
                          else f"the model failed: {detail}")
+
+
+class EngineFault(SagsflowError):
+    """A step failed in Sagsflow's own code or in SpiffWorkflow, not in model code (an
+    unexpected exception, say an ``AttributeError`` inside Spiff's timer bookkeeping).
+    The step's transaction is rolled back; the original exception is the ``__cause__``,
+    so logs keep its traceback."""
+
+    status = 500
+
+    def __init__(self, detail: str):
+        self.detail = detail
+        super().__init__(f"the step failed inside the engine (not in the model's code); nothing is saved: {detail}")

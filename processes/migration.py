@@ -33,16 +33,15 @@ from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     DurationTimerEventDefinition, TimeDateEventDefinition, TimerEventDefinition,
 )
-from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from processes import timekeeping
-from processes.engine import model_fault
+from processes.engine import step_errors
 from processes.errors import Conflict, NotFound
 from processes.models import AuditEvent, ModelVersion, ProcessInstance
 from processes.clock import FixedClock, use_clock
 from processes.scripting import (
-    RestrictedEnvironment, SagsflowScriptEngine, ScriptRejected, budget, end_of_danish_day, parse_duration,
+    RestrictedEnvironment, SagsflowScriptEngine, budget, end_of_danish_day, parse_duration,
 )
 from processes.serialization import (
     SERIALIZER, SERIALIZER_VERSION, instance_from_json, instance_to_json, spec_from_json,
@@ -201,11 +200,8 @@ def migrate_instance(engine, instance_id: int, version_id: int, actor) -> Instan
         wf.subprocess_specs = new_subs
         # The reset READY tasks become READY again (the same task ids, so the inbox rows
         # and timers stay as they are); nothing else runs: the case moves, it does not advance.
-        with budget(), use_clock(FixedClock(now)):
-            try:
-                wf.do_engine_steps()
-            except (WorkflowException, ScriptRejected, RecursionError, MemoryError) as exc:
-                raise model_fault(exc) from None
+        with budget(), use_clock(FixedClock(now)), step_errors():
+            wf.do_engine_steps()
         row.state, row.serializer_version = instance_to_json(wf), SERIALIZER_VERSION
         row.model_version_id, row.updated_at = target.id, now
         session.flush()

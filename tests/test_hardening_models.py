@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
+from SpiffWorkflow.bpmn import BpmnWorkflow
 
 from inbox import create_app
 from inbox.tokens import issue_token
 from processes import timekeeping
-from processes.errors import InvalidInput, ModelFault
+from processes.errors import EngineFault, InvalidInput, ModelFault
 from processes.models import AuditEvent, Case, HumanTask, Municipality, PolicyVersion, ProcessInstance, User
 from test_inbox import Browser
 from test_municipality_config import DALBY_FLEKSJOB, counts, run_cli, write_folder
@@ -329,6 +330,74 @@ def test_api_and_pages_answer_422_naming_the_element(runtime, tmp_path):
     with runtime.sessions() as session:
         assert session.get(HumanTask, task.id).state == "open"
     assert case_rows(runtime)["tasks"] == before["tasks"]
+
+
+SPIFF_FAILURE = "'NoneType' object has no attribute 'data'"  # Spiff's, when a timer's task left the tree
+
+
+def _spiff_fails(monkeypatch) -> None:
+    """Spiff's own code fails in the step, outside any model code (as its timer bookkeeping
+    did with a dropped branch, docs/simulation.md, "Known Spiff behaviour")."""
+    def refresh_timers(_workflow):
+        raise AttributeError(SPIFF_FAILURE)
+    monkeypatch.setattr(BpmnWorkflow, "refresh_timers", refresh_timers)
+
+
+def test_a_failure_of_spiff_in_a_step_is_an_engine_fault_not_the_models(runtime, monkeypatch, caplog):
+    walk = Walk(runtime, "aaby", "fleksjob", VISITATION, cpr="020290-2345")
+    task = walk._open("foerste_samtale")
+    before = case_rows(runtime)
+    _spiff_fails(monkeypatch)
+    with pytest.raises(EngineFault) as failed:
+        runtime.engine.complete_task(task.id, {"samtaledato": "2027-01-04", "situation": "job"},
+                                     walk.user("sagsbehandler"))
+    assert not isinstance(failed.value, ModelFault) and failed.value.status == 500
+    assert str(failed.value) == ("the step failed inside the engine (not in the model's code); nothing is saved: "
+                                 f"AttributeError: {SPIFF_FAILURE}")
+    assert isinstance(failed.value.__cause__, AttributeError)  # the traceback is kept
+    assert case_rows(runtime) == before
+    with runtime.sessions() as session:
+        assert session.get(HumanTask, task.id).state == "open"
+
+    app = create_app(runtime, TESTING=True)
+    completed = app.test_client().post(f"/api/v1/tasks/{task.id}/complete", headers=_token(runtime, "aaby.sagsbehandler"),
+                                       json={"data": {"samtaledato": "2027-01-04", "situation": "job"}})
+    assert completed.status_code == 500
+    assert completed.get_json()["message"] == str(failed.value)
+    logged = [r for r in caplog.records if r.getMessage().startswith("step failed inside the engine")]
+    assert logged and logged[-1].exc_info[0] is EngineFault
+    page = Browser(app, "aaby.sagsbehandler").post(f"/opgaver/{task.id}", data={
+        "samtaledato": "2027-01-04", "situation": "job", "revision": str(task.revision)})
+    assert page.status_code == 500
+    body = page.get_data(as_text=True)
+    assert "Der opstod en fejl i Sagsflow" in body and "ikke i processens model" in body
+    assert "Processen kunne ikke fortsætte" not in body
+    assert case_rows(runtime)["tasks"] == before["tasks"]
+    monkeypatch.undo()
+    assert walk.ready() == {"foerste_samtale": "sagsbehandler"}
+
+
+def test_a_models_own_attribute_error_is_still_a_model_fault(runtime, tmp_path):
+    register(runtime, tmp_path, dalby(script='raise AttributeError("modellens egen fejl")'))
+    fault = refused_start(runtime)
+    assert fault.element == "registrer_visitation" and fault.status == 422
+    assert "AttributeError: modellens egen fejl" in str(fault), str(fault)
+
+
+def test_the_worker_logs_an_engine_fault_with_its_traceback_and_tries_again_later(runtime, monkeypatch, caplog):
+    walk = Walk(runtime, "aaby", "sygedagpenge", cpr="030390-3456")
+    assert walk.timers() == {"frist_opfoelgningssamtale": "2027-02-01"}
+    runtime.engine.advance_clock(timedelta(weeks=5), fire=False)  # past the follow-up deadline
+    _spiff_fails(monkeypatch)
+    Worker(runtime).poll_once()
+    assert walk.timers() == {"frist_opfoelgningssamtale": "2027-02-01"}  # still pending: rolled back
+    with runtime.sessions() as session:
+        failed = session.scalars(select(AuditEvent).where(AuditEvent.action == "worker.step_failed",
+                                                          AuditEvent.case_id == walk.case_id)).one()
+        assert failed.detail["error"] == ("EngineFault: the step failed inside the engine (not in the model's code); "
+                                          f"nothing is saved: AttributeError: {SPIFF_FAILURE}")
+    logged = [r for r in caplog.records if r.getMessage() == "step failed"]
+    assert logged and logged[-1].exc_info is not None  # unlike a model's fault: with its traceback
 
 
 # ------------------------------------------------------------------- 4. registration

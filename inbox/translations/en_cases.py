@@ -88,4 +88,10 @@ ENGLISH = {
     "Find sag": "Find case",
     "Næste frist": "Next deadline",
     "registreret %(when)s": "recorded %(when)s",
+    # a step that failed in Sagsflow or SpiffWorkflow, not in the model (inbox/errors.py)
+    "Der opstod en fejl i Sagsflow": "An error occurred in Sagsflow",
+    "Trinnet kunne ikke gennemføres på grund af en fejl i Sagsflow, ikke i processens model, og intet er gemt. "
+    "Prøv igen, og kontakt supporten, hvis fejlen gentager sig.":
+        "The step could not be carried out because of an error in Sagsflow, not in the process model, and nothing "
+        "was saved. Try again, and contact support if the error happens again.",
 }

@@ -43,7 +43,7 @@ from SpiffWorkflow.util.task import TaskState
 from processes import compaction, milestones, projections
 from processes.analytics import CaseFacts, DeadlineFact, InstanceFact, TaskFact, add_milestone, sort_facts
 from processes.clock import FixedClock, use_clock
-from processes.engine import _deadline_timers, model_fault
+from processes.engine import _deadline_timers, engine_fault, model_fault
 from processes.forms import check_form, validate_form
 from processes.formdata import form_variants
 from processes.history import FIRST_NAMES, LAST_NAMES, FormFiller
@@ -351,7 +351,8 @@ class Simulation:
                     _prune_events(wf)
                 wf.do_engine_steps(did_complete_task=counted)
             except (WorkflowException, ScriptRejected, RecursionError, MemoryError, AttributeError) as exc:
-                fault = model_fault(exc)
+                # an AttributeError is Spiff's own failure (see docs/simulation.md), not the model's
+                fault = engine_fault(exc) if isinstance(exc, AttributeError) else model_fault(exc)
                 self.faults.append(f"case {instance.case.number} {instance.process_id}: {fault}")
                 return
         self.spiff_seconds += _time.perf_counter() - began
