@@ -26,15 +26,24 @@ needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM),
 
 
 def serve(app):
-    """Serve ``app`` on a free port in a thread; returns (base_url, stop)."""
-    from waitress import create_server
+    """Serve ``app`` on a free port in a thread; returns (base_url, stop).
+
+    ``stop`` closes the server's sockets in the server's own thread, between two polls
+    (a thunk run by waitress's trigger): its loop then has nothing left to poll and ends,
+    and the thread is joined before the request threads are shut down. Closing them from
+    the test's thread instead raced the loop: it could be in ``select()`` on a socket just
+    closed (EBADF, an unhandled exception in the server thread)."""
+    from waitress import create_server, wasyncore
     httpd = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=httpd.run, daemon=True)
     thread.start()
 
     def stop():
-        httpd.close()
-        thread.join(timeout=5)
+        httpd.trigger.pull_trigger(lambda: wasyncore.close_all(httpd._map))
+        thread.join(timeout=30)
+        if thread.is_alive():
+            raise RuntimeError("the test server's loop did not end")
+        httpd.task_dispatcher.shutdown()
     return f"http://127.0.0.1:{httpd.effective_port}", stop
 
 
