@@ -4,6 +4,7 @@ creates the ``notification`` row (``worker/outbox.py``). The idempotency key mak
 notice once, however often the cause is seen."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
@@ -133,3 +134,78 @@ def reassigned(session: Session, task, to_user, actor, now: datetime) -> bool:
         session, f"reassign:{task.id}:{task.revision}", task.municipality_id, now, kind="task_reassigned",
         recipient_role=PERSONAL, user_id=to_user.id, case_id=task.case_id, task_id=task.id,
         args={"task": task.name, "actor": actor.name, "case": task.case_id})
+
+
+# ------------------------------------------------------------- notes before ``args``
+# Notes written before migration 0016 kept only their Danish title and body. For the kinds
+# whose text shows every value it was made from, the values can be read back out of the
+# text (migration 0018), so the note is shown in the reader's language like a newer one.
+# A deactivation note cannot be: its list of tasks shows their names and roles, not the
+# processes and task ids the English names are found by (older notes also listed at most 20).
+RECOVERABLE = ("due_soon", "task_overdue", "deadline_breach", "target_breach", "target_soon", "task_reassigned",
+               "delivery_failed")
+_DANISH_DATE = r"\d{2}\.\d{2}\.\d{4}"
+_FIELD = {"due": rf"{_DANISH_DATE}(?: kl\. \d{{2}}:\d{{2}})?",
+          "start": rf"{_DANISH_DATE}|\d{{4}}-\d{{2}}-\d{{2}}",  # ISO in the notes written before 0016
+          "case": r"[1-9]\d*", "attempts": r"[1-9]\d*", "item": r"[1-9]\d*"}
+
+
+def _text_pattern(text: str) -> re.Pattern:
+    """A notice text as a pattern: each ``%(name)s`` a group of the value's shape (free
+    text for the names, the title's on one line)."""
+    parts = re.split(r"%\((\w+)\)s", text)
+    return re.compile("".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>{_FIELD.get(part, '.+')})"
+                              for i, part in enumerate(parts)), re.DOTALL)
+
+
+def _key_of(label: str, labels: dict[str, str]) -> str | None:
+    """The one key with ``label``; the text itself if no key has it (rendered as is); None
+    if several have it."""
+    keys = [key for key, text in labels.items() if text == label]
+    return keys[0] if len(keys) == 1 else (label if not keys else None)
+
+
+def recover_args(kind: str, title: str, body: str) -> dict[str, Any] | None:
+    """The ``args`` a note of ``kind`` was made from, read back from its Danish ``title``
+    and ``body``; None unless they are certain: the texts match the kind's texts, each
+    label names one key, and :func:`render` of the values gives the same title and body
+    (with the earlier ISO start date of a service-target note as the only difference)."""
+    from processes.milestones import TARGET_BY_KEY
+    from processes.policy import BY_KEY, CASE_TYPE_NAMES
+    if kind not in RECOVERABLE:
+        return None
+    matches = [_text_pattern(text).fullmatch(stored) for text, stored in zip(TEXTS[kind], (title, body or ""))]
+    if None in matches or "\n" in title:
+        return None
+    found: dict[str, str] = {}
+    for match in matches:
+        for name, value in match.groupdict().items():
+            if found.setdefault(name, value) != value:
+                return None
+    args: dict[str, Any] = {}
+    for name, value in found.items():
+        if name in ("case", "attempts", "item"):
+            args[name] = int(value)
+        elif name == "due":
+            if " kl. " in value:
+                args[name] = datetime.strptime(value, "%d.%m.%Y kl. %H:%M").replace(tzinfo=LOCAL).isoformat()
+            else:
+                args[name] = datetime.strptime(value, "%d.%m.%Y").date().isoformat()
+        elif name == "start":
+            args[name] = value if "-" in value else datetime.strptime(value, "%d.%m.%Y").date().isoformat()
+        elif name == "case_type":
+            args[name] = _key_of(value, CASE_TYPE_NAMES)
+        elif name == "target":
+            args[name] = _key_of(value, {key: target.label for key, target in TARGET_BY_KEY.items()})
+        elif name == "rule":  # two case types' rules may share a label: the note's case type decides
+            case_type = _key_of(found.get("case_type", ""), CASE_TYPE_NAMES)
+            args[name] = _key_of(value, {key: rule.label for key, rule in BY_KEY.items()
+                                         if case_type not in CASE_TYPE_NAMES or rule.case_type == case_type})
+        else:
+            args[name] = value
+    if None in args.values():
+        return None
+    expected = render(kind, args)
+    if "start" in found and "-" in found["start"]:  # the start date as the note wrote it then
+        expected = (expected[0], expected[1].replace(f"start {_danish_date(args['start'])})", f"start {found['start']})"))
+    return args if expected == (title, body or "") else None
