@@ -121,3 +121,28 @@ def test_ressourceforloeb_follow_up_loop_and_rsl_7a(runtime):
     assert case.timers()["udloeb"] == "2028-01-11"
     case.end_of("2028-01-11")
     assert ("rehabilitering", "running") in case.instances()
+
+
+def test_a_completion_answers_the_task_as_committed(runtime):
+    """complete_task answers with the task built from the lock-and-load statement's columns
+    (outside any ORM session) and closed by the step: every column as a fresh read of the
+    committed row shows it, and the object is a plain transient HumanTask as before."""
+    from sqlalchemy import inspect, select
+
+    from processes.engine import Actor
+    from processes.models import HumanTask, User
+
+    instance = runtime.engine.start_case("boegeby", "fleksjob", "0101901234", "Borger A",
+                                         {"overdragelse": {"visitationsdato": "2027-01-04"}})
+    with runtime.sessions() as s:
+        user = Actor.for_user(s.scalar(select(User).where(User.username == "boegeby.sagsbehandler")))
+        task_id = s.scalar(select(HumanTask.id).where(HumanTask.instance_id == instance.id,
+                                                      HumanTask.bpmn_id == "foerste_samtale"))
+    done = runtime.engine.complete_task(task_id, {"samtaledato": "2027-01-04", "situation": "job"}, user)
+    with runtime.sessions() as s:
+        stored = s.get(HumanTask, task_id)
+        for column in HumanTask.__table__.columns:
+            assert getattr(done, column.key) == getattr(stored, column.key), column.key
+    assert (done.state, done.completed_by_id, done.revision, done.replayed) == ("completed", user.user_id, 3, False)
+    assert inspect(done).transient
+    assert not inspect(done).attrs.state.history.has_changes()
