@@ -53,7 +53,7 @@ from processes.scripting import (
 )
 from processes.simulation.scenario import draw
 from processes.simulation.variants import Variant
-from processes.simulation.workflow import SimWorkflow
+from processes.simulation.workflow import SimWorkflow, id_source, takes_task_ids
 from processes.spiff_fixes import forget_removed_tasks
 
 LOCAL = ZoneInfo("Europe/Copenhagen")
@@ -268,6 +268,10 @@ class Simulation:
         # the class of each instance's workflow: the simulator's SimWorkflow unless given;
         # bench/simulate.py runs its baseline with SpiffWorkflow's stock BpmnWorkflow
         self.workflow_class = workflow_class or SimWorkflow
+        # the simulator's workflows take their tasks' ids from one generator per run,
+        # seeded by the run's seed (not os.urandom per task; see workflow.id_source)
+        self._workflow_kwargs = ({"task_ids": id_source(_rng(seed, "task ids"))}
+                                 if takes_task_ids(self.workflow_class) else {})
         self.compact_state = compact_state  # as the persisted engine (Engine.compact_state)
         self.variant, self.scenario, self.seed = variant, scenario, seed
         period = scenario.get("period", {})
@@ -447,7 +451,7 @@ class Simulation:
         loaded = self.variant.models[case_type]
         instance = SimInstance(case, loaded.process_id, None, loaded, self.now())
         engine = self._script_engine(instance, loaded, case_type)
-        wf = self.workflow_class(loaded.spec, loaded.subprocess_specs, script_engine=engine)
+        wf = self.workflow_class(loaded.spec, loaded.subprocess_specs, script_engine=engine, **self._workflow_kwargs)
         forget_removed_tasks(wf)
         initial = {
             "policy": dict(self.variant.policies.get(case_type, {})),

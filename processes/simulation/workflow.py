@@ -33,12 +33,16 @@ Its tasks are :class:`SimTask`: Spiff's task, changing state without building th
 record Spiff builds for every change and then drops (``spiff.task`` does not log at INFO
 unless configured; when it does, Spiff's own ``_set_state`` runs).
 
-Its tasks' ids are :class:`TaskId`: Spiff's ``uuid4()`` values, hashed and compared by
-identity in C (``uuid.UUID.__hash__`` is Python code and was called about 2 million times
-per 100 cases).
+Its tasks' ids are :class:`TaskId`: random version-4 UUID values like Spiff's ``uuid4()``'s,
+drawn from a generator the kernel seeds with the run's seed (:func:`id_source`; not an
+``os.urandom`` call per task), hashed and compared by identity in C
+(``uuid.UUID.__hash__`` is Python code and was called about 2 million times per 100 cases).
+A new task is made a :class:`SimTask` with its id at once (``SimTask._add_child``), and
+takes its parent's data by :func:`merge_data`, Spiff's ``DeepMerge.merge`` with the same
+results in the same objects.
 
-Only the walks, the state change's log record and the ids' hashing change: every task spec's code, the event manager, the states and the data
-are Spiff's own. The persisted engine does not use these classes (it deserialises plain
+Only the walks, the state change's log record, the ids and the cost of the data merge
+change: every task spec's code, the event manager, the states and the data are Spiff's own. The persisted engine does not use these classes (it deserialises plain
 ``BpmnWorkflow``); ``tests/test_simulation.py`` runs the agreement test (the same actions
 replayed through the persisted engine give the same milestones, case by case) and
 compares walks of both kinds on live trees.
@@ -46,9 +50,13 @@ compares walks of both kinds on live trees.
 from __future__ import annotations
 
 import logging
+import random
 import uuid
+from copy import copy
 
 from SpiffWorkflow import task as spiff_task
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.bpmn.util.task import BpmnTaskFilter, BpmnTaskIterator
@@ -166,10 +174,67 @@ class SimTask(spiff_task.Task):
             tasks[child.id] = child
         self._children.append(child.id)
 
+    def _add_child(self, task_spec, state: int = TaskState.MAYBE):
+        # Spiff's Task._add_child, the child made a SimTask with a TaskId from the workflow's
+        # id generator at once (Spiff's Task.__init__ with an id skips uuid4(), an os.urandom
+        # call; _child_added_notify then has nothing to re-key)
+        if self._state & _PREDICTED and state & _PREDICTED == 0:
+            raise WorkflowException('Attempt to add non-predicted child to predicted task', task_spec=self.task_spec)
+        workflow = self.workflow
+        task = SimTask(workflow, task_spec, self, state=state, id=workflow.new_task_id())
+        task.thread_id = self.thread_id
+        if state == TaskState.READY:
+            task._ready()
+        return task
+
+    def _inherit_data(self) -> None:
+        # Spiff's Task._inherit_data (DeepMerge.merge of the parent's data into the task's)
+        self.data = merge_data(self.data, self.parent.data)
+
+
+_MUTABLE = (dict, list, set)
+
+
+def merge_data(a, b):
+    """``DeepMerge.merge(a, b)`` (SpiffWorkflow 3.2.0), the same result in the same objects:
+    ``a`` changed in place and returned; a key of ``b`` missing from ``a`` gets ``b``'s value,
+    a shallow copy (``copy.copy``) when it is a dict, list or set; a key in both is left when
+    the values are equal (``a[key] == b[key]``), else merged by Spiff's own ``DeepMerge``
+    when both are dicts or both lists, else replaced as above. For plain dicts; anything
+    else, and ``a is b``, goes to Spiff's function. Most merges are a new task's empty data
+    taking its parent's: one ``dict.update`` and copies of the mutable values."""
+    if type(a) is not dict or type(b) is not dict or a is b:
+        return DeepMerge.merge(a, b)
+    if not a:
+        a.update(b)
+        for key, value in b.items():
+            kind = type(value)
+            if kind is dict or kind is list or kind is set:
+                a[key] = value.copy()
+            elif kind not in _SCALARS and isinstance(value, _MUTABLE):
+                a[key] = copy(value)
+        return a
+    for key, value in b.items():
+        if key in a:
+            mine = a[key]
+            if mine == value:
+                continue
+            if isinstance(mine, dict) and isinstance(value, dict):
+                DeepMerge.merge(mine, value, [str(key)])
+                continue
+            if isinstance(mine, list) and isinstance(value, list):
+                DeepMerge.merge_array(mine, value, [str(key)])
+                continue
+        a[key] = copy(value) if isinstance(value, _MUTABLE) else value
+    return a
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
 
 class TaskId(uuid.UUID):
-    """A task's id in a :class:`SimWorkflow`: Spiff's ``uuid4()`` value (same ``str``, ``hex``,
-    ``int``, order), hashed and compared by identity in C instead of ``UUID.__hash__``'s Python
+    """A task's id in a :class:`SimWorkflow`: a ``uuid.UUID`` (a random version-4 value, see
+    :func:`id_source`; :func:`task_id` keeps another UUID's value), hashed and compared by identity in C instead of ``UUID.__hash__``'s Python
     call (about 2 million per 100 cases: the ids key the workflows' ``tasks``, the
     sub-processes and the event manager, and fill ``_parent``/``_children``). Spiff and the
     simulator only pass a task's id object around, never rebuild it from its text within a
@@ -188,11 +253,36 @@ def task_id(value: uuid.UUID) -> TaskId:
     return new
 
 
+# uuid.UUID(int=..., version=4): the variant and version bits of a random UUID
+_KEEP = ~((0xc000 << 48) | (0xf000 << 64))
+_SET = (0x8000 << 48) | (4 << 76)
+_UNKNOWN = uuid.SafeUUID.unknown
+
+
+def id_source(generator: random.Random):
+    """A function giving new task ids (:class:`TaskId`): random version-4 UUID values (as
+    ``uuid4()``'s, ``is_safe`` unknown) drawn from ``generator`` instead of ``os.urandom``.
+    The kernel seeds it with the run's seed, so a seed gives the same ids; within a run ids
+    are as unlikely to collide as ``uuid4()``'s (122 random bits), and a ``TaskId`` equals
+    only itself anyway."""
+    bits, new, setattr_ = generator.getrandbits, object.__new__, object.__setattr__
+
+    def new_task_id() -> TaskId:
+        tid = new(TaskId)
+        setattr_(tid, "int", bits(128) & _KEEP | _SET)
+        setattr_(tid, "is_safe", _UNKNOWN)
+        return tid
+    return new_task_id
+
+
 _log, _Task = spiff_task.logger, spiff_task.Task
 
 
 class _FastWalks:
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, task_ids=None, **kwargs):
+        # task_ids: the function giving new tasks' ids (id_source); the kernel gives every
+        # workflow of a run one seeded by the run's seed; a sub-process its top workflow's
+        self.new_task_id = task_ids or id_source(random.Random())
         super().__init__(*args, **kwargs)
         for task in self.tasks.values():
             if type(task) is _Task:
@@ -200,10 +290,10 @@ class _FastWalks:
         self._rekey()
 
     def _rekey(self) -> None:
-        """Give the tasks Spiff's constructor made (before they were SimTasks) TaskIds, in
-        every place that holds their ids: the workflow's dict (same order), parent and
+        """Give the tasks Spiff's constructor made (before they were SimTasks) new TaskIds
+        (from the workflow's id generator, as every later task's), in every place that holds their ids: the workflow's dict (same order), parent and
         children ids, the top workflow's event manager and sub-processes."""
-        ids = {old: task_id(old) for old in self.tasks if type(old) is not TaskId}
+        ids = {old: self.new_task_id() for old in self.tasks if type(old) is not TaskId}
         if not ids:
             return
         tasks = list(self.tasks.values())
@@ -248,6 +338,11 @@ class _FastWalks:
             task.task_spec._update(task)
 
 
+def takes_task_ids(workflow_class: type) -> bool:
+    """Whether ``workflow_class`` takes ``task_ids`` (the simulator's workflow classes)."""
+    return issubclass(workflow_class, _FastWalks)
+
+
 class SimSubWorkflow(_FastWalks, BpmnSubWorkflow):
     """A sub-process of a :class:`SimWorkflow`."""
 
@@ -256,6 +351,7 @@ class SimWorkflow(_FastWalks, BpmnWorkflow):
     """``BpmnWorkflow`` with the fast walks; its sub-processes are :class:`SimSubWorkflow`."""
 
     def create_subprocess(self, my_task, spec_name):
-        subprocess = SimSubWorkflow(self.subprocess_specs[spec_name], parent_task_id=my_task.id, top_workflow=self)
+        subprocess = SimSubWorkflow(self.subprocess_specs[spec_name], parent_task_id=my_task.id, top_workflow=self,
+                                    task_ids=self.new_task_id)
         self.subprocesses[my_task.id] = subprocess
         return subprocess
