@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.task import BpmnTaskFilter, BpmnTaskIterator
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
 from processes.simulation import kernel, workflow
@@ -61,7 +62,7 @@ def test_the_fast_walks_yield_what_spiffs_iterators_yield_on_live_trees():
     """Before and after every engine step of a run, every walk of the workflow and its
     sub-processes, by each filter, from the root and from inner tasks."""
     sim = Simulation(resolve("boegeby"), load_scenario(SCENARIO), 7, cases=12)
-    seen = {"walks": 0, "sub": 0, "waiting": 0}
+    seen = {"walks": 0, "sub": 0, "waiting": 0, "children": 0}
     step = sim._step
 
     def compare(wf):
@@ -80,7 +81,12 @@ def test_the_fast_walks_yield_what_spiffs_iterators_yield_on_live_trees():
             # update_waiting_tasks's walk: Spiff's plain iterator, not into sub-processes
             waiting = list(workflow._iterator(w, None, {"state": TaskState.WAITING}, bpmn=False))
             assert waiting == list(TaskIterator(w.task_tree, state=TaskState.WAITING))
+            assert list(workflow._waiting(w.task_tree)) == waiting
             seen["waiting"] += len(waiting)
+            # SimTask.children: Task.children's list, the same tasks in the same order
+            for task in w.tasks.values():
+                assert task.children == Task.children.fget(task)
+                seen["children"] += len(task._children)
             for task in list(w.tasks.values())[::7]:
                 name = task.task_spec.name
                 assert list(w.get_tasks_iterator(task, spec_name=name)) == \
@@ -94,7 +100,7 @@ def test_the_fast_walks_yield_what_spiffs_iterators_yield_on_live_trees():
     sim._step = checked
     result = sim.run()
     assert not result.faults
-    assert seen["walks"] > 5000 and seen["sub"] > 0 and seen["waiting"] > 100, seen
+    assert seen["walks"] > 5000 and seen["sub"] > 0 and seen["waiting"] > 100 and seen["children"] > 10000, seen
 
 
 def test_other_iterator_arguments_go_to_spiffs_own_iterator():
@@ -104,3 +110,28 @@ def test_other_iterator_arguments_go_to_spiffs_own_iterator():
     assert isinstance(wf.get_tasks_iterator(end_at_spec="Start"), BpmnTaskIterator)
     assert isinstance(wf.get_tasks_iterator(state=TaskState.COMPLETED, depth_first=False), BpmnTaskIterator)
     assert not isinstance(wf.get_tasks_iterator(state=TaskState.COMPLETED), BpmnTaskIterator)
+
+
+def _earlier_update_waiting_tasks(self) -> None:
+    """The earlier ``update_waiting_tasks``: the general walk of ``_iterator``."""
+    for task in workflow._iterator(self, None, {"state": TaskState.WAITING}, bpmn=False):
+        task.task_spec._update(task)
+
+
+def test_a_run_with_the_waiting_walk_and_children_by_map_is_the_run_with_the_earlier_code(monkeypatch):
+    assert_same_runs(monkeypatch, [(workflow._FastWalks, "update_waiting_tasks", _earlier_update_waiting_tasks),
+                                   (workflow.SimTask, "children", Task.children)], seed=11)
+
+
+def test_children_by_map_sets_and_misses_as_spiffs():
+    sim = Simulation(resolve("boegeby"), load_scenario(SCENARIO), 7, cases=1)
+    sim.run()
+    wf = sim.cases[0].instances[0].wf
+    task = next(t for t in wf.tasks.values() if len(t._children) > 1)
+    kids = task.children
+    task.children = kids[::-1]
+    assert task._children == [k.id for k in kids[::-1]] and task.children == Task.children.fget(task)
+    task.children = kids
+    task._children.append("not an id of the tree")       # Spiff's lookup gives None for it
+    assert task.children == Task.children.fget(task) == [*kids, None]
+    task._children.pop()

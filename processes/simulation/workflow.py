@@ -114,6 +114,27 @@ def _walk(first, state: int, spec_name, manual, task_filter, bpmn: bool):
             yield task
 
 
+def _waiting(root):
+    """``_walk(root, WAITING, None, None, None, bpmn=False)``, the walk of
+    ``update_waiting_tasks``, for that filter only: descent below tasks at least FUTURE,
+    the children looked up when the task is taken, in its workflow's dict (a plain walk
+    stays in the root's workflow: every task it reaches is a child of one of its tasks)."""
+    tasks = root.workflow.tasks
+    stack = [root]
+    pop, push = stack.pop, stack.append
+    while stack:
+        task = pop()
+        state = task._state
+        if task._children and state >= _FUTURE:
+            for child_id in reversed(task._children):
+                push(tasks[child_id])
+        if state & _WAITING:
+            yield task
+
+
+_WAITING, _FUTURE = TaskState.WAITING, TaskState.FUTURE
+
+
 def _none_match(workflows, state: int, spec_name, manual) -> bool:
     """Whether no task of ``workflows`` matches the filter: then no walk can yield one."""
     for wf in workflows:
@@ -173,6 +194,17 @@ class SimTask(spiff_task.Task):
             child.id = task_id(child.id)
             tasks[child.id] = child
         self._children.append(child.id)
+
+    @property
+    def children(self) -> list:
+        # Task.children (the tasks of the child ids, looked up in the workflow's dict, None
+        # for an id not in it), the lookups by map instead of a comprehension that reads
+        # self.workflow.tasks again for every child
+        return list(map(self.workflow.tasks.get, self._children))
+
+    @children.setter
+    def children(self, tasks: list) -> None:
+        spiff_task.Task.children.fset(self, tasks)
 
     def _add_child(self, task_spec, state: int = TaskState.MAYBE):
         # Spiff's Task._add_child, the child made a SimTask with a TaskId from the workflow's
@@ -334,7 +366,13 @@ class _FastWalks:
 
     def update_waiting_tasks(self) -> None:
         # Workflow.update_waiting_tasks: Spiff's plain TaskIterator (no descent into sub-processes)
-        for task in _iterator(self, None, {"state": TaskState.WAITING}, bpmn=False):
+        if _size(self.top_workflow) < MAX_FAST_TASKS:
+            if _none_match((self,), _WAITING, None, None):
+                return
+            walk = _waiting(self.task_tree)
+        else:
+            walk = TaskIterator(self.task_tree, state=_WAITING)
+        for task in walk:
             task.task_spec._update(task)
 
 
