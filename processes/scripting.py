@@ -48,6 +48,7 @@ from RestrictedPython.Guards import (
     full_write_guard,
     guarded_iter_unpack_sequence,
     guarded_unpack_sequence,
+    raise_,
     safer_getattr,
 )
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
@@ -487,7 +488,13 @@ _GUARDED_METHODS = {
 
 
 def _getattr(obj, name, *default):
-    value = safer_getattr(obj, name, *default)
+    """``obj.name`` in model code (RestrictedPython compiles it to ``_getattr_(obj, name)``):
+    a missing attribute raises ``AttributeError`` as in Python, so the step fails with a
+    model fault naming the element. ``safer_getattr`` on its own returns its default,
+    ``None``: a misspelt ``indstilling.udfald`` in a gateway condition would quietly take
+    the wrong branch. Only an explicit ``default`` is returned instead (model code has no
+    ``getattr`` builtin; a script that expects a missing attribute catches the error)."""
+    value = safer_getattr(obj, name, *(default or (raise_,)))
     if isinstance(obj, type) and name in _MUTATORS.get(obj, ()):  # ``list.append(policy["liste"], 3)``
         return _refusing_views(value)
     for kind, names in _GUARDED_METHODS.items():

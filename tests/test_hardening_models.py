@@ -384,6 +384,41 @@ def test_a_models_own_attribute_error_is_still_a_model_fault(runtime, tmp_path):
     assert "AttributeError: modellens egen fejl" in str(fault), str(fault)
 
 
+def test_a_misspelt_attribute_in_a_script_is_a_model_fault_naming_the_element(runtime, tmp_path):
+    """RestrictedPython's ``safer_getattr`` gives ``None`` for a missing attribute; the
+    sandbox raises ``AttributeError`` as Python does, so a typo is the model's fault."""
+    register(runtime, tmp_path, dalby(script="visitationsdato = startdato\nmaaned = startdato.maanede"))
+    fault = refused_start(runtime)
+    assert fault.element == "registrer_visitation" and fault.status == 422
+    assert "AttributeError: 'str' object has no attribute 'maanede'" in str(fault), str(fault)
+
+
+def test_a_misspelt_attribute_in_a_gateway_condition_keeps_the_task_open(runtime, tmp_path):
+    """Before, ``samtaledato.udfald`` read as ``None`` and the gateway quietly took its
+    default flow; now the completion is refused naming the gateway, and nothing changes."""
+    register(runtime, tmp_path, dalby(condition='jobklub and samtaledato.udfald != "afbrudt"'))
+    walk = Walk(runtime, "dalby", "fleksjob", VISITATION)
+    task = walk._open("foerste_samtale")
+    before = case_rows(runtime)
+    with pytest.raises(ModelFault) as refused:
+        walk.complete("foerste_samtale", samtaledato="2027-01-19", jobklub=True)
+    assert refused.value.element == "gw_jobklub" and refused.value.status == 422
+    assert "AttributeError: 'str' object has no attribute 'udfald'" in str(refused.value), str(refused.value)
+    assert case_rows(runtime) == before
+    with runtime.sessions() as session:
+        assert session.get(HumanTask, task.id).state == "open"
+
+
+def test_a_script_that_handles_a_missing_attribute_goes_on(runtime, tmp_path):
+    register(runtime, tmp_path, dalby(
+        script="visitationsdato = startdato\ntry:\n    jobklub_fra = startdato.ukendt\nexcept AttributeError:\n"
+               "    jobklub_fra = 0",
+        condition="jobklub and jobklub_fra == 0"))
+    walk = Walk(runtime, "dalby", "fleksjob", VISITATION)
+    walk.complete("foerste_samtale", samtaledato="2027-01-19", jobklub=True)
+    assert "tilmeld_jobklub" in walk.ready()
+
+
 def test_the_worker_logs_an_engine_fault_with_its_traceback_and_tries_again_later(runtime, monkeypatch, caplog):
     walk = Walk(runtime, "aaby", "sygedagpenge", cpr="030390-3456")
     assert walk.timers() == {"frist_opfoelgningssamtale": "2027-02-01"}

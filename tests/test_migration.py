@@ -288,3 +288,29 @@ def test_a_changed_deadline_is_recomputed_from_its_original_start(runtime):
     assert case.due("foerste_samtale") == "2027-01-18"
     case.end_of("2027-01-18")
     assert case.ready() == {"foerste_samtale": "sagsbehandler", "eskaler_foerste_samtale": "teamleder"}
+
+
+def test_a_changed_deadline_that_reads_a_missing_attribute_refuses_the_move_naming_the_timer(runtime):
+    """Recomputing a changed deadline runs the new version's timer expression: a misspelt
+    attribute there is the model's fault (422, the timer named), not the engine's, and
+    the case stays on its version with its deadline."""
+    import re
+    from processes.errors import ModelFault
+    rt = runtime
+    case = Walk(rt, "boegeby", "fleksjob", {"overdragelse": {"visitationsdato": "2027-01-04"}})
+    shared = _shared_xml(rt)
+    block = re.search(r'<bpmn:boundaryEvent id="frist_foerste_samtale".*?</bpmn:boundaryEvent>', shared, re.S).group(0)
+    typo = re.sub(r"(<bpmn:timeDate[^>]*>)[^<]*(</bpmn:timeDate>)",
+                  r"\1add_duration(visitationsdato.dato, policy[&quot;fj_foerste_samtale&quot;])\2", block)
+    assert typo != block
+    _, target = _register(rt, shared.replace(block, typo))
+    with rt.sessions() as s:
+        instance_id = s.scalar(select(ProcessInstance.id).where(ProcessInstance.case_id == case.case_id))
+        version_before = s.get(ProcessInstance, instance_id).model_version_id
+    with pytest.raises(ModelFault) as refused:
+        migration.migrate_instance(rt.engine, instance_id, target, Actor.system("boegeby.procesdesigner"))
+    assert refused.value.element == "frist_foerste_samtale" and refused.value.status == 422
+    assert "AttributeError: 'str' object has no attribute 'dato'" in str(refused.value), str(refused.value)
+    with rt.sessions() as s:
+        assert s.get(ProcessInstance, instance_id).model_version_id == version_before
+    assert case.timers() == {"frist_foerste_samtale": "2027-01-25"}

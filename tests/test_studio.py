@@ -491,3 +491,24 @@ def test_the_editors_catalogue_speaks_the_designers_language(sqlite_runtime):
     created = designer.post("/studio/kladder", data={"case_type": "fleksjob", "csrf_token": csrf})
     editor = designer.get(created.headers["Location"]).get_data(as_text=True)
     assert "Draft of flex job" in editor and "Kladde af" not in editor
+
+
+def test_a_misspelt_attribute_fails_the_drafts_scenario_naming_the_gateway(sqlite_runtime):
+    """The studio's scenario run reports the engine's model fault: the element and
+    Python's message, not a wrong branch taken on ``None``."""
+    walk = [{"name": "Job på hånden", "start": "2027-01-04", "data": {"overdragelse": {"visitationsdato": "2027-01-04"}},
+             "steps": [{"complete": "foerste_samtale", "values": {"samtaledato": "2027-01-04", "situation": "job"}}]}]
+    with sqlite_runtime.sessions.begin() as s:
+        now = timekeeping.now(s)
+        draft = studio.create_draft(s, _boegeby(s), "fleksjob", "boegeby.procesdesigner", now)
+        condition = '>situation == "job"</bpmn:conditionExpression>'
+        assert condition in draft.bpmn_xml
+        for xml, passed in ((draft.bpmn_xml, True),
+                            (draft.bpmn_xml.replace(condition, '>situation.udfald == "job"</bpmn:conditionExpression>'),
+                             False)):
+            studio.save_draft(s, draft, "boegeby.procesdesigner", now, xml=xml, scenarios=walk)
+            [result] = studio.run_draft_scenarios(s, draft, now)
+            assert result["passed"] is passed, result
+    assert result["step"] == 1 and result["element"] == "gw_situation"
+    assert ("the model failed in element gw_situation: AttributeError: 'str' object has no attribute 'udfald'"
+            in result["failure"]), result["failure"]
