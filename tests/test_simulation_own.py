@@ -1,6 +1,6 @@
 """The simulator's own work made cheaper (docs/simulation.md "Speed"): the inline
-projection walk, the completion check without Spiff's iterator, remembered form
-validations. Each gives what the earlier code gave, on live trees and for a whole run."""
+projection walk, the completion check without Spiff's iterator, form validations
+remembered field by field. Each gives what the earlier code gave, on live trees and for a whole run."""
 from __future__ import annotations
 
 from processes import projections
@@ -116,6 +116,57 @@ def test_remembered_validations_are_validate_forms_answers():
     again, _ = sim._validate(form, {"ja": True, "antal": 1}, "2027-02-01")
     again["rækker"].append("changed")
     assert sim._validate(form, {"ja": True, "antal": 1}, "2027-02-01")[0]["rækker"] == []
+
+
+def test_field_by_field_validations_are_validate_forms_answers_on_the_models_forms():
+    """Every form of Bøgeby's and Aaby's models, with the filler's values, with a field
+    left out, blank, None, of another type or another date, today before and after the
+    dates: the answer field by field is ``validate_form``'s (clean values, their order,
+    whether it failed), the first time and from memory."""
+    import random
+
+    from processes.history import FormFiller
+
+    rng, checked, failed_seen = random.Random(3), 0, 0
+    odd = [True, 1, 1.5, "x" * 5000, "2030-01-01", "2027-02-30", "20270203", "2027-W05-3", "2027-2-3",
+           " 2027-02-03", "١٢٣٤-٠٢-٠٣", "ja", "nej", "true", "0", "-1", ""]
+    for key in ("boegeby", "aaby"):
+        sim = Simulation(resolve(key), load_scenario(SCENARIO), 7, cases=1)
+        for loaded in sim.variant.models.values():
+            for meta in loaded.metadata.get("tasks", {}).values():
+                form = meta.get("form") or []
+                if not form:
+                    continue
+                for today in ("2027-02-01", "2027-02-03", "2031-06-30"):
+                    filled = FormFiller(random.Random(checked), today, {}, 14).fill(form, {})
+                    scalar = {k: v for k, v in filled.items() if not isinstance(v, (list, dict))}
+                    variants = [scalar, {}, {**scalar, "ukendt": 1}]
+                    for spec in form:
+                        fid = spec["id"]
+                        variants += [{**scalar, fid: None}, {k: v for k, v in scalar.items() if k != fid},
+                                     *({**scalar, fid: value} for value in rng.sample(odd, 4))]
+                    for values in variants + variants:
+                        got = sim._validate(form, values, today)
+                        clean, errors = validate_form(form, values, today=today)
+                        assert got == (clean, bool(errors)), (form, values, today)
+                        assert list(got[0]) == list(clean)
+                        checked += 1
+                        failed_seen += bool(errors)
+    assert checked > 1000 and 100 < failed_seen < checked - 100
+
+
+def test_a_date_field_answers_as_validate_form_for_any_string():
+    sim = Simulation(resolve("boegeby"), load_scenario(SCENARIO), 7, cases=1)
+    form = [{"id": "d", "type": "date", "past_only": True}, {"id": "e", "type": "date", "required": True}]
+    strings = ["2027-02-01", "2027-02-02", "2028-02-29", "2027-02-29", "2027-13-01", "20270202", "2027-W05-2",
+               "2027-033", "2027-2-2", "2027-02-02T10:00", " 2027-02-02", "2027-02-02 ", "१२३४-०२-०३",
+               "0001-01-01", "9999-12-31", "x", "", None]
+    for today in ("2027-02-01", "", None):
+        for d in strings:
+            for e in strings:
+                values = {"d": d, "e": e}
+                clean, errors = validate_form(form, values, today=today)
+                assert sim._validate(form, values, today) == (clean, bool(errors)), (values, today)
 
 
 def test_a_run_is_the_run_with_the_earlier_code(monkeypatch):

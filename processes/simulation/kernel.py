@@ -306,7 +306,8 @@ class Simulation:
         self.spiff_seconds = 0.0
         self.spiff_cpu_seconds = 0.0
         self._deadline_timer_ids = {ct: _deadline_timers(m) for ct, m in variant.models.items()}
-        self._validated: dict[tuple, tuple[dict, bool]] = {}   # see _validate
+        self._validated: dict[tuple, tuple[Any, bool]] = {}   # a field's answer, see _validate
+        self._form_fields: dict[int, tuple] = {}                # a form's fields, see _validate
 
     # -------------------------------------------------------------- time
     # in UTC: arithmetic on Copenhagen wall-clock times would be an hour off across DST
@@ -562,23 +563,58 @@ class Simulation:
         return (date.fromisoformat(danish_date(add_duration(today, lead))) - date.fromisoformat(today)).days
 
     def _validate(self, form: list[dict], values: dict, today: str) -> tuple[dict, bool]:
-        """``validate_form(form, values, today=today)`` as ``(clean, has errors)``,
-        remembered for values that are all scalars (the filler draws the same choices
-        again and again): a pure function of the form (the model's own list, kept by the
-        variant), the values and, for a form with a ``past_only`` field, today. A hit
-        returns a new dict (list values copied)."""
+        """``validate_form(form, values, today=today)`` as ``(clean, has errors)``, field
+        by field for values that are all scalars. ``validate_form`` loads each field by
+        itself (a marshmallow field of its own, no schema-level rule; a list field's rows;
+        ``past_only``), so the form's answer is every field's answer, as
+        ``validate_form([field], {id: value})`` gives it, in the form's order, and an error
+        in any field is the form's error (it then answers ``{}``). A field's answer is a
+        pure function of the field (the model's own, kept by the variant), its value and,
+        for a ``past_only`` field, today: remembered (the filler draws the same choices
+        again and again). A date field's string, which differs from one completion to the
+        next, is not: marshmallow's ``Date`` field is ``date.fromisoformat`` (no validator,
+        see forms._field), so the answer is the date's ISO string, an error only after
+        today for ``past_only``; a string it refuses goes to ``validate_form``. Values with
+        a key that is not a field of the form, or a form with a field id twice, go to
+        ``validate_form`` whole. Returns a new dict (list values copied)."""
         if not all(type(v) in _SCALAR_VALUES for v in values.values()):
             clean, errors = validate_form(form, values, today=today)
             return clean, bool(errors)
-        # (with each value's type: True == 1 == 1.0 as keys, not to the form's fields)
-        key = (id(form), today if _has_past_only(form) else None,
-               tuple((k, type(v), v) for k, v in values.items()))
-        found = self._validated.get(key)
-        if found is None:
+        known = self._form_fields.get(id(form))
+        if known is None:
+            ids = [spec["id"] for spec in form]
+            parts = [(spec["id"], [spec], bool(spec.get("past_only")), spec["type"] == "date") for spec in form]
+            known = self._form_fields[id(form)] = (form, parts, frozenset(ids) if len(set(ids)) == len(ids) else None)
+        _form, parts, ids = known
+        if ids is None or not ids.issuperset(values):
             clean, errors = validate_form(form, values, today=today)
-            found = self._validated[key] = (clean, bool(errors))
-        clean, failed = found
-        return {k: (v if type(v) in _SCALAR_VALUES else copy.deepcopy(v)) for k, v in clean.items()}, failed
+            return clean, bool(errors)
+        memo, clean = self._validated, {}
+        for fid, field_form, past_only, is_date in parts:
+            if fid in values:
+                value = values[fid]
+                if is_date and type(value) is str and value:
+                    try:
+                        answer = _fromisoformat(value).isoformat()
+                    except ValueError:
+                        pass
+                    else:
+                        if past_only and today and answer > today:
+                            return {}, True
+                        clean[fid] = answer
+                        continue
+                key = (id(field_form), type(value), value, today if past_only else None)
+            else:
+                key = (id(field_form), _ABSENT, None, None)
+            found = memo.get(key)
+            if found is None:
+                field_clean, errors = validate_form(field_form, {fid: value} if fid in values else {}, today=today)
+                found = memo[key] = (field_clean.get(fid), bool(errors))
+            answer, failed = found
+            if failed:
+                return {}, True
+            clean[fid] = answer if type(answer) in _SCALAR_VALUES else copy.deepcopy(answer)
+        return clean, False
 
     def _complete(self, task: SimTask, rng: random.Random) -> None:
         instance, case = task.instance, task.instance.case
@@ -688,10 +724,8 @@ def young_collections_only() -> Iterator[None]:
 
 
 _SCALAR_VALUES = frozenset({str, int, float, bool, type(None)})
-
-
-def _has_past_only(form: list[dict]) -> bool:
-    return any(spec.get("past_only") for spec in form)
+_ABSENT = object()     # a field the values leave out (see Simulation._validate)
+_fromisoformat = date.fromisoformat
 
 
 _NOT_FINISHED = TaskState.NOT_FINISHED_MASK
