@@ -1060,6 +1060,18 @@ def step_errors() -> Iterator[None]:
         raise engine_fault(exc) from exc
 
 
+def timer_expression_value(env, task, expression: str, data: dict):
+    """A timer expression's value evaluated outside a step (a migration or a policy change
+    moving a waiting deadline): model code, so its failure (a misspelt attribute, a missing
+    name, a sandbox refusal) is a :class:`ModelFault` naming the timer, as in a step."""
+    try:
+        return env.evaluate(expression, data)
+    except ScriptRejected as exc:
+        raise ModelFault(task.task_spec.bpmn_id, str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - any failure of model code is the model's
+        raise ModelFault(task.task_spec.bpmn_id, f"{type(exc).__name__}: {exc}") from exc
+
+
 def engine_fault(exc: BaseException) -> EngineFault:
     """An exception of Spiff's or Sagsflow's own code in a step as an :class:`EngineFault`."""
     return EngineFault(f"{type(exc).__name__}: {exc}")

@@ -36,12 +36,12 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 from SpiffWorkflow.util.task import TaskState
 
 from processes import timekeeping
-from processes.engine import step_errors
+from processes.engine import step_errors, timer_expression_value
 from processes.errors import Conflict, ModelFault, NotFound
 from processes.models import AuditEvent, ModelVersion, ProcessInstance
 from processes.clock import FixedClock, use_clock
 from processes.scripting import (
-    RestrictedEnvironment, SagsflowScriptEngine, ScriptRejected, budget, end_of_danish_day, parse_duration,
+    RestrictedEnvironment, SagsflowScriptEngine, budget, end_of_danish_day, parse_duration,
 )
 from processes.serialization import (
     SERIALIZER, SERIALIZER_VERSION, instance_from_json, instance_to_json, spec_from_json,
@@ -129,17 +129,6 @@ def _workflow(row: ProcessInstance, version: ModelVersion):
     return instance_from_json(row.state, spec, subs, row.serializer_version, script_engine=engine)
 
 
-def _timer_value(env: RestrictedEnvironment, task, expression: str, data: dict):
-    """A timer expression's value: model code, so its failure (a misspelt attribute, a
-    missing name) is a :class:`ModelFault` naming the timer, as in an engine step."""
-    try:
-        return env.evaluate(expression, data)
-    except ScriptRejected as exc:
-        raise ModelFault(task.task_spec.bpmn_id, str(exc)) from exc
-    except Exception as exc:  # noqa: BLE001 - any failure of model code is the model's
-        raise ModelFault(task.task_spec.bpmn_id, f"{type(exc).__name__}: {exc}") from exc
-
-
 def _recompute(wf, changed_timers: dict[str, str], target: ModelVersion) -> list[dict]:
     """Set each changed waiting timer's due date from its original start under the new
     expression (as ``policy apply`` moves a deadline): a duration counts from when the
@@ -160,12 +149,12 @@ def _recompute(wf, changed_timers: dict[str, str], target: ModelVersion) -> list
             old_due = TimerEventDefinition.get_datetime(event_value)
             data = dict(task.data)
             if isinstance(ed, DurationTimerEventDefinition):
-                old_duration = parse_duration(_timer_value(env, task, old_expression, data))
+                old_duration = parse_duration(timer_expression_value(env, task, old_expression, data))
                 began = old_due - TimerEventDefinition.get_timedelta_from_end(old_duration, old_due)
-                new_duration = parse_duration(_timer_value(env, task, ed.expression, data))
+                new_duration = parse_duration(timer_expression_value(env, task, ed.expression, data))
                 new_due = began + TimerEventDefinition.get_timedelta_from_start(new_duration, began)
             elif isinstance(ed, TimeDateEventDefinition):
-                new_due = TimerEventDefinition.get_datetime(_timer_value(env, task, ed.expression, data))
+                new_due = TimerEventDefinition.get_datetime(timer_expression_value(env, task, ed.expression, data))
             else:
                 continue
             info = meta.get(task.task_spec.bpmn_id, {})

@@ -26,7 +26,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 from SpiffWorkflow.util.task import TaskState
 
 from processes import timekeeping
-from processes.engine import Actor, Engine, mask_cpr
+from processes.engine import Actor, Engine, mask_cpr, timer_expression_value
 from processes.errors import Conflict, Forbidden, InvalidInput, NotFound
 from processes.library import policy_keys
 from processes.models import Case, Municipality, PolicyVersion, ProcessInstance, User
@@ -183,8 +183,10 @@ def _all_tasks(wf):
                 yield task
 
 
-def _evaluate(expression: str, data: dict, policy: dict) -> Any:
-    return RestrictedEnvironment().evaluate(expression, dict(data, policy=policy))
+def _evaluate(task, expression: str, data: dict, policy: dict) -> Any:
+    """The waiting timer ``task``'s expression under ``policy``; a failure is a ModelFault
+    naming the timer (the preview and the apply report it; nothing is changed)."""
+    return timer_expression_value(RestrictedEnvironment(), task, expression, dict(data, policy=policy))
 
 
 def _moves(wf, new_policy: dict, timers_meta: dict) -> tuple[dict[str, tuple[Any, Any]], list[tuple]]:
@@ -206,13 +208,13 @@ def _moves(wf, new_policy: dict, timers_meta: dict) -> tuple[dict[str, tuple[Any
             changed[k] = (old_policy.get(k), new_policy.get(k))
         old_due = TimerEventDefinition.get_datetime(event_value)
         if isinstance(ed, DurationTimerEventDefinition):
-            old_duration = parse_duration(_evaluate(ed.expression, task.data, old_policy))
-            new_duration = parse_duration(_evaluate(ed.expression, task.data, new_policy))
+            old_duration = parse_duration(_evaluate(task, ed.expression, task.data, old_policy))
+            new_duration = parse_duration(_evaluate(task, ed.expression, task.data, new_policy))
             began = old_due - TimerEventDefinition.get_timedelta_from_end(old_duration, old_due)
             new_due = began + TimerEventDefinition.get_timedelta_from_start(new_duration, began)
             new_value = new_due.isoformat()
         elif isinstance(ed, TimeDateEventDefinition):
-            new_value = _evaluate(ed.expression, task.data, new_policy)
+            new_value = _evaluate(task, ed.expression, task.data, new_policy)
             new_due = TimerEventDefinition.get_datetime(new_value)
         else:
             continue  # cycle timers are not used by the library (docs/modelling.md)

@@ -203,3 +203,29 @@ def test_apply_is_for_administrators_only(runtime):
     assert snapshot(runtime.url) == before
     with runtime.sessions() as session:
         assert session.scalars(select(HumanTask.due_at)).one().isoformat() == "2027-01-25T22:59:59+00:00"
+
+
+def test_a_timer_expression_that_fails_under_the_new_policy_is_a_model_fault_naming_the_timer(runtime, monkeypatch):
+    """A waiting deadline's expression is model code: when it fails under the new values
+    (here as a misspelt attribute would), the preview and the apply say which timer, as a
+    model fault, and change nothing; before, the preview let the raw exception out and
+    the apply called it the engine's own failure."""
+    from processes import scripting
+
+    anna = fleksjob(runtime, "010190-1111")
+    cli(runtime, "policy", "set", "aaby", "fj_foerste_samtale=P2W", "--effective-from", "2027-01-04",
+        "--user", "aaby.admin")
+    evaluate = scripting.RestrictedEnvironment.evaluate
+
+    def failing_under_p2w(self, expression, context, *args, **kwargs):
+        if (context.get("policy") or {}).get("fj_foerste_samtale") == "P2W":
+            raise AttributeError("'str' object has no attribute 'uger'")
+        return evaluate(self, expression, context, *args, **kwargs)
+
+    monkeypatch.setattr(scripting.RestrictedEnvironment, "evaluate", failing_under_p2w)
+    before = snapshot(runtime.url)
+    for args in ([], ["--yes"]):
+        out = cli(runtime, "policy", "apply", "aaby", "fleksjob", *args, "--user", "aaby.admin", code=6).output
+        assert "frist_foerste_samtale" in out and "AttributeError: 'str' object has no attribute 'uger'" in out
+        assert snapshot(runtime.url) == before
+    assert anna.due("foerste_samtale") == "2027-01-25"
