@@ -37,7 +37,7 @@ from processes.library import HANDOFF_PREFIX, RESERVED_DATA
 from processes.policy import BY_KEY
 from processes.models import (
     AuditEvent, Case, DeadlineEvent, HumanTask, Message, MessageSubscription, Milestone, Municipality,
-    MunicipalModel, ModelVersion, Outbox, PolicyVersion, ProcessInstance, Timer, User,
+    ModelVersion, Outbox, PolicyVersion, ProcessInstance, Timer, User,
 )
 from processes.scripting import SagsflowScriptEngine, ScriptRejected, budget, danish_date
 from processes.spiff_fixes import forget_removed_tasks

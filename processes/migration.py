@@ -37,7 +37,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from processes import timekeeping
 from processes.engine import step_errors, timer_expression_value
-from processes.errors import Conflict, ModelFault, NotFound
+from processes.errors import Conflict, NotFound
 from processes.models import AuditEvent, ModelVersion, ProcessInstance
 from processes.clock import FixedClock, use_clock
 from processes.scripting import (

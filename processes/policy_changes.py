@@ -32,7 +32,7 @@ from processes.library import policy_keys
 from processes.models import Case, Municipality, PolicyVersion, ProcessInstance, User
 from processes.policy import BY_KEY, CASE_TYPES, check_policy, defaults
 from processes.scripting import (
-    RestrictedEnvironment, SagsflowScriptEngine, compile_expression, end_of_danish_day, parse_duration,
+    RestrictedEnvironment, SagsflowScriptEngine, end_of_danish_day, parse_duration,
 )
 from processes.serialization import instance_from_json
 

@@ -859,7 +859,7 @@ class SagsflowScriptEngine(PythonScriptEngine):
     late deadline.
     """
 
-    def __init__(self, service: ServiceHandler | None = None, deadline_timers: frozenset[str] = frozenset(),
+    def __init__(self, service: Callable[..., Any] | None = None, deadline_timers: frozenset[str] = frozenset(),
                  timers: dict | None = None):
         super().__init__(environment=RestrictedEnvironment())
         self.service = service

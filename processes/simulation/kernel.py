@@ -35,7 +35,6 @@ from zoneinfo import ZoneInfo
 import simpy
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
@@ -585,7 +584,7 @@ class Simulation:
             ids = [spec["id"] for spec in form]
             parts = [(spec["id"], [spec], bool(spec.get("past_only")), spec["type"] == "date") for spec in form]
             known = self._form_fields[id(form)] = (form, parts, frozenset(ids) if len(set(ids)) == len(ids) else None)
-        _form, parts, ids = known
+        _form, parts, ids = known   # (the form is kept so that its id cannot be reused)
         if ids is None or not ids.issuperset(values):
             clean, errors = validate_form(form, values, today=today)
             return clean, bool(errors)
