@@ -246,6 +246,9 @@ class Engine:
             "payload": {"template": template, "params": params, "process_id": row.process_id,
                         "bpmn_id": bpmn_id, "task_guid": guid, **self._letter_snapshot(wf, loaded, guid)}}
             for guid, bpmn_id, template, params in effects.letters], ignore_conflicts=True)
+        # The rows so far go to the server now (where the caller allows it): it writes them
+        # while this process serializes the state.
+        writes.send(session)
         # Last, once everything above has read the finished tasks it needed: finished
         # loop iterations leave the live tree, so the state stays bounded (see compaction).
         if self.compact_state:
@@ -543,26 +546,29 @@ class Engine:
                 spiff_task.set_data(**clean)
                 spiff_task.run()
 
-            writes = Writes()
-            self.run_step(session, row, now, actor, action=apply, writes=writes, closes=guid)
-            # The step cancelled the other tasks that are no longer ready; this one is
-            # completed, if it is still the open row the step read.
-            closed = {"state": "completed", "completed_by_id": actor.user_id, "closed_at": now, "data": clean}
-            writes.add(projections.CLOSE_TASK, {"b_id": task.id, "b_revision": task.revision, **closed},
-                       expect_one=f"task {task_id} has changed meanwhile")
+            with Writes() as writes:
+                # This task is completed, if it is still the open row the step read (the
+                # step cancels the other tasks that are no longer ready).
+                closed = {"state": "completed", "completed_by_id": actor.user_id, "closed_at": now, "data": clean}
+                writes.add(projections.CLOSE_TASK, {"b_id": task.id, "b_revision": task.revision, **closed},
+                           expect_one=f"task {task_id} has changed meanwhile")
+                detail = {"task": task.bpmn_id, "name": task.name, "data": clean}
+                if idempotency_key:
+                    detail.update(task_id=task.id, idempotency_key=idempotency_key)
+                self.queue_audit(writes, actor, "task.complete", task.municipality_id, task.case_id,
+                                 task.instance_id, detail, now)
+                self.run_step(session, row, now, actor, action=apply, writes=writes, closes=guid)
+
+                def before_commit() -> None:
+                    session._flush()
+                    pausepoints.pause("complete.before_commit", session)
+                try:
+                    writes.execute(session, before_commit=before_commit)
+                except NotOneRow as exc:
+                    raise Conflict(str(exc)) from None
             for key, value in {**closed, "revision": task.revision + 2}.items():
                 set_committed_value(task, key, value)
-            detail = {"task": task.bpmn_id, "name": task.name, "data": clean}
-            if idempotency_key:
-                detail.update(task_id=task.id, idempotency_key=idempotency_key)
-            self.queue_audit(writes, actor, "task.complete", task.municipality_id, task.case_id, task.instance_id,
-                        detail, now)
-            try:
-                writes.execute(session)
-            except NotOneRow as exc:
-                raise Conflict(str(exc)) from None
             thrown = session.info.pop("messages_thrown", 0)
-            pausepoints.pause("complete.before_commit", session)
         pausepoints.pause("complete.after_commit")
         if thrown:
             self.deliver_messages()
@@ -673,7 +679,9 @@ class Engine:
         with self._step_transaction() as session:
             row, now, _ = self._lock_step(session, instance_id=instance_id)
             if row.status == "running":
-                self.fire_due(session, row, now)
+                with Writes() as writes:
+                    self.fire_due(session, row, now, writes=writes)
+                    writes.execute(session, before_commit=session._flush)
 
     def due_instance_ids(self, session: Session, now: datetime, limit: int = 100,
                          exclude: Iterable[int] = ()) -> list[int]:

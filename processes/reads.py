@@ -4,9 +4,9 @@ The engine step starts with one statement that locks the instance row, loads it 
 reads the clock. Through the ORM that statement cost more client CPU than the rest of the
 step's bookkeeping (building the SELECT, its cache key, the entity and its identity-map
 entry, every step). :class:`Read` builds the Core statement once per dialect; on
-PostgreSQL with psycopg it runs the compiled SQL on the driver cursor of the session's
-connection (inside the session's transaction) and applies the columns' own result
-processors, elsewhere it executes the Core statement through the connection. Either way
+PostgreSQL with psycopg it runs the compiled SQL on the session's connection (inside the
+session's transaction, which it opens in the same round trip if none is open yet; see
+:mod:`processes.pgwire`) and applies the columns' own result processors, elsewhere it executes the Core statement through the connection. Either way
 the caller gets a plain tuple in the order of the selected columns.
 """
 from __future__ import annotations
@@ -15,6 +15,8 @@ import threading
 from typing import Callable
 
 from sqlalchemy.orm import Session
+
+from processes import pgwire
 
 _lock = threading.Lock()
 
@@ -26,6 +28,7 @@ class Read:
         self._build = build
         self._statements: dict[str, object] = {}
         self._compiled: dict[str, tuple[str, dict, list]] = {}
+        self._pg: tuple | None = None   # the psycopg form, see _numbered
 
     def statement(self, dialect_name: str):
         found = self._statements.get(dialect_name)
@@ -50,16 +53,23 @@ class Read:
                 self._compiled.setdefault(dialect.name, found)
         return self._compiled[dialect.name]
 
+    def _numbered(self, dialect) -> tuple[bytes, list[str], dict, list]:
+        """:meth:`_sql` with PostgreSQL's own ``$n`` placeholders (see pgwire.numbered)."""
+        found = self._pg
+        if found is None:
+            sql, constants, processors = self._sql(dialect)
+            found = self._pg = (*pgwire.numbered(sql), constants, processors)
+        return found
+
     def first(self, session: Session, params: dict) -> tuple | None:
         connection = session.connection()
         dialect = connection.dialect
         if dialect.name != "postgresql" or dialect.driver != "psycopg":
             row = connection.execute(self.statement(dialect.name), params).first()
             return tuple(row) if row is not None else None
-        sql, constants, processors = self._sql(dialect)
-        with connection.connection.driver_connection.cursor() as cursor:
-            cursor.execute(sql, {**constants, **params})
-            row = cursor.fetchone()
+        sql, names, constants, processors = self._numbered(dialect)
+        values = {**constants, **params}
+        row = pgwire.wire(connection).fetch_one(sql, [values[name] for name in names])
         if row is None:
             return None
         return tuple(p(v) if p is not None else v for p, v in zip(processors, row))

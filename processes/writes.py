@@ -18,6 +18,15 @@ rule: all writes of a batch see the database as it was before the batch, so no t
 writes of one batch may touch the same row (an engine step never does: it writes each
 projection row once, from the difference of the projections before and after it).
 
+A step sends its batch in two parts (inside ``with Writes() as writes``): the
+projection, milestone and audit rows as soon as they are known (:meth:`Writes.send`, on
+PostgreSQL the server writes them while this process serializes the state), then the
+state and whatever came after it, with the ``COMMIT`` in the same round trip
+(:meth:`Writes.execute` with ``before_commit``). Rows of one table keep their order
+across the two parts (the first part runs first), and a write that must change exactly
+one row is checked before anything commits. On PostgreSQL both parts and the step's
+first statement go through :mod:`processes.pgwire` (psycopg's libpq layer).
+
 Statements are module-level templates (``bindparam`` placeholders), compiled once per
 dialect and set of columns; rows are plain dicts. Inserts can skip rows whose unique key
 already exists (``ignore_conflicts``), so a step never has to read before writing.
@@ -33,6 +42,8 @@ from sqlalchemy import Table, insert as core_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
+
+from processes import pgwire
 
 _compiled: dict[tuple, tuple[str, dict, dict]] = {}
 _lock = threading.Lock()
@@ -79,6 +90,17 @@ class Writes:
     def __init__(self) -> None:
         self._ops: list[tuple[Any, list[dict] | None, Table | None, bool]] = []
         self._expect: dict[int, str] = {}  # op index -> message if it does not change exactly one row
+        self._scoped = False   # inside ``with``: writes may be sent ahead (see send)
+        self._ahead: tuple | None = None   # (pipeline, cursor, [message or None per count])
+
+    def __enter__(self) -> "Writes":
+        self._scoped = True
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._scoped = False
+        if self._ahead is not None:
+            self._settle_ahead(check=False)
 
     def __len__(self) -> int:
         return len(self._ops)
@@ -101,13 +123,76 @@ class Writes:
                 self._expect[len(self._ops)] = expect_one
             self._ops.append((statement, rows, None, False))
 
-    def execute(self, session: Session) -> None:
-        if not self._ops:
+    def send(self, session: Session) -> None:
+        """Send the writes collected so far ahead and return without waiting for them, so
+        the server runs them while this process does the rest of its step (serializing the
+        state); :meth:`execute` sends the writes added later, in the same transaction,
+        after them. Only on PostgreSQL with psycopg, only inside ``with writes:`` (which
+        takes the connection out of pipeline mode again however the block ends), and only
+        for writes that go as one statement; otherwise a no-op, and :meth:`execute` sends
+        everything."""
+        if not self._ops or not self._scoped or self._ahead is not None:
             return
         connection = session.connection()
         dialect = connection.dialect
-        if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        if not (dialect.name == "postgresql" and dialect.driver == "psycopg"):
+            return
+        items = self._items()
+        if items is None:
+            return
+        sql, values, counted = self._statement(dialect, items)
+        line = pgwire.wire(connection)
+        self._ahead = (line, [self._expect.get(index) if index is not None else None for index in counted])
+        self._ops.clear()
+        self._expect = {}
+        try:
+            line.send(sql, values)
+        except BaseException:
+            self._ahead = None
+            raise
+
+    def _settle_ahead(self, check: bool) -> None:
+        """Read the results of the writes sent ahead; with ``check``, raise what they
+        raised, or NotOneRow if one that had to change one row did not. Without
+        ``check`` (the block is ending with an exception already) errors are dropped:
+        the caller's rollback follows."""
+        line, messages = self._ahead
+        self._ahead = None
+        if not check:
+            line.abandon()
+            return
+        result = line.results()[0]
+        for position, message in enumerate(messages):
+            if message is not None and int(result.get_value(0, position)) != 1:
+                raise NotOneRow(message)
+
+    def execute(self, session: Session, before_commit=None) -> None:
+        """Send the batch (after any writes sent ahead) and wait for it.
+
+        With ``before_commit`` (a callable), the caller's transaction ends here: the callable
+        runs once every write has been sent and checked, then, on psycopg, the ``COMMIT``
+        is sent, in the same round trip as the last writes when none of them has to change
+        exactly one row (those are checked before anything commits); elsewhere the caller's
+        transaction commits as it ends, right after."""
+        connection = session.connection()
+        dialect = connection.dialect
+        psycopg = dialect.name == "postgresql" and dialect.driver == "psycopg"
+        if self._ahead is not None:
+            self._settle_ahead(check=True)
+        if not self._ops:
+            if before_commit is not None:
+                before_commit()
+                if psycopg:
+                    connection.connection.driver_connection.commit()
+            return
+        if psycopg:
             items = self._items()
+            if before_commit is not None and items is not None and not self._expect:
+                sql, values, _counted = self._statement(dialect, items)
+                self._ops.clear()
+                before_commit()
+                pgwire.wire(connection).execute(sql, values, commit=True)
+                return
             counts = (self._one_statement(connection, dialect, items) if items is not None
                       else self._pipeline(connection, dialect))
         else:
@@ -123,6 +208,10 @@ class Writes:
         for index, message in expected.items():
             if counts.get(index) != 1:
                 raise NotOneRow(message)
+        if before_commit is not None:
+            before_commit()
+            if psycopg:
+                connection.connection.driver_connection.commit()
 
     def _items(self) -> list[tuple[int, list[int]]] | None:
         """The batch as ``WITH`` items: ``(op index, [op indexes whose rows it holds])``,
@@ -147,12 +236,20 @@ class Writes:
         return items
 
     def _one_statement(self, connection, dialect, items: list[tuple[int, list[int]]]) -> dict[int, int]:
-        """Send the batch as one statement: ``WITH w0 AS (INSERT ... VALUES (...), (...)),
+        """Send the batch as one statement (see :meth:`_statement`) and wait for it."""
+        sql, values, counted = self._statement(dialect, items)
+        result = pgwire.wire(connection).execute(sql, values)
+        return {index: int(result.get_value(0, position)) for position, index in enumerate(counted)
+                if index is not None}
+
+    def _statement(self, dialect, items: list[tuple[int, list[int]]]) -> tuple[bytes, list, list]:
+        """The batch as one statement: ``WITH w0 AS (INSERT ... VALUES (...), (...)),
         w1 AS (UPDATE ... RETURNING 1), ... SELECT (SELECT count(*) FROM w1), ...``, an
         item per insert into a table (all its rows) and per row of any other write, each
         row with its own parameter names. A write that must change one row returns its
         rows and is counted; a SELECT item (``pg_notify``) is counted too, which is what
-        makes PostgreSQL run it."""
+        makes PostgreSQL run it. Returns the SQL, its parameter values and, per count of
+        its one result row, the op index it counts (None for a SELECT item)."""
         ops = self._ops
         shape = []
         params: dict[str, Any] = {}
@@ -170,14 +267,8 @@ class Writes:
                 for key, value in (constants.items() if not row else {**constants, **row}.items()):
                     params[prefix + key] = processors[key](value) if key in processors else value
             shape.append((sql, len(rows), table is not None, index if index in self._expect else None))
-        from psycopg import RawCursor   # only here: this path runs on psycopg alone
-
         sql, names, counted = _batch_sql(tuple(shape))
-        raw = connection.connection.driver_connection
-        with RawCursor(raw) as cursor:
-            cursor.execute(sql, [params[name] for name in names])
-            found = cursor.fetchone()
-        return {index: found[position] for position, index in enumerate(counted) if index is not None}
+        return sql, [params[name] for name in names], counted
 
     def _pipeline(self, connection, dialect) -> dict[int, int]:
         raw = connection.connection.driver_connection
@@ -214,9 +305,10 @@ def _batch_sql(shape: tuple) -> tuple[bytes, list, list]:
     parameter names in the order of their numbers; and, per counted item in the order of
     its final SELECT, that op index (None for a SELECT item, counted only so that it runs).
 
-    The statement goes to the server as it is (psycopg's ``RawCursor``): psycopg parses a
-    query for its ``%(name)s`` placeholders on every execute when it is longer than 4 KB
-    (it caches only shorter ones), and a batch's statement is longer."""
+    The statement goes to the server as it is (:mod:`processes.pgwire`, prepared once per
+    connection): psycopg's cursors would parse a query for its ``%(name)s`` placeholders
+    on every execute when it is longer than 4 KB (they cache only shorter ones), and a
+    batch's statement is longer."""
     found = _batches.get(shape)
     if found is None:
         items, counts, counted = [], [], []
@@ -239,12 +331,7 @@ def _batch_sql(shape: tuple) -> tuple[bytes, list, list]:
                 if expect_one is not None or is_select:
                     counts.append(f"(SELECT count(*) FROM {name})")
                     counted.append(expect_one)
-        numbers: dict[str, str] = {}
-
-        def number_of(match) -> str:
-            return numbers.setdefault(match.group(1), f"${len(numbers) + 1}")
-        text = _PARAMETER.sub(number_of, f"WITH {', '.join(items)} SELECT {', '.join(counts) or '1'}")
-        found = (text.replace("%%", "%").encode(), list(numbers), counted)
+        found = (*pgwire.numbered(f"WITH {', '.join(items)} SELECT {', '.join(counts) or '1'}"), counted)
         with _lock:
             _batches[shape] = found
     return found

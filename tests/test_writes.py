@@ -67,3 +67,52 @@ def test_a_write_that_must_change_one_row_and_does_not_raises(runtime):
             writes.add(_TOUCH, {"b_id": -1, "updated_at": AT}, expect_one="gone")
             writes.execute(s)
     assert _actions(runtime) == []
+
+
+def test_rows_sent_ahead_commit_with_the_rest_in_order(runtime):
+    # On PostgreSQL the first rows go to the server at send(); the rest and the commit
+    # follow in execute(). Elsewhere send() sends nothing. Either way: one transaction.
+    seen_before_commit = []
+
+    def before_commit():
+        # another session sees nothing yet (SQLite: it cannot even begin while we write)
+        seen_before_commit.append(_actions(runtime) if runtime.db.dialect.name == "postgresql" else [])
+    with runtime.sessions.begin() as s:
+        with Writes() as writes:
+            writes.insert(AuditEvent.__table__, [_audit("a1"), _audit("a2")])
+            writes.send(s)
+            writes.insert(AuditEvent.__table__, _audit("a3"))
+            writes.execute(s, before_commit=before_commit)
+    assert seen_before_commit == [[]]
+    assert _actions(runtime) == ["a1", "a2", "a3"]
+
+
+def test_an_error_after_rows_were_sent_ahead_leaves_nothing_and_a_usable_connection(runtime):
+    with pytest.raises(RuntimeError, match="serializing"):
+        with runtime.sessions.begin() as s:
+            with Writes() as writes:
+                writes.insert(AuditEvent.__table__, _audit("sent"))
+                writes.send(s)
+                raise RuntimeError("the step failed while serializing")
+    assert _actions(runtime) == []
+    for _ in range(3):   # every pooled connection works again
+        with runtime.sessions.begin() as s:
+            with Writes() as writes:
+                writes.insert(AuditEvent.__table__, _audit("next"))
+                writes.send(s)
+                writes.execute(s)
+    assert _actions(runtime) == ["next"] * 3
+
+
+def test_a_must_change_one_row_write_sent_ahead_fails_before_anything_commits(runtime):
+    committing = []
+    with pytest.raises(NotOneRow, match="gone"):
+        with runtime.sessions.begin() as s:
+            with Writes() as writes:
+                writes.insert(AuditEvent.__table__, _audit("rolled back"))
+                writes.add(_TOUCH, {"b_id": -1, "updated_at": AT}, expect_one="gone")
+                writes.send(s)
+                writes.insert(AuditEvent.__table__, _audit("after"))
+                writes.execute(s, before_commit=lambda: committing.append(True))
+    assert committing == []
+    assert _actions(runtime) == []

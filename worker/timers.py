@@ -61,15 +61,19 @@ def fire_next(engine: Engine, worker_id: str, exclude: set[int] | frozenset = fr
             row, now = claimed
             instance_id = row.id
             before = row.next_due_at
-            writes, due = Writes(), []
-            engine.fire_due(session, row, now, writes=writes, due=due)
-            fired = Fired(instance_id, True, now, due[0].due_at if due else before, [t.bpmn_id for t in due],
-                          progressed=row.next_due_at != before or row.status != "running")
-            engine.queue_audit(writes, Actor.system("worker"), "timer.fire", row.municipality_id, row.case_id,
-                               row.id, {"timers": fired.timers, "due_at": fired.due_at, "worker": worker_id}, now,
-                               recorded_at=datetime.now(timezone.utc))
-            writes.execute(session)
-            pausepoints.pause("worker.step", session)
+            due: list = []
+            with Writes() as writes:
+                engine.fire_due(session, row, now, writes=writes, due=due)
+                fired = Fired(instance_id, True, now, due[0].due_at if due else before, [t.bpmn_id for t in due],
+                              progressed=row.next_due_at != before or row.status != "running")
+                engine.queue_audit(writes, Actor.system("worker"), "timer.fire", row.municipality_id, row.case_id,
+                                   row.id, {"timers": fired.timers, "due_at": fired.due_at, "worker": worker_id},
+                                   now, recorded_at=datetime.now(timezone.utc))
+
+                def before_commit() -> None:
+                    session.flush()
+                    pausepoints.pause("worker.step", session)
+                writes.execute(session, before_commit=before_commit)
         return fired
     except Exception as exc:  # noqa: BLE001 - one broken case must not stop the worker
         if instance_id is None:
