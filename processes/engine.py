@@ -45,7 +45,7 @@ from processes.serialization import (
     SERIALIZER_VERSION, SPIFF_VERSION, instance_from_json, instance_to_json,
 )
 from processes.timeline import ACTIONS as TIMELINE_ACTIONS
-from processes.writes import NotOneRow, Writes
+from processes.writes import AHEAD, NotOneRow, Writes
 
 log = logging.getLogger("sagsflow.engine")
 # PostgreSQL channel the worker LISTENs on; a step notifies it (delivered on COMMIT) when
@@ -557,6 +557,7 @@ class Engine:
                     detail.update(task_id=task.id, idempotency_key=idempotency_key)
                 self.queue_audit(writes, actor, "task.complete", task.municipality_id, task.case_id,
                                  task.instance_id, detail, now)
+                writes.send(session)   # the server writes these while the step loads and runs
                 self.run_step(session, row, now, actor, action=apply, writes=writes, closes=guid)
 
                 def before_commit() -> None:
@@ -977,7 +978,8 @@ class StepSession:
     (docs/benchmarks.md, engine steps, session 5). ``connection()``, ``get_bind()`` and
     ``info`` are answered here; anything else (a replay's audit row, an owner lookup, a
     spec not cached yet) goes to an ORM session made on first use, in the same
-    transaction, and flushed before the commit."""
+    transaction, and flushed before the commit; writes sent ahead on the connection
+    (:meth:`Writes.send`) have their results read first."""
 
     def __init__(self, connection):
         self._connection = connection
@@ -991,6 +993,9 @@ class StepSession:
         return self._connection.engine
 
     def __getattr__(self, name: str):
+        ahead = self.__dict__["info"].get(AHEAD)
+        if ahead is not None:   # writes sent ahead: their results first, then the connection is free
+            ahead.collect()
         if self._orm is None:
             self._orm = Session(bind=self._connection, expire_on_commit=False)
         return getattr(self._orm, name)

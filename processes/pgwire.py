@@ -65,7 +65,7 @@ class Wire:
     """One pooled psycopg connection's exchanges for the engine step (see the module
     docstring); used by one thread at a time, as the pooled connection is."""
 
-    __slots__ = ("raw", "pgconn", "_tx", "_names", "_count", "_sent")
+    __slots__ = ("raw", "pgconn", "_tx", "_names", "_count", "_sent", "_syncs")
 
     def __init__(self, raw) -> None:
         self.raw = raw
@@ -77,6 +77,12 @@ class Wire:
         # per message sent and not read yet: True if its result is wanted, False if not,
         # the key of the statement if it is a PREPARE
         self._sent: list = []
+        self._syncs = 0   # exchanges sent whose results are not read yet
+
+    @property
+    def pending(self) -> bool:
+        """Has something been sent whose results are not read yet?"""
+        return self._syncs > 0
 
     def _send(self, sql: bytes, params: Sequence[Any]) -> None:
         """Queue one statement (pipeline mode), preparing it first if this connection has
@@ -109,11 +115,13 @@ class Wire:
 
     def _flush(self) -> None:
         self.pgconn.pipeline_sync()
+        self._syncs += 1
         self.raw.wait(generators.send(self.pgconn))
 
     def send(self, sql: bytes, params: Sequence[Any], commit: bool = False) -> None:
         """Send one statement (then ``COMMIT``, if asked) and return at once;
-        :meth:`results` reads its result."""
+        :meth:`results` reads its result. More may be sent before that (they run in
+        order; an error in one fails the transaction, so the later ones fail too)."""
         self._begin()
         try:
             self._send(sql, params)
@@ -132,12 +140,16 @@ class Wire:
         pgconn, wait = self.pgconn, self.raw.wait
         found: list = []
         try:
-            while True:
+            while self._syncs:
                 batch = wait(generators.fetch_many(pgconn))
-                if not batch or batch[-1].status == _SYNC:
+                if not batch:
                     break
-                found.append(batch[-1])
+                if batch[-1].status == _SYNC:
+                    self._syncs -= 1
+                else:
+                    found.append(batch[-1])
         finally:
+            self._syncs = 0
             wanted, self._sent = self._sent, []
             self._leave_pipeline()
             for position, kind in enumerate(wanted):

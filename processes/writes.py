@@ -18,13 +18,14 @@ rule: all writes of a batch see the database as it was before the batch, so no t
 writes of one batch may touch the same row (an engine step never does: it writes each
 projection row once, from the difference of the projections before and after it).
 
-A step sends its batch in two parts (inside ``with Writes() as writes``): the
-projection, milestone and audit rows as soon as they are known (:meth:`Writes.send`, on
-PostgreSQL the server writes them while this process serializes the state), then the
-state and whatever came after it, with the ``COMMIT`` in the same round trip
+A step sends its batch in parts (inside ``with Writes() as writes``): rows as soon as
+they are known (:meth:`Writes.send`; on PostgreSQL the server writes them while this
+process goes on: a completion's task and audit event while the workflow loads and runs,
+the projection, milestone and audit rows while the state is serialized), then the state
+and whatever came after it, with the ``COMMIT`` in the same round trip
 (:meth:`Writes.execute` with ``before_commit``). Rows of one table keep their order
-across the two parts (the first part runs first), and a write that must change exactly
-one row is checked before anything commits. On PostgreSQL both parts and the step's
+across the parts (they run in the order sent), and a write that must change exactly one
+row is checked before anything commits. On PostgreSQL both parts and the step's
 first statement go through :mod:`processes.pgwire` (psycopg's libpq layer).
 
 Statements are module-level templates (``bindparam`` placeholders), compiled once per
@@ -80,6 +81,10 @@ def _with_defaults(table: Table, row: dict) -> dict:
     return row
 
 
+# The key under which a session's ``info`` names the Writes with writes sent ahead.
+AHEAD = "sagsflow.writes_ahead"
+
+
 class NotOneRow(Exception):
     """A write that had to change exactly one row did not (the row changed meanwhile)."""
 
@@ -91,7 +96,10 @@ class Writes:
         self._ops: list[tuple[Any, list[dict] | None, Table | None, bool]] = []
         self._expect: dict[int, str] = {}  # op index -> message if it does not change exactly one row
         self._scoped = False   # inside ``with``: writes may be sent ahead (see send)
-        self._ahead: tuple | None = None   # (pipeline, cursor, [message or None per count])
+        self._ahead: pgwire.Wire | None = None   # the connection writes were sent ahead on
+        self._ahead_checks: list[list] = []   # per send: per count of its result, expect_one's message or None
+        self._failed: str | None = None   # a must-change-one-row write sent ahead that did not
+        self._info: dict | None = None   # the session's info, which names this while writes are ahead
 
     def __enter__(self) -> "Writes":
         self._scoped = True
@@ -99,8 +107,7 @@ class Writes:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self._scoped = False
-        if self._ahead is not None:
-            self._settle_ahead(check=False)
+        self._settle_ahead(check=False)
 
     def __len__(self) -> int:
         return len(self._ops)
@@ -125,13 +132,17 @@ class Writes:
 
     def send(self, session: Session) -> None:
         """Send the writes collected so far ahead and return without waiting for them, so
-        the server runs them while this process does the rest of its step (serializing the
-        state); :meth:`execute` sends the writes added later, in the same transaction,
-        after them. Only on PostgreSQL with psycopg, only inside ``with writes:`` (which
-        takes the connection out of pipeline mode again however the block ends), and only
-        for writes that go as one statement; otherwise a no-op, and :meth:`execute` sends
-        everything."""
-        if not self._ops or not self._scoped or self._ahead is not None:
+        the server runs them while this process does the rest of its step (loading and
+        running the workflow, serializing the state); :meth:`execute` sends the writes
+        added later, in the same transaction, after them. May be called more than once.
+        Only on PostgreSQL with psycopg, only inside ``with writes:`` (which reads what
+        was sent however the block ends), and only for writes that go as one statement;
+        otherwise a no-op, and :meth:`execute` sends everything.
+
+        Until their results are read nothing else may use the connection: a
+        :class:`processes.engine.StepSession` reads them (:meth:`collect`) before its ORM
+        session runs anything."""
+        if not self._ops or not self._scoped:
             return
         connection = session.connection()
         dialect = connection.dialect
@@ -142,29 +153,48 @@ class Writes:
             return
         sql, values, counted = self._statement(dialect, items)
         line = pgwire.wire(connection)
-        self._ahead = (line, [self._expect.get(index) if index is not None else None for index in counted])
+        self._ahead = line
+        self._ahead_checks.append([self._expect.get(index) if index is not None else None for index in counted])
+        self._info = session.info
+        self._info[AHEAD] = self
         self._ops.clear()
         self._expect = {}
-        try:
-            line.send(sql, values)
-        except BaseException:
-            self._ahead = None
-            raise
+        line.send(sql, values)
+
+    def collect(self) -> None:
+        """Read the results of the writes sent ahead now (the connection is then free for
+        other statements); raise what they raised. A write that had to change one row and
+        did not is raised as NotOneRow by :meth:`execute`, as it would have been."""
+        if self._ahead is None:
+            return
+        self._release()
+        line, self._ahead = self._ahead, None
+        checks, self._ahead_checks = self._ahead_checks, []
+        for result, messages in zip(line.results(), checks):
+            for position, message in enumerate(messages):
+                if message is not None and self._failed is None and int(result.get_value(0, position)) != 1:
+                    self._failed = message
+
+    def _release(self) -> None:
+        if self._info is not None:
+            self._info.pop(AHEAD, None)
+            self._info = None
 
     def _settle_ahead(self, check: bool) -> None:
         """Read the results of the writes sent ahead; with ``check``, raise what they
         raised, or NotOneRow if one that had to change one row did not. Without
         ``check`` (the block is ending with an exception already) errors are dropped:
         the caller's rollback follows."""
-        line, messages = self._ahead
-        self._ahead = None
         if not check:
-            line.abandon()
+            self._release()
+            line, self._ahead, self._ahead_checks, self._failed = self._ahead, None, [], None
+            if line is not None:
+                line.abandon()
             return
-        result = line.results()[0]
-        for position, message in enumerate(messages):
-            if message is not None and int(result.get_value(0, position)) != 1:
-                raise NotOneRow(message)
+        self.collect()
+        failed, self._failed = self._failed, None
+        if failed is not None:
+            raise NotOneRow(failed)
 
     def execute(self, session: Session, before_commit=None) -> None:
         """Send the batch (after any writes sent ahead) and wait for it.
@@ -177,8 +207,7 @@ class Writes:
         connection = session.connection()
         dialect = connection.dialect
         psycopg = dialect.name == "postgresql" and dialect.driver == "psycopg"
-        if self._ahead is not None:
-            self._settle_ahead(check=True)
+        self._settle_ahead(check=True)
         if not self._ops:
             if before_commit is not None:
                 before_commit()

@@ -5,16 +5,17 @@ before it serializes the state, and writes the state and commits in one more; it
 statements are prepared on the server once per connection and forgotten whenever
 psycopg forgets its own (after a rollback), so a pooled connection keeps working after
 a failed step."""
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
 from psycopg import pq
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, func, select, text, update
 
 from processes import engine as engine_module, pgwire, timekeeping
 from processes.engine import Actor
-from processes.models import HumanTask, User
+from processes.models import AuditEvent, HumanTask, User
+from processes.writes import AHEAD, NotOneRow, Writes
 from tests.conftest import empty_schema, make_runtime
 
 FORM = {"samtaledato": "2027-01-04", "situation": "job"}
@@ -128,9 +129,9 @@ def test_a_steps_rows_reach_the_server_before_its_state_is_serialized(pg_runtime
                                                 HumanTask.bpmn_id == "foerste_samtale"))
     seen = _steps(pg_runtime, monkeypatch)
     engine.complete_task(task.id, FORM, user)
-    # the lock-and-load; then the rows go, the state is serialized meanwhile, then their
-    # results are read
-    assert seen[:5] == ["send", "results", "send", "serialize", "results"], seen
+    # the lock-and-load; the task's close and audit event go before the step loads the
+    # workflow, the step's rows before the state is serialized; then their results
+    assert seen[:6] == ["send", "results", "send", "send", "serialize", "results"], seen
     seen.clear()
     with pg_runtime.sessions.begin() as s:   # the other case's first talk is overdue: it escalates
         timekeeping.set_virtual(s, timekeeping.now(s) + timedelta(weeks=3, days=1))
@@ -145,3 +146,44 @@ def test_a_steps_rows_reach_the_server_before_its_state_is_serialized(pg_runtime
         escalated = s.scalar(text("SELECT count(*) FROM human_task WHERE instance_id = :i "
                                   "AND bpmn_id = 'eskaler_foerste_samtale'"), {"i": waiting.id})
     assert escalated == 1
+
+
+def _audit_row(action: str) -> dict:
+    at = datetime(2027, 1, 4, 8, tzinfo=timezone.utc)
+    return {"municipality_id": None, "case_id": None, "instance_id": None, "actor": "pgwire-test",
+            "action": action, "detail": {}, "at": at, "recorded_at": at}
+
+
+def test_a_step_sessions_orm_reads_the_writes_sent_ahead_first(pg_runtime):
+    # Writes sent ahead leave the connection in libpq's pipeline mode until their results
+    # are read; the step's ORM fallback (an owner lookup, a spec not cached) reads them
+    # first, and sees the rows in its own transaction.
+    count = select(func.count()).select_from(AuditEvent).where(AuditEvent.actor == "pgwire-test")
+    with pg_runtime.engine._step_transaction() as session:
+        with Writes() as writes:
+            writes.insert(AuditEvent.__table__, _audit_row("ahead"))
+            writes.send(session)
+            assert session.info[AHEAD] is writes and pgwire.wire(session.connection()).pending
+            assert session.scalar(count) == 1
+            assert AHEAD not in session.info and not pgwire.wire(session.connection()).pending
+            writes.insert(AuditEvent.__table__, _audit_row("after"))
+            writes.execute(session, before_commit=session._flush)
+    with pg_runtime.sessions() as s:
+        assert s.scalar(count) == 2
+
+
+def test_a_failed_check_read_early_still_fails_the_step(pg_runtime):
+    from processes.models import ProcessInstance
+    touch = (update(ProcessInstance.__table__).where(ProcessInstance.__table__.c.id == bindparam("b_id"))
+             .values(updated_at=bindparam("updated_at")))
+    count = select(func.count()).select_from(AuditEvent).where(AuditEvent.actor == "pgwire-test")
+    with pytest.raises(NotOneRow, match="gone"):
+        with pg_runtime.engine._step_transaction() as session:
+            with Writes() as writes:
+                writes.insert(AuditEvent.__table__, _audit_row("rolled back"))
+                writes.add(touch, {"b_id": -1, "updated_at": datetime.now(timezone.utc)}, expect_one="gone")
+                writes.send(session)
+                session.scalar(count)   # reads the results early: the check is kept for execute
+                writes.execute(session, before_commit=session._flush)
+    with pg_runtime.sessions() as s:
+        assert s.scalar(count) == 0
