@@ -38,7 +38,8 @@ _IDLE = pq.TransactionStatus.IDLE
 _KEY = "sagsflow.wire"
 
 
-_PARAMETER = re.compile(r"(?<!%)%\(([^)]+)\)s")
+# A placeholder of SQL compiled for psycopg: ``%(name)s`` (not ``%%(...)``).
+PARAMETER = re.compile(r"(?<!%)%\(([^)]+)\)s")
 
 
 def numbered(sql: str) -> tuple[bytes, list[str]]:
@@ -46,7 +47,7 @@ def numbered(sql: str) -> tuple[bytes, list[str]]:
     PostgreSQL's own ``$n`` placeholders instead, and the parameter names in the order of
     their numbers (a name used twice is one parameter)."""
     numbers: dict[str, str] = {}
-    text = _PARAMETER.sub(lambda match: numbers.setdefault(match.group(1), f"${len(numbers) + 1}"), sql)
+    text = PARAMETER.sub(lambda match: numbers.setdefault(match.group(1), f"${len(numbers) + 1}"), sql)
     return text.replace("%%", "%").encode(), list(numbers)
 
 

@@ -35,7 +35,6 @@ Nothing here returns rows: a batch is only writes.
 """
 from __future__ import annotations
 
-import re
 import threading
 from typing import Any
 
@@ -210,9 +209,7 @@ class Writes:
         self._settle_ahead(check=True)
         if not self._ops:
             if before_commit is not None:
-                before_commit()
-                if psycopg:
-                    connection.connection.driver_connection.commit()
+                self._commit(connection, psycopg, before_commit)
             return
         if psycopg:
             items = self._items()
@@ -238,9 +235,15 @@ class Writes:
             if counts.get(index) != 1:
                 raise NotOneRow(message)
         if before_commit is not None:
-            before_commit()
-            if psycopg:
-                connection.connection.driver_connection.commit()
+            self._commit(connection, psycopg, before_commit)
+
+    @staticmethod
+    def _commit(connection, psycopg: bool, before_commit) -> None:
+        """``before_commit``, then on psycopg the COMMIT (elsewhere the caller's
+        transaction commits as it ends)."""
+        before_commit()
+        if psycopg:
+            connection.connection.driver_connection.commit()
 
     def _items(self) -> list[tuple[int, list[int]]] | None:
         """The batch as ``WITH`` items: ``(op index, [op indexes whose rows it holds])``,
@@ -325,7 +328,6 @@ class Writes:
 
 
 _batches: dict[tuple, tuple[bytes, list, list]] = {}
-_PARAMETER = re.compile(r"(?<!%)%\(([^)]+)\)s")
 
 
 def _batch_sql(shape: tuple) -> tuple[bytes, list, list]:
@@ -343,7 +345,7 @@ def _batch_sql(shape: tuple) -> tuple[bytes, list, list]:
         items, counts, counted = [], [], []
         for number, (sql, rows, is_insert, expect_one) in enumerate(shape):
             def named(part: str, position: int) -> str:
-                return _PARAMETER.sub(lambda m: f"%(w{number}_{position}_{m.group(1)})s", part)
+                return pgwire.PARAMETER.sub(lambda m: f"%(w{number}_{position}_{m.group(1)})s", part)
             if is_insert:
                 head, _values, tail = sql.partition(" VALUES ")
                 tail = tail.partition(" RETURNING ")[0]   # the compiled insert returns its id
