@@ -6,8 +6,9 @@ step's bookkeeping (building the SELECT, its cache key, the entity and its ident
 entry, every step). :class:`Read` builds the Core statement once per dialect; on
 PostgreSQL with psycopg it runs the compiled SQL on the session's connection (inside the
 session's transaction, which it opens in the same round trip if none is open yet; see
-:mod:`processes.pgwire`) and applies the columns' own result processors, elsewhere it executes the Core statement through the connection. Either way
-the caller gets a plain tuple in the order of the selected columns.
+:mod:`processes.pgwire`) and applies the columns' own result processors, elsewhere it
+executes the Core statement through the connection. Either way the caller gets a plain
+tuple in the order of the selected columns.
 """
 from __future__ import annotations
 
