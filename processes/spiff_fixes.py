@@ -18,7 +18,18 @@ Spiff behaviour".
    firing of the same join above the current instance (every instance counts when there
    is no such firing, the first time through).
 
-2. :func:`forget_removed_tasks`: Spiff removes tasks from the tree (a join dropping a
+2. :class:`InclusiveGateway`: Spiff's inclusive join inside a loop fires as soon as the
+   first branch of the second (and every later) iteration arrives. Spiff looks for the
+   join's instances and for the tasks that may still reach it by walking the tree from
+   the root without descending below any instance of the join; in a loop, the current
+   iteration lies below the previous iteration's firing, so that walk finds only the
+   earlier iteration's instances (with completed parents: every branch counts as
+   arrived) and none of the current iteration's open tasks. Here, from the second
+   iteration on, the join's instances are those below its latest firing above the
+   current instance, and the tasks that may still reach it are those the root walk finds
+   plus those below that firing.
+
+3. :func:`forget_removed_tasks`: Spiff removes tasks from the tree (a join dropping a
    branch, a loop rebuilding a predicted branch) without telling the workflow's event
    manager, so a removed waiting timer stays in it, and the ``refresh_timers`` at the end
    of ``do_engine_steps`` updates it and fails (``AttributeError: 'NoneType' object has
@@ -29,6 +40,7 @@ Spiff behaviour".
 from __future__ import annotations
 
 from SpiffWorkflow.bpmn.specs.control import _EndJoin as SpiffEndJoin
+from SpiffWorkflow.bpmn.specs.defaults import InclusiveGateway as SpiffInclusiveGateway
 from SpiffWorkflow.bpmn.specs.defaults import ParallelGateway as SpiffParallelGateway
 from SpiffWorkflow.util.task import TaskState
 
@@ -100,6 +112,56 @@ class ParallelGateway(SpiffParallelGateway):
                   and task.parent.task_spec in waiting_inputs):
                 waiting_inputs.remove(task.parent.task_spec)
         return not waiting_inputs
+
+
+class InclusiveGateway(SpiffInclusiveGateway):
+    """Spiff's inclusive gateway, with a join that looks at the current loop iteration
+    (see the module docstring). Keeps Spiff's class name, so it is stored under the same
+    type name and stored specs load into it."""
+
+    def _check_threshold_unstructured(self, my_task):
+        previous = my_task.parent
+        while previous is not None and previous.task_spec is not self:
+            previous = previous.parent
+        if previous is None:   # the first time through: Spiff's rule sees the right tasks
+            return super()._check_threshold_unstructured(my_task)
+        workflow = my_task.workflow
+        instances, sources = [], []
+        for task in workflow.get_tasks(end_at_spec=self.name):
+            if task.task_spec is not self and task.has_state(TaskState.READY | TaskState.WAITING):
+                sources.append(task.task_spec)   # open elsewhere (an earlier iteration's instances are not counted)
+        for child in previous.children:
+            for task in workflow.get_tasks(first_task=child, end_at_spec=self.name):
+                if task.task_spec is self:
+                    instances.append(task)
+                elif task.has_state(TaskState.READY | TaskState.WAITING):
+                    sources.append(task.task_spec)
+        return _inclusive_threshold(self, instances, sources)
+
+
+def _inclusive_threshold(join, instances: list, sources: list) -> bool:
+    """Spiff's decision for an inclusive join (``InclusiveGateway._check_threshold_unstructured``
+    after its walk), on the join's ``instances`` and the specs of the open tasks that may
+    still reach it (``sources``)."""
+    completed_inputs = {task.parent.task_spec for task in instances if task.parent.state == TaskState.COMPLETED}
+    # an input with a definite (not merely predicted) task that has not completed: wait
+    for task in instances:
+        if task.parent.has_state(TaskState.DEFINITE_MASK) and task.parent.task_spec not in completed_inputs:
+            return False
+    waiting_inputs = [spec for spec in join.inputs if spec not in completed_inputs]
+    checked = []
+
+    def check(spec):   # the first source found going back through the inputs of ``spec``
+        checked.append(spec)
+        for parent in spec.inputs:
+            if parent not in checked:
+                return parent if parent in sources else check(parent)
+
+    for spec in completed_inputs:
+        source = check(spec)
+        if source is not None:
+            sources.remove(source)
+    return not any(check(spec) is not None for spec in waiting_inputs)
 
 
 def _remove_ancestor(task, waiting_inputs: set) -> None:
@@ -242,7 +304,7 @@ def forget_removed_tasks(workflow) -> None:
 
 
 def _parser_class():
-    from SpiffWorkflow.bpmn.parser.task_parsers import GatewayParser
+    from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser, GatewayParser
     from SpiffWorkflow.bpmn.parser.util import full_tag
     from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
@@ -253,11 +315,13 @@ def _parser_class():
             return spec
 
     class Parser(SpiffBpmnParser):
-        """Spiff's parser, building :class:`ParallelGateway` for parallel gateways and
-        :class:`_EndJoin` for the processes' end joins."""
+        """Spiff's parser, building :class:`ParallelGateway` and :class:`InclusiveGateway`
+        for parallel and inclusive gateways and :class:`_EndJoin` for the processes' end
+        joins."""
         PROCESS_PARSER_CLASS = ProcessParser
         OVERRIDE_PARSER_CLASSES = {**SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
-                                   full_tag("parallelGateway"): (GatewayParser, ParallelGateway)}
+                                   full_tag("parallelGateway"): (GatewayParser, ParallelGateway),
+                                   full_tag("inclusiveGateway"): (ConditionalGatewayParser, InclusiveGateway)}
     return Parser
 
 
@@ -266,8 +330,10 @@ Parser = _parser_class()
 
 def serializer_config(config: dict) -> dict:
     """``config`` (a Spiff serializer configuration) storing and loading parallel gateways
-    as :class:`ParallelGateway` and end joins as :class:`_EndJoin`, under Spiff's type names."""
+    as :class:`ParallelGateway`, inclusive gateways as :class:`InclusiveGateway` and end joins as
+    :class:`_EndJoin`, under Spiff's type names."""
     config = dict(config)
     config[ParallelGateway] = config.pop(SpiffParallelGateway)
+    config[InclusiveGateway] = config.pop(SpiffInclusiveGateway)
     config[_EndJoin] = config.pop(SpiffEndJoin)
     return config
