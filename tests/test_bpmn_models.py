@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 from processes.clock import FixedClock, use_clock
-from processes.letters import TEMPLATES
+from processes.letters import TEMPLATES, compose
 from processes.policy import BY_KEY, defaults
 from processes.scripting import SagsflowScriptEngine
 
@@ -854,6 +854,47 @@ def test_rehabilitering_cederholm_screening_first_fleksjob_at_meeting_rest_writt
         "indsatser": [{"maal": "Afklaring", "indsats": "Virksomhedspraktik", "leverandoer": "Jobcentret",
                        "raekkefoelge": 1, "mentor": True}],
         "teamet_vil_se_sagen_igen": True, "ejer": None})]
+
+
+@pytest.mark.parametrize("municipality, reply_days, reply_date", [(None, 14, "2027-03-29"),
+                                                                  ("boegeby", 14, "2027-03-29"),
+                                                                  ("cederholm", 10, "2027-03-25")])
+def test_rehabilitering_written_hearing_reply_period_runs_from_the_sending_day(municipality, reply_days,
+                                                                               reply_date):
+    """An FØP applicant granted a ressourceforløb: the indstilling is dated the meeting day (2027-02-22),
+    the PL §20 stk. 3 talk is held 2027-03-15 and the hearing letter goes out that day. The reply
+    period runs from the letter (not from the indstilling, which would have given 2027-03-08 and no
+    reply time at all)."""
+    case = Case("rehabilitering", "2027-01-04", municipality=municipality)
+    case.complete("vurder_rute", oprindelig_ydelse="sygedagpenge", ansoegt_om="foertidspension",
+                  ansoegningsdato="2027-01-04", rute="team")
+    case.complete("planlaeg_forberedelse", laegeattest_noedvendig=False, samtykke_deling="givet")
+    case.complete("indhent_oplysninger", oplysninger="Ingen sociale sager")
+    case.at("2027-01-29")
+    case.complete("forberedende_del", underskriftsdato="2027-01-29", borger_medvirken="sammen")
+    if municipality == "cederholm":
+        case.complete("screening", screening_resultat="klar")
+    _rehab_book_and_meet(case, indstilling="ressourceforloeb")
+    case.complete("skriv_indstilling", indstillingsdato="2027-02-22", indstilling_tekst="RF",
+                  beskaeftigelsesmaal="Job i detail", indsatser=[{"maal": "Afklaring", "indsats": "Praktik"}])
+    assert case.ready() == {"tilbyd_samtale": "sagsbehandler"}          # untimed: the hearing waits for it
+    assert case.templates() == ["invitation_moede"]
+    case.at("2027-03-15")
+    case.complete("tilbyd_samtale", moedetilbud_dato="2027-02-24", moedetilbud_svar="holdt",
+                  moede_pl20_dato="2027-03-15")
+    assert case.templates() == ["invitation_moede", "partshoering"]
+    assert date.fromisoformat(reply_date) - date(2027, 3, 15) == timedelta(days=reply_days)
+    assert case.timers() == {"svarfrist": reply_date}
+    assert case.ready() == {}                                          # the decision waits for the reply
+    data = case.wf.get_tasks(spec_name="svarfrist")[0].data
+    assert (data["partshoering_sendt"], data["partshoering_svarfrist_dato"]) == ("2027-03-15", reply_date)
+    letter = compose("partshoering", data, "Test Borger", "Bøgeby Kommune", date(2027, 3, 15))
+    day = date.fromisoformat(reply_date).day
+    assert f"senest den {day}. marts 2027" in letter.body and letter.missing == ()
+    case.at(reply_date, hour=16)
+    assert case.ready() == {}                                          # the whole reply day is the citizen's
+    case.end_of(reply_date)
+    assert case.ready() == {"traef_afgoerelse": "afgoerelse"}
 
 
 def test_rehabilitering_variants_differ_for_the_same_story():

@@ -182,6 +182,31 @@ def test_rf_granted_to_an_foep_applicant_is_preceded_by_the_pl20_offer(runtime):
     assert w.templates() == ["invitation_moede", "partshoering", "afgoerelse", "afslag"]
 
 
+def test_written_hearing_reply_period_runs_from_the_letter_after_the_pl20_talk(runtime):
+    """Bøgeby: the indstilling is written 2027-02-05 but dated to the meeting (2027-02-01); the
+    PL §20 stk. 3 talk is held 2027-02-22 and the hearing letter goes out that day. Counted from
+    the indstilling the reply date would be 2027-02-15, already past, and the decision would open
+    at once; counted from the letter the citizen has the full 14 days."""
+    w = to_indstilling("boegeby", runtime, "ressourceforloeb", ansoegt_om="foertidspension")
+    w.at("2027-02-05")
+    w.complete("skriv_indstilling", indstillingsdato="2027-02-01", **INDSTILLING["ressourceforloeb"])
+    assert w.ready() == {"tilbyd_samtale": "sagsbehandler"}
+    w.at("2027-02-22")
+    w.complete("tilbyd_samtale", moedetilbud_dato="2027-02-08", moedetilbud_svar="holdt",
+               moede_pl20_dato="2027-02-22")
+    assert w.templates() == ["invitation_moede", "partshoering"]
+    data, text = w.letter("partshoering")
+    assert data["partshoering_svarfrist_dato"] == "2027-03-08"             # 14 days from the letter
+    assert data["partshoering_sendt"] == "2027-02-22"
+    assert "senest den 8. marts 2027" in text
+    assert w.timers() == {"svarfrist": "2027-03-08"}
+    assert w.ready() == {}
+    w.end_of("2027-03-07")
+    assert w.ready() == {}                                                 # the afgørelse unit waits
+    w.end_of("2027-03-08")
+    assert w.ready() == {"traef_afgoerelse": "afgoerelse"}
+
+
 # ----------------------------------------------------------------------------- point 13 and point 6
 @pytest.mark.parametrize("municipality, too_early, first_day", [("aaby", "2027-01-24", "2027-01-25"),
                                                                ("cederholm", "2027-01-31", "2027-02-01")])
