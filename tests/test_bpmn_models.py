@@ -316,7 +316,7 @@ def test_model_parses_and_follows_conventions(path):
     # gateway conditions only read form fields, policy, a few computed variables and
     # variables that a script task of the same model assigns
     computed = {"policy", "afslut_tidligt", "ly_udfald", "add_duration", "subtract_duration",
-                "add_working_days", "danish_date", "fra_ressourceforloeb", "and", "or", "not", "True", "False"}
+                "add_working_days", "danish_date", "fra_ressourceforloeb", "fra_foertidspension", "and", "or", "not", "True", "False"}
     for script in root.iterfind(".//bpmn:scriptTask/bpmn:script", NS):
         computed |= set(re.findall(r"^([a-z_][a-z0-9_]*)\s*=(?!=)", script.text or "", re.M))
     fields = facts.all_fields()
@@ -895,6 +895,25 @@ def test_rehabilitering_written_hearing_reply_period_runs_from_the_sending_day(m
     assert case.ready() == {}                                          # the whole reply day is the citizen's
     case.end_of(reply_date)
     assert case.ready() == {"traef_afgoerelse": "afgoerelse"}
+
+
+@pytest.mark.parametrize("municipality", [None, "aaby", "boegeby", "cederholm"])
+def test_rehabilitering_case_sent_back_by_the_pensionsteam_goes_to_the_team(municipality):
+    """LOB § 11, stk. 2: the pensionsteam disagrees with the FØP indstilling, so the case goes back to
+    the team before any decision; the rehabilitering it starts skips the route assessment (where
+    »afslag uden team« could be chosen) and keeps the FØP application for the PL §20 offer."""
+    foep = Case("foertidspension", "2027-01-04")
+    foep.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-05", pensionstype="ordinaer")
+    foep.complete("tilbyd_moede", moedetilbud_dato="2027-01-05", moede_oensket=False)
+    foep.end_of("2027-01-19")
+    foep.complete("afgoer_foertidspension", afgoerelse="tilbage_til_team", afgoerelsesdato="2027-01-20",
+                  afgoerelse_begrundelse="Uenig")
+    [(name, payload)] = foep.messages
+    assert name == "start_rehabilitering"
+    case = Case("rehabilitering", "2027-01-20", municipality=municipality, overdragelse=payload)
+    assert case.ready() == {"planlaeg_forberedelse": "sagsbehandler"}
+    data = case.wf.get_tasks(spec_name="planlaeg_forberedelse")[0].data
+    assert (data["rute"], data["ansoegt_om"], data["pensionsteam_begrundelse"]) == ("team", "foertidspension", "Uenig")
 
 
 def test_rehabilitering_variants_differ_for_the_same_story():

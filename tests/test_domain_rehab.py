@@ -344,6 +344,26 @@ def test_foep_indstilling_hands_over_with_the_transfer_deadline(runtime):
         "ansoegt_om": "foertidspension"})]
 
 
+def test_a_case_the_pensionsteam_sends_back_goes_to_the_team_again(runtime):
+    """The pensionsteam disagrees with the team's FØP indstilling: the case must go back to the
+    team before any decision (LOB § 11, stk. 2), so the new rehabilitering starts on the team
+    path, with no route assessment where »afslag uden team« could be chosen."""
+    w = to_indstilling("boegeby", runtime, "foertidspension", ansoegt_om="foertidspension")
+    w.at("2027-02-03")
+    w.complete("skriv_indstilling", indstillingsdato="2027-02-03", **INDSTILLING["foertidspension"])
+    w.complete("oversend_til_pensionsteam", oversendelsesdato="2027-02-03", pensionstype="ordinaer")
+    w.complete("tilbyd_moede", moedetilbud_dato="2027-02-03", moede_oensket=False)
+    w.end_of("2027-02-17")
+    w.at("2027-02-18")
+    w.complete("afgoer_foertidspension", afgoerelse="tilbage_til_team", afgoerelsesdato="2027-02-18",
+               afgoerelse_begrundelse="Arbejdsevnen kan udvikles")
+    assert w.messages()[-1] == ("start_rehabilitering", {"fra": "foertidspension", "ansoegt_om": "foertidspension",
+                                                        "begrundelse": "Arbejdsevnen kan udvikles"})
+    assert w.ready() == {"planlaeg_forberedelse": "sagsbehandler"}           # not vurder_rute
+    w.complete("planlaeg_forberedelse", laegeattest_noedvendig=False, samtykke_deling="givet")
+    assert sorted(w.ready()) == ["forberedende_del", "indhent_oplysninger"]
+
+
 def test_foep_without_the_team_needs_the_forberedende_del_and_carries_the_application_date(runtime):
     w = Rehab(runtime, "aaby", "rehabilitering")
     route = {"oprindelig_ydelse": "kontanthjaelp", "ansoegt_om": "foertidspension", "rute": "foep_uden_team"}
