@@ -470,16 +470,20 @@ def test_foertidspension_transfer_three_weeks_decision_three_months_delay_letter
 
 
 def test_foertidspension_refusal_and_back_to_team():
-    case = Case("foertidspension", "2027-01-04")          # no hand-off: the indstilling date is the start date
+    # a refusal only where the case lawfully went around the team (with the team's
+    # indstilling, the form refuses it: tests/test_domain_models.py); 3 weeks from the application
+    case = Case("foertidspension", "2027-01-04", overdragelse={
+        "uden_team": True, "ansoegningsdato": "2027-01-04", "forberedende_del_underskrevet": "2027-01-04"})
     assert case.timers() == {"frist_oversend_til_pensionsteam": "2027-01-25"}
     case.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-05", pensionstype="senior")
     assert case.timers() == {"frist_behandling_pensionsteam": "2027-04-05", "varsel_forsinkelse": "2027-03-22"}
     case.complete("tilbyd_moede", moedetilbud_dato="2027-01-05", moede_oensket=False)
+    case.complete("beskriv_grundlag", partshoering_grundlag="Lægeattest og arbejdsprøvning")
     case.end_of("2027-01-19")
     case.complete("afgoer_foertidspension", afgoerelse="afslag", afgoerelsesdato="2027-02-01",
                   arbejdsfunktion="Lettere kontorarbejde", afgoerelse_begrundelse="Arbejdsevnen kan udvikles")
     assert case.completed and case.templates() == ["oversendelse_pension", "partshoering", "afslag"]
-    case = Case("foertidspension", "2027-01-04")
+    case = Case("foertidspension", "2027-01-04")          # no hand-off: the indstilling date is the start date
     case.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-05", pensionstype="ordinaer")
     case.complete("tilbyd_moede", moedetilbud_dato="2027-01-05", moede_oensket=False)
     case.end_of("2027-01-19")

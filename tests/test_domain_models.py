@@ -16,6 +16,9 @@ from walk import Walk
 
 TEAM_HANDOFF = {"fra": "rehabilitering", "indstillingsdato": "2027-01-04", "indstilling": "foertidspension",
                 "indstilling_begrundelse": "Arbejdsevnen kan ikke forbedres", "ansoegt_om": "fleksjob"}
+# The lawful route around the team (processes.md §2.1 step 2), with the forberedende del already signed.
+NO_TEAM_HANDOFF = {"fra": "rehabilitering", "uden_team": True, "ansoegningsdato": "2027-01-04",
+                   "forberedende_del_underskrevet": "2027-01-04", "ansoegt_om": "foertidspension"}
 
 
 def _properties(path, element_id: str) -> dict[str, str]:
@@ -149,9 +152,12 @@ def test_foep_delay_lead_time_is_bounded():
 
 # =========================================================================== point 6: FØP refusal
 def test_foep_refusal_without_work_function_waits_for_one():
-    case = Case("foertidspension", "2027-01-11", overdragelse=TEAM_HANDOFF)
+    # a refusal only on the route around the team (with the team's indstilling the form refuses it, below)
+    case = Case("foertidspension", "2027-01-11", overdragelse=NO_TEAM_HANDOFF)
     case.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-11", pensionstype="ordinaer")
     case.complete("tilbyd_moede", moedetilbud_dato="2027-01-11", moede_oensket=False)
+    assert case.ready() == {"beskriv_grundlag": "pensionsteam"}      # no indstilling to hear the citizen on
+    case.complete("beskriv_grundlag", partshoering_grundlag="Lægeattest og arbejdsprøvning")
     case.end_of("2027-01-25")
     case.complete("afgoer_foertidspension", afgoerelse="afslag", afgoerelsesdato="2027-01-26",
                   afgoerelse_begrundelse="Arbejdsevnen kan udvikles")
@@ -166,6 +172,49 @@ def test_foep_refusal_without_work_function_waits_for_one():
     # point 8: the refusal says when the meeting with the deciders was offered
     assert "Du blev den 11. januar 2027 tilbudt et møde" in letter.body
     assert letter.missing == ()
+
+
+# =========================================================================== no refusal against the team's indstilling
+DISAGREE_GOES_BACK = ("Rehabiliteringsteamet har indstillet til førtidspension. Er pensionsteamet uenig, skal sagen "
+                      "tilbage til rehabiliteringsteamet, før der træffes afgørelse: vælg »Uenig i indstillingen – "
+                      "sagen tilbage til rehabiliteringsteamet«.")
+
+
+def test_foep_refusal_against_the_teams_indstilling_is_refused_and_goes_back_to_the_team(runtime):
+    """LOB § 11, stk. 2 (seeds 002 and 001): a municipality that disagrees with the team's
+    indstilling must put the case before the team again before it decides; a refusal
+    without that may be invalid. The pensionsteam's form refuses ``afslag`` on a case
+    with the team's indstilling for førtidspension and names the way back."""
+    from processes.model_text import localize_errors
+    case = Walk(runtime, "boegeby", "foertidspension", {"overdragelse": TEAM_HANDOFF})
+    case.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-04", pensionstype="ordinaer")
+    case.complete("tilbyd_moede", moedetilbud_dato="2027-01-04", moede_oensket=False)
+    case.end_of("2027-01-18")
+    with pytest.raises(InvalidInput) as refused:
+        case.complete("afgoer_foertidspension", afgoerelse="afslag", afgoerelsesdato="2027-01-19",
+                      arbejdsfunktion="Lettere lagerarbejde 10 timer om ugen", afgoerelse_begrundelse="Uenig")
+    assert refused.value.errors == {"afgoerelse": [DISAGREE_GOES_BACK]}
+    english = localize_errors(_form("afgoer_foertidspension"), refused.value.errors, "en")["afgoerelse"][0]
+    assert english.startswith("The rehabilitation team recommended disability pension.")
+    # nothing happened: the decision is still open, no refusal letter
+    assert case.ready(process="foertidspension") == {"afgoer_foertidspension": "pensionsteam"}
+    assert case.templates() == ["oversendelse_pension", "partshoering"]
+    # the way the message names: back to the rehabiliteringsteam, a new rehabilitering process
+    case.complete("afgoer_foertidspension", afgoerelse="tilbage_til_team", afgoerelsesdato="2027-01-19",
+                  afgoerelse_begrundelse="Uenig i indstillingen")
+    assert ("rehabilitering", "running") in case.instances()
+    assert case.templates() == ["oversendelse_pension", "partshoering"]
+
+
+def test_foep_refusal_is_allowed_on_the_route_around_the_team(runtime):
+    case = Walk(runtime, "boegeby", "foertidspension", {"overdragelse": NO_TEAM_HANDOFF})
+    case.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-04", pensionstype="ordinaer")
+    case.complete("tilbyd_moede", moedetilbud_dato="2027-01-04", moede_oensket=False)
+    case.complete("beskriv_grundlag", partshoering_grundlag="Lægeattest og arbejdsprøvning")
+    case.end_of("2027-01-18")
+    case.complete("afgoer_foertidspension", afgoerelse="afslag", afgoerelsesdato="2027-01-19",
+                  arbejdsfunktion="Lettere lagerarbejde 10 timer om ugen", afgoerelse_begrundelse="Begrundelse")
+    assert case.templates() == ["oversendelse_pension", "partshoering", "afslag"]
 
 
 # =========================================================================== point 8: PL §20 stk. 3
@@ -187,11 +236,15 @@ def test_foep_decision_records_grant_or_refusal(runtime, decision, milestone):
     pensionsteam's decision records which it was, dated by the decision."""
     from sqlalchemy import select
     from processes.models import Milestone
-    case = Walk(runtime, "boegeby", "foertidspension", {"overdragelse": TEAM_HANDOFF})
+    # a refusal only where the case lawfully went around the team (against its indstilling: back to the team)
+    refusal = decision == "afslag"
+    case = Walk(runtime, "boegeby", "foertidspension", {"overdragelse": NO_TEAM_HANDOFF if refusal else TEAM_HANDOFF})
     case.complete("oversend_til_pensionsteam", oversendelsesdato="2027-01-04", pensionstype="ordinaer")
     case.complete("tilbyd_moede", moedetilbud_dato="2027-01-04", moede_oensket=False)
+    if refusal:
+        case.complete("beskriv_grundlag", partshoering_grundlag="Lægeattest og arbejdsprøvning")
     case.end_of("2027-01-18")
-    work = {"arbejdsfunktion": "Lettere lagerarbejde 10 timer om ugen"} if decision == "afslag" else {}
+    work = {"arbejdsfunktion": "Lettere lagerarbejde 10 timer om ugen"} if refusal else {}
     case.complete("afgoer_foertidspension", afgoerelse=decision, afgoerelsesdato="2027-01-19",
                   afgoerelse_begrundelse="Begrundelse", **work)
     with runtime.sessions() as s:
