@@ -955,7 +955,7 @@ def test_rehabilitering_foertidspension_goes_to_pensionsteam(municipality):
                                                          "oversendelse_senest": "2027-03-17",
                                                          "indstilling": "foertidspension",
                                                          "indstilling_begrundelse": "Nedsat arbejdsevne",
-                                                         "ansoegt_om": "fleksjob"})]
+                                                         "ansoegt_om": "fleksjob", "genforelagt": False})]
 
 
 @pytest.mark.parametrize("municipality", [None, "aaby", "boegeby", "cederholm"])

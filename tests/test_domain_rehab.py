@@ -341,7 +341,7 @@ def test_foep_indstilling_hands_over_with_the_transfer_deadline(runtime):
     assert w.messages() == [("start_foertidspension", {
         "fra": "rehabilitering", "indstillingsdato": "2027-02-03", "oversendelse_senest": "2027-02-24",
         "indstilling": "foertidspension", "indstilling_begrundelse": "Helbred og skånehensyn er vægtet",
-        "ansoegt_om": "foertidspension"})]
+        "ansoegt_om": "foertidspension", "genforelagt": False})]
 
 
 def test_a_case_the_pensionsteam_sends_back_goes_to_the_team_again(runtime):
@@ -362,6 +362,48 @@ def test_a_case_the_pensionsteam_sends_back_goes_to_the_team_again(runtime):
     assert w.ready() == {"planlaeg_forberedelse": "sagsbehandler"}           # not vurder_rute
     w.complete("planlaeg_forberedelse", laegeattest_noedvendig=False, samtykke_deling="givet")
     assert sorted(w.ready()) == ["forberedende_del", "indhent_oplysninger"]
+
+
+def test_after_the_case_went_back_to_the_team_the_pensionsteam_may_refuse(runtime):
+    """LOB § 11, stk. 2 asks for the case to go before the team again, not for agreement:
+    when the team has dealt with it again and still recommends førtidspension, the
+    pensionsteam may refuse (the hand-off says the case was put before the team again)."""
+    w = to_indstilling("boegeby", runtime, "foertidspension", ansoegt_om="foertidspension")
+    w.at("2027-02-03")
+    w.complete("skriv_indstilling", indstillingsdato="2027-02-03", **INDSTILLING["foertidspension"])
+    assert w.messages()[-1][1]["genforelagt"] is False
+    w.complete("oversend_til_pensionsteam", oversendelsesdato="2027-02-03", pensionstype="ordinaer")
+    w.complete("tilbyd_moede", moedetilbud_dato="2027-02-03", moede_oensket=False)
+    w.end_of("2027-02-17")
+    w.at("2027-02-18")
+    refusal = {"afgoerelse": "afslag", "afgoerelsesdato": "2027-02-18", "arbejdsfunktion": "Lettere kontorarbejde",
+               "afgoerelse_begrundelse": "Arbejdsevnen kan udvikles"}
+    assert "afgoerelse" in w.refused("afgoer_foertidspension", **refusal)   # the first time: back to the team
+    w.complete("afgoer_foertidspension", afgoerelse="tilbage_til_team", afgoerelsesdato="2027-02-18",
+               afgoerelse_begrundelse="Arbejdsevnen kan udvikles")
+    # the team deals with the case again and recommends førtidspension again
+    w.complete("planlaeg_forberedelse", laegeattest_noedvendig=False, samtykke_deling="givet")
+    w.at("2027-02-22")
+    w.complete("indhent_oplysninger", oplysninger="Ingen nye oplysninger")
+    w.complete("forberedende_del", forberedende_del_tekst="8 overskrifter", borger_medvirken="sammen",
+               underskriftsdato="2027-02-22")
+    w.complete("book_moede", bookingdato="2027-02-22", moededato="2027-03-15")
+    w.complete("forbered_sundhedskoordinator", sundhedsfaglig_vurdering="Uændret")
+    w.at("2027-03-11")
+    w.complete("forbered_borger", forberedende_samtale_dato="2027-03-11", samtale_sagen=True, samtale_udfald=True,
+               samtale_bisidder=True)
+    w.at("2027-03-15")
+    w.complete("rehabiliteringsmoede", borger_deltog=True, bisidder_deltog=True, sagsbehandler_deltog=True,
+               indstilling="foertidspension", indstilling_begrundelse="Pensionsteamets bemærkninger er vægtet")
+    w.complete("skriv_indstilling", indstillingsdato="2027-03-15", **INDSTILLING["foertidspension"])
+    name, payload = w.messages()[-1]
+    assert (name, payload["genforelagt"], payload["indstilling"]) == ("start_foertidspension", True, "foertidspension")
+    w.complete("oversend_til_pensionsteam", oversendelsesdato="2027-03-15", pensionstype="ordinaer")
+    w.complete("tilbyd_moede", moedetilbud_dato="2027-03-15", moede_oensket=False)
+    w.end_of("2027-03-29")
+    w.at("2027-03-30")
+    w.complete("afgoer_foertidspension", **{**refusal, "afgoerelsesdato": "2027-03-30"})
+    assert "afgoer_foertidspension" not in w.ready()
 
 
 def test_foep_without_the_team_needs_the_forberedende_del_and_carries_the_application_date(runtime):
