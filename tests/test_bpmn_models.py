@@ -704,7 +704,8 @@ def test_ressourceforloeb_early_end_and_extension_without_team():
                   afgoerelse_begrundelse="Progression; praktikken fortsætter", afgoerelsesdato="2027-11-24")
     assert case.templates()[-1] == "afgoerelse" and case.messages == []
     case.end_of("2028-01-04")
-    assert case.timers() == {"frist_opfoelgningssamtale": "2028-03-05", "varsel_udloeb": "2028-11-23"}
+    # the extension's first talk counts from its start (a calendar date: the end of the day two months on)
+    assert case.timers() == {"frist_opfoelgningssamtale": "2028-03-04", "varsel_udloeb": "2028-11-23"}
 
 
 # =========================================================================== walks: rehabilitering

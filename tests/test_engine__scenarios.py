@@ -123,6 +123,51 @@ def test_ressourceforloeb_follow_up_loop_and_rsl_7a(runtime):
     assert ("rehabilitering", "running") in case.instances()
 
 
+def test_ressourceforloeb_talks_count_from_the_last_talk_not_from_when_the_next_task_opens(runtime):
+    """Ressourceforløb (talks every 2 months): the next talk is due the interval after the date
+    of the last talk, as the inbox shows it. A plan revision closed weeks after the talk,
+    or a talk recorded (back-dated) weeks after it was held, does not push the next one out."""
+    praktik = {"maal": "Job", "indsats": "Praktik", "leverandoer": "Praktiksted A/S", "raekkefoelge": 1,
+               "mentor": False, "status": "planlagt", "planlagt_start": "2027-05-01", "faktisk_start": None,
+               "afslag_begrundelse": None}
+    rf = Walk(runtime, "cederholm", "ressourceforloeb", {"overdragelse": {"afgoerelsesdato": "2027-01-04"}})
+    rf.complete("foerste_samtale", samtaledato="2027-01-04", forloeb_start="2027-01-04", varighed="P1Y",
+                indsatsplan="Plan", borger_enig_i_indsatsplan="enig", indsatser=[praktik])
+    assert rf.due("opfoelgningssamtale") == "2027-03-04"        # 2 months after the first talk
+    rf.at("2027-03-01")
+    rf.complete("opfoelgningssamtale", samtaledato="2027-03-01", plan_revideres=True)
+    rf.at("2027-04-15")                                          # the revision has no deadline of its own
+    rf.complete("revider_plan", indsatsplan="Revideret plan", indsatser=[praktik])
+    assert rf.due("opfoelgningssamtale") == "2027-05-01"        # not 2027-06-15 (2 months after the revision)
+    assert rf.timers()["frist_opfoelgningssamtale"] == "2027-05-01"
+    rf.at("2027-06-10")
+    assert rf.ready()["eskaler_opfoelgningssamtale"] == "teamleder"
+    rf.complete("opfoelgningssamtale", samtaledato="2027-05-01")  # held 1 May, recorded 10 June
+    assert rf.due("opfoelgningssamtale") == "2027-07-01"        # not 2027-08-10
+
+
+def test_sygedagpenge_talks_and_status_certificates_count_from_the_last_follow_up(runtime):
+    """The same for sygedagpenge: every 4 weeks from the last talk's date, under standby from
+    the last status certificate's; the first talk 4 weeks after the case started."""
+    sdp = Walk(runtime, "cederholm", "sygedagpenge")
+    assert sdp.due("opfoelgningssamtale") == "2027-02-01"       # the first talk: 4 weeks after the start
+    sdp.at("2027-01-20")
+    sdp.complete("opfoelgningssamtale", samtaledato="2027-01-05", uarbejdsdygtighed="fuld", forloeb="fortsaet")
+    assert sdp.due("opfoelgningssamtale") == "2027-02-02"       # held 5 January: not 2027-02-17
+    assert sdp.templates().count("indkaldelse_samtale") == 2
+    sdp.at("2027-02-01")
+    sdp.complete("opfoelgningssamtale", samtaledato="2027-02-01", uarbejdsdygtighed="fuld", forloeb="fortsaet",
+                 standby=True)
+    assert sdp.due("standby_status") == "2027-03-01"            # 4 weeks after the talk that began standby
+    sdp.at("2027-03-10")
+    assert sdp.ready()["eskaler_standby_status"] == "teamleder"   # the certificate's deadline has passed
+    sdp.complete("standby_status", statusattest_dato="2027-02-26", standby=True, forloeb="fortsaet")
+    assert sdp.due("standby_status") == "2027-03-26"            # 4 weeks after the certificate, not 2027-04-07
+    sdp.at("2027-03-20")
+    sdp.complete("standby_status", statusattest_dato="2027-03-20", standby=False, forloeb="fortsaet")
+    assert sdp.due("opfoelgningssamtale") == "2027-04-17"       # standby ends: 4 weeks after the last certificate
+
+
 def test_a_completion_answers_the_task_as_committed(runtime):
     """complete_task answers with the task built from the lock-and-load statement's columns
     (outside any ORM session) and closed by the step: every column as a fresh read of the
