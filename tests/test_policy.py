@@ -133,7 +133,7 @@ def test_new_cases_from_the_effective_date_use_the_new_version(runtime):
 # ------------------------------------------------------------------ applying a change to running cases
 def test_apply_dry_run_then_yes_moves_each_deadline(runtime):
     anna = fleksjob(runtime, "010190-1111")                                        # timeDate: visitation + P3W
-    bo = Walk(runtime, "aaby", "sygedagpenge", cpr="020290-2222", name="Bo Berg")   # timeDuration: P4W from now
+    bo = Walk(runtime, "aaby", "sygedagpenge", cpr="020290-2222", name="Bo Berg")   # timeDate: case start + P4W
     cecilie = Walk(runtime, "boegeby", "fleksjob", {"overdragelse": {"visitationsdato": "2027-01-04"}},
                    cpr="030390-3333", name="Cecilie C")                             # another municipality
     assert (anna.due("foerste_samtale"), bo.due("opfoelgningssamtale")) == ("2027-01-25", "2027-02-01")
@@ -177,14 +177,30 @@ def test_apply_dry_run_then_yes_moves_each_deadline(runtime):
     anna.end_of("2027-01-18")
     assert anna.ready() == {"foerste_samtale": "sagsbehandler", "eskaler_foerste_samtale": "teamleder"}
 
-    # a duration timer keeps the moment it started (Monday 09:00) and takes the new length;
-    # moved into the past, it falls due at once; the next talk runs on the new interval too
+    # the talk deadline (a date: the case's start, Monday 2027-01-04, + the interval) is
+    # evaluated again; moved into the past, it falls due at once; the next talk runs on the
+    # new interval too, from the talk's date
     assert bo.due("opfoelgningssamtale") == "2027-02-01"
     out = cli(runtime, "policy", "apply", "aaby", "sygedagpenge", "--yes", "--user", "aaby.admin").output
     assert "Bo Berg (020290-XXXX)" in out and out.splitlines()[2].endswith("2027-02-01 -> 2027-01-18")
     assert bo.ready() == {"opfoelgningssamtale": "sagsbehandler", "eskaler_opfoelgningssamtale": "teamleder"}
     bo.complete("opfoelgningssamtale", samtaledato="2027-01-19", uarbejdsdygtighed="fuld", forloeb="fortsaet")
     assert bo.due("opfoelgningssamtale") == "2027-02-02"                         # 2 weeks, not 4
+
+
+def test_apply_gives_a_waiting_duration_timer_the_new_length_from_when_it_started(runtime):
+    """A ``timeDuration`` deadline (rehabilitering's preparatory part, counted from when the
+    task opened) keeps the moment it started waiting and gets the new length from there."""
+    dan = Walk(runtime, "aaby", "rehabilitering", cpr="040490-4444", name="Dan Dam")
+    dan.complete("vurder_rute", oprindelig_ydelse="sygedagpenge", ansoegt_om="fleksjob", rute="team")
+    dan.complete("planlaeg_forberedelse", laegeattest_noedvendig=False, samtykke_deling="givet")
+    assert dan.due("forberedende_del") == "2027-03-04"                           # P2M from Monday 2027-01-04
+    dan.at("2027-01-06")
+    cli(runtime, "policy", "set", "aaby", "rehab_forberedelse_frist=P6W", "--effective-from", "2027-01-06",
+        "--user", "aaby.admin")
+    out = cli(runtime, "policy", "apply", "aaby", "rehabilitering", "--yes", "--user", "aaby.admin").output
+    assert out.splitlines()[2].endswith("2027-03-04 -> 2027-02-15")             # 6 weeks from 2027-01-04
+    assert dan.due("forberedende_del") == "2027-02-15"
 
 
 def anna_instance(runtime, walk: Walk) -> int:
