@@ -48,7 +48,9 @@ def compact(wf) -> int:
     return removed
 
 
-_MERGING: dict[int, bool] = {}
+# The answer of _merges_branches, kept on the spec object itself: a cache keyed by
+# ``id(spec)`` would give a spec the answer of an earlier, collected spec whose id it reuses.
+_MERGES = "_sagsflow_merges_branches"
 
 
 def _merges_branches(spec) -> bool:
@@ -57,11 +59,11 @@ def _merges_branches(spec) -> bool:
     finished ones of earlier loop iterations included, so removing them would change
     what the process does: such a process is left as it is (tests/test_engine__loops.py,
     the rehabilitation meeting booked again)."""
-    found = _MERGING.get(id(spec))
+    found = spec.__dict__.get(_MERGES)
     if found is None:
         found = any(isinstance(t, (ParallelGateway, InclusiveGateway)) and len(t.inputs) > 1
                     for t in spec.task_specs.values())
-        _MERGING[id(spec)] = found
+        spec.__dict__[_MERGES] = found
     return found
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 import long_case
 from conftest import make_runtime
-from processes import migration, policy_changes, timekeeping
+from processes import compaction, migration, policy_changes, timekeeping
 from processes.catalogue import register_model, version_in_force
 from processes.engine import Actor
 from processes.engine import _json_ready
@@ -156,3 +156,14 @@ def test_moving_a_compacted_case_to_another_model_version_works_as_before(tmp_pa
     long_case.live(full, cases[1], range(20, 26))
     assert _seen(compacted, cases[0]) == _seen(full, cases[1])
     compacted.close(), full.close()
+
+
+def test_whether_a_process_merges_branches_is_known_per_spec_object_not_per_id(monkeypatch):
+    """A spec collected and another made at the same address must not inherit its answer
+    (an id-keyed cache did; every id is the same here)."""
+    from processes.library import BPMN_DIR, parse_file
+    monkeypatch.setattr(compaction, "id", lambda _obj: 1, raising=False)
+    merging = parse_file(BPMN_DIR / "shared" / "rehabilitering.bpmn").spec
+    plain = parse_file(BPMN_DIR / "shared" / "sygedagpenge.bpmn").spec
+    assert compaction._merges_branches(merging) is True
+    assert compaction._merges_branches(plain) is False

@@ -126,8 +126,12 @@ def test_municipalities_differ_as_their_variants_predict(half_year):
     assert statistics.median(decision["aaby"]) == 0
     # Bøgeby: written partshøring with 14 days' reply before the separate unit decides
     assert min(decision["boegeby"]) >= 14
-    assert statistics.median(decision["aaby"]) < statistics.median(decision["cederholm"]) \
-        < statistics.median(decision["boegeby"])
+    # Cederholm: fleksjob is decided at the meeting, everything else by the afgørelse unit
+    # after a written partshøring with 10 days' reply; both kinds occur. (Which kind is the
+    # median depends on the case mix, which the variants do not predict.)
+    at_meeting = [d for d in decision["cederholm"] if d == 0]
+    after_hearing = [d for d in decision["cederholm"] if d > 0]
+    assert at_meeting and after_hearing and min(after_hearing) >= 10, decision["cederholm"]
     # Cederholm screens every case first and books the meeting 21 days ahead (Aaby 14)
     meeting = lead_times(rt, "forberedende_del_underskrevet", "moede_holdt")
     assert statistics.median(meeting["cederholm"]) > statistics.median(meeting["aaby"]) + 7
